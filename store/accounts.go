@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/store/ent"
+	"github.com/gatehouse/gatehouse/store/ent/account"
+	"github.com/gatehouse/gatehouse/store/ent/role"
+)
+
+// AccountKind tells users from service clients.
+type AccountKind string
+
+const (
+	KindUser    AccountKind = "user"
+	KindService AccountKind = "service"
+)
+
+// Account is a user or service client as stored. PasswordHash and SecretHash
+// never leave the service layer.
+type Account struct {
+	ID           string
+	Kind         AccountKind
+	Username     string // users only
+	ClientID     string // service clients only
+	Email        string // lower-case; may be empty
+	DisplayName  string
+	PasswordHash string
+	SecretHash   []byte
+	Active       bool
+	Roles        []string // sorted
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// AccountKey selects one account by exactly one of its unique fields.
+type AccountKey struct {
+	ID, Username, Email, ClientID string
+}
+
+// Change kinds written to the change log.
+const (
+	ChangeAccount = "account" // subject: account id; created, updated, disabled or deleted
+	ChangeKey     = "key"     // subject: kid
+)
+
+// CreateAccount inserts a new account with its roles.
+func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
+	now := s.now().UTC()
+	a.CreatedAt, a.UpdatedAt = now, now
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		roleIDs, err := ensureRoles(ctx, tx, a.Roles)
+		if err != nil {
+			return err
+		}
+		c := tx.Account.Create().
+			SetID(a.ID).
+			SetKind(account.Kind(a.Kind)).
+			SetNillableUsername(nonEmpty(a.Username)).
+			SetNillableClientID(nonEmpty(a.ClientID)).
+			SetNillableEmail(nonEmpty(a.Email)).
+			SetDisplayName(a.DisplayName).
+			SetPasswordHash(a.PasswordHash).
+			SetActive(a.Active).
+			SetCreatedAt(now).
+			SetUpdatedAt(now).
+			AddRoleIDs(roleIDs...)
+		if a.SecretHash != nil {
+			c.SetSecretHash(a.SecretHash)
+		}
+		if _, err := c.Save(ctx); err != nil {
+			return fmt.Errorf("insert account: %w", mapErr(err))
+		}
+		return s.appendChange(ctx, tx, ChangeAccount, a.ID)
+	})
+	if err != nil {
+		return Account{}, err
+	}
+	a.Roles = normaliseRoles(a.Roles)
+	return a, nil
+}
+
+// GetAccount returns the account selected by key.
+func (s *Store) GetAccount(ctx context.Context, key AccountKey) (Account, error) {
+	q := s.client.Account.Query().WithRoles()
+	switch {
+	case key.ID != "":
+		q = q.Where(account.ID(key.ID))
+	case key.Username != "":
+		q = q.Where(account.Username(key.Username))
+	case key.Email != "":
+		q = q.Where(account.Email(key.Email))
+	case key.ClientID != "":
+		q = q.Where(account.ClientID(key.ClientID))
+	default:
+		return Account{}, fmt.Errorf("%w: empty account key", ErrNotFound)
+	}
+	e, err := q.Only(ctx)
+	if err != nil {
+		return Account{}, fmt.Errorf("get account: %w", mapErr(err))
+	}
+	return toAccount(e), nil
+}
+
+// ListAccounts returns up to limit accounts of one kind with ids greater than
+// after, in id order (ids are time-ordered UUIDv7), for keyset pagination.
+func (s *Store) ListAccounts(ctx context.Context, kind AccountKind, after string, limit int) ([]Account, error) {
+	q := s.client.Account.Query().WithRoles().Order(ent.Asc(account.FieldID)).Limit(limit)
+	if kind != "" {
+		q = q.Where(account.KindEQ(account.Kind(kind)))
+	}
+	if after != "" {
+		q = q.Where(account.IDGT(after))
+	}
+	es, err := q.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", mapErr(err))
+	}
+	out := make([]Account, len(es))
+	for i, e := range es {
+		out[i] = toAccount(e)
+	}
+	return out, nil
+}
+
+// AllAccountStates returns id, active flag and roles of every account, for
+// loading the in-memory view at start.
+func (s *Store) AllAccounts(ctx context.Context) ([]Account, error) {
+	es, err := s.client.Account.Query().WithRoles().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load accounts: %w", mapErr(err))
+	}
+	out := make([]Account, len(es))
+	for i, e := range es {
+		out[i] = toAccount(e)
+	}
+	return out, nil
+}
+
+// UpdateAccount applies fn to the account inside a transaction and stores the
+// result; fn may change everything but ID, Kind and CreatedAt. An error from
+// fn aborts the update unchanged.
+func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(a *Account) error) (Account, error) {
+	var out Account
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		e, err := tx.Account.Query().Where(account.ID(id)).WithRoles().Only(ctx)
+		if err != nil {
+			return fmt.Errorf("get account: %w", mapErr(err))
+		}
+		a := toAccount(e)
+		if err := fn(&a); err != nil {
+			return err
+		}
+		a.ID, a.Kind, a.CreatedAt = e.ID, AccountKind(e.Kind), e.CreatedAt
+		a.UpdatedAt = s.now().UTC()
+		a.Roles = normaliseRoles(a.Roles)
+		u := tx.Account.UpdateOneID(id).
+			SetDisplayName(a.DisplayName).
+			SetPasswordHash(a.PasswordHash).
+			SetActive(a.Active).
+			SetUpdatedAt(a.UpdatedAt)
+		if a.Email == "" {
+			u.ClearEmail()
+		} else {
+			u.SetEmail(a.Email)
+		}
+		if a.Username == "" {
+			u.ClearUsername()
+		} else {
+			u.SetUsername(a.Username)
+		}
+		if a.SecretHash == nil {
+			u.ClearSecretHash()
+		} else {
+			u.SetSecretHash(a.SecretHash)
+		}
+		if !slices.Equal(a.Roles, toAccount(e).Roles) {
+			roleIDs, err := ensureRoles(ctx, tx, a.Roles)
+			if err != nil {
+				return err
+			}
+			u.ClearRoles().AddRoleIDs(roleIDs...)
+		}
+		if _, err := u.Save(ctx); err != nil {
+			return fmt.Errorf("update account: %w", mapErr(err))
+		}
+		out = a
+		return s.appendChange(ctx, tx, ChangeAccount, id)
+	})
+	return out, err
+}
+
+// DeleteAccount removes an account; its tokens stop validating once every
+// replica has read the change log entry.
+func (s *Store) DeleteAccount(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx *ent.Tx) error {
+		if err := tx.Account.DeleteOneID(id).Exec(ctx); err != nil {
+			return fmt.Errorf("delete account: %w", mapErr(err))
+		}
+		return s.appendChange(ctx, tx, ChangeAccount, id)
+	})
+}
+
+// CountAccounts returns how many accounts exist.
+func (s *Store) CountAccounts(ctx context.Context) (int, error) {
+	n, err := s.client.Account.Query().Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count accounts: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// ensureRoles returns the ids of the named roles, creating missing ones.
+func ensureRoles(ctx context.Context, tx *ent.Tx, names []string) ([]int, error) {
+	names = normaliseRoles(names)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	existing, err := tx.Role.Query().Where(role.NameIn(names...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load roles: %w", mapErr(err))
+	}
+	ids := make([]int, 0, len(names))
+	have := make(map[string]bool, len(existing))
+	for _, r := range existing {
+		have[r.Name] = true
+		ids = append(ids, r.ID)
+	}
+	for _, n := range names {
+		if have[n] {
+			continue
+		}
+		r, err := tx.Role.Create().SetName(n).Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create role %q: %w", n, mapErr(err))
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
+func normaliseRoles(roles []string) []string {
+	out := slices.Clone(roles)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func toAccount(e *ent.Account) Account {
+	a := Account{
+		ID:           e.ID,
+		Kind:         AccountKind(e.Kind),
+		DisplayName:  e.DisplayName,
+		PasswordHash: e.PasswordHash,
+		SecretHash:   e.SecretHash,
+		Active:       e.Active,
+		CreatedAt:    e.CreatedAt.UTC(),
+		UpdatedAt:    e.UpdatedAt.UTC(),
+		Roles:        make([]string, 0, len(e.Edges.Roles)),
+	}
+	if e.Username != nil {
+		a.Username = *e.Username
+	}
+	if e.ClientID != nil {
+		a.ClientID = *e.ClientID
+	}
+	if e.Email != nil {
+		a.Email = *e.Email
+	}
+	for _, r := range e.Edges.Roles {
+		a.Roles = append(a.Roles, r.Name)
+	}
+	slices.Sort(a.Roles)
+	return a
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

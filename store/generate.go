@@ -1,0 +1,3 @@
+package store
+
+//go:generate go tool ent generate --target ./ent ./schema

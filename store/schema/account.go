@@ -1,0 +1,53 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Account is a principal that can hold a token: a human user or a service
+// (machine) client. One table for both keeps the subject namespace, role
+// assignment and the in-memory view uniform.
+type Account struct {
+	ent.Schema
+}
+
+func (Account) Fields() []ent.Field {
+	return []ent.Field{
+		// UUIDv7, so that ids sort by creation time and serve as page cursors.
+		field.String("id").NotEmpty().Immutable().MaxLen(64),
+		field.Enum("kind").Values("user", "service").Immutable(),
+		// Users only; unique among all accounts.
+		field.String("username").Optional().Nillable().MaxLen(128),
+		// Service clients only.
+		field.String("client_id").Optional().Nillable().MaxLen(128),
+		// Stored lower-cased; unique so that lookup by email is unambiguous.
+		field.String("email").Optional().Nillable().MaxLen(320),
+		field.String("display_name").Default("").MaxLen(256),
+		// argon2id PHC string; empty for users that cannot log in with a password.
+		field.String("password_hash").Default("").Sensitive(),
+		// Keyed SHA-256 of the client secret (secrets are random, not human-chosen).
+		field.Bytes("secret_hash").Optional().Sensitive(),
+		field.Bool("active").Default(true),
+		field.Time("created_at").Immutable().Default(time.Now),
+		field.Time("updated_at").Default(time.Now),
+	}
+}
+
+func (Account) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("roles", Role.Type),
+	}
+}
+
+func (Account) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("username").Unique(),
+		index.Fields("client_id").Unique(),
+		index.Fields("email").Unique(),
+	}
+}

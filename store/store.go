@@ -1,0 +1,143 @@
+// Package store is gatehouse's persistence: the ent schema, the generated ent
+// code and the Store type. It is the only package that knows ent or a SQL
+// driver; everything above it works with the plain structs defined here.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"            // registers the pure-Go "sqlite" driver
+
+	"github.com/gatehouse/gatehouse/store/ent"
+	"github.com/gatehouse/gatehouse/store/ent/migrate"
+)
+
+// Errors the store returns; callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is a violated uniqueness rule (username, email, client id, kid).
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is the database behind gatehouse. It is safe for concurrent use.
+type Store struct {
+	client  *ent.Client
+	db      *sql.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock sets the time source used for timestamps the store writes.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// Open connects to the database named by dsn and migrates the schema.
+// A dsn starting with "postgres://" or "postgresql://" selects PostgreSQL;
+// anything else is a SQLite file path (or "file:..." URI).
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	s := &Store{now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	var err error
+	switch {
+	case IsPostgres(dsn):
+		s.dialect = dialect.Postgres
+		s.db, err = sql.Open("pgx", dsn)
+	default:
+		s.dialect = dialect.SQLite
+		s.db, err = sql.Open("sqlite", sqliteDSN(dsn))
+		// SQLite allows one writer; a single connection avoids SQLITE_BUSY
+		// between our own goroutines and keeps transactions serialisable.
+		s.db.SetMaxOpenConns(1)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
+	}
+	s.client = ent.NewClient(ent.Driver(entsql.OpenDB(s.dialect, s.db)))
+	if err := s.client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("migrate schema: %w", err)
+	}
+	return s, nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// sqliteDSN turns a path into a modernc SQLite URI with the pragmas gatehouse
+// relies on: foreign keys, WAL for concurrent readers, and a busy timeout for
+// other processes (the CLI) writing to the same file.
+func sqliteDSN(dsn string) string {
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+}
+
+// Dialect returns "sqlite3" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close releases the database connections.
+func (s *Store) Close() error { return s.client.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// inTx runs fn in a transaction, committing on success and rolling back on
+// error or panic.
+func (s *Store) inTx(ctx context.Context, fn func(tx *ent.Tx) error) (err error) {
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// mapErr turns ent errors into the store's sentinel errors.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ent.IsNotFound(err):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case ent.IsConstraintError(err):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
