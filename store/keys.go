@@ -40,7 +40,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey) (SigningKey,
 			SetKid(k.KID).
 			SetAlg(k.Alg).
 			SetState(signingkey.State(k.State)).
-			SetPublicJWK(k.PublicJWK).
+			SetPublicJwk(k.PublicJWK).
 			SetPrivateSealed(k.PrivateSealed).
 			SetCreatedAt(k.CreatedAt)
 		if !k.ActivatedAt.IsZero() {
@@ -78,7 +78,7 @@ func toSigningKey(e *ent.SigningKey) SigningKey {
 		KID:           e.Kid,
 		Alg:           e.Alg,
 		State:         KeyState(e.State),
-		PublicJWK:     e.PublicJWK,
+		PublicJWK:     e.PublicJwk,
 		PrivateSealed: e.PrivateSealed,
 		CreatedAt:     e.CreatedAt.UTC(),
 	}
