@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/gatehouse/gatehouse/store/ent"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/role"
@@ -146,7 +148,17 @@ func (s *Store) AllAccounts(ctx context.Context) ([]Account, error) {
 func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(a *Account) error) (Account, error) {
 	var out Account
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		e, err := tx.Account.Query().Where(account.ID(id)).WithRoles().Only(ctx)
+		q := tx.Account.Query().Where(account.ID(id))
+		if s.dialect == dialect.Postgres {
+			// Row lock: concurrent read-modify-write cycles must not lose
+			// updates. SQLite transactions are already serial (BEGIN IMMEDIATE).
+			q = q.ForUpdate()
+		}
+		e, err := q.Only(ctx)
+		if err != nil {
+			return fmt.Errorf("get account: %w", mapErr(err))
+		}
+		e.Edges.Roles, err = e.QueryRoles().All(ctx)
 		if err != nil {
 			return fmt.Errorf("get account: %w", mapErr(err))
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -26,6 +27,10 @@ var (
 	// ErrConflict is a violated uniqueness rule (username, email, client id, kid).
 	ErrConflict = errors.New("already exists")
 )
+
+// migrateMu serialises schema migrations within the process: ent's migrator
+// mutates the package-level table definitions it is generated with.
+var migrateMu sync.Mutex
 
 // Store is the database behind gatehouse. It is safe for concurrent use.
 type Store struct {
@@ -69,12 +74,34 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
 	s.client = ent.NewClient(ent.Driver(entsql.OpenDB(s.dialect, s.db)))
-	if err := s.client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
+	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
 	}
 	return s, nil
 }
+
+// migrate creates or updates the schema. On PostgreSQL an advisory lock
+// keeps replicas that start together from migrating at the same time.
+func (s *Store) migrate(ctx context.Context) error {
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
+	if s.dialect == dialect.Postgres {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockID); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID)
+	}
+	return s.client.Schema.Create(ctx, migrate.WithDropIndex(true))
+}
+
+// migrationLockID is the PostgreSQL advisory lock key of schema migrations.
+const migrationLockID = 0x67617465686f7573 // "gatehous"
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
 func IsPostgres(dsn string) bool {

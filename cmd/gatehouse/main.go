@@ -1,0 +1,77 @@
+// Command gatehouse runs the gatehouse authentication service and manages
+// its database from the command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `gatehouse — authentication service: issues and validates JWTs, publishes a JWKS.
+
+Usage:
+  gatehouse serve [flags]                      run the gRPC and HTTP servers
+  gatehouse users create --username NAME [--email E] [--display-name N] [--roles r1,r2] [--no-password]
+  gatehouse users list
+  gatehouse users disable|enable|delete NAME
+  gatehouse users set-password NAME
+  gatehouse clients create [--client-id ID] [--display-name N] [--roles r1,r2]
+  gatehouse clients list
+  gatehouse clients disable|delete CLIENT_ID
+  gatehouse masterkey generate                 print a new random master key
+
+Passwords are read from standard input (one line) or prompted for on a terminal,
+never taken from flags. Every command accepts the database flags; run
+"gatehouse serve -h" for all flags and their environment variables.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s (see gatehouse -h)", errUsage, fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageErr("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stderr)
+	case "users":
+		return users(ctx, rest, stdin, stdout, stderr)
+	case "clients":
+		return clients(ctx, rest, stdout, stderr)
+	case "masterkey":
+		return masterkey(rest, stdout)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageErr("unknown command %q", cmd)
+}

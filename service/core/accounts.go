@@ -1,0 +1,501 @@
+package core
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/secrets"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+var (
+	usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,127}$`)
+	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	rolePattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
+)
+
+// ClientSecretPrefix marks gatehouse client secrets so that secret scanners
+// can recognise leaked ones.
+const ClientSecretPrefix = "ghcs_"
+
+var errBadCredentials = errs.New(errs.Unauthenticated, "invalid username or password").WithOAuth("invalid_grant")
+
+// authenticateUser checks a username and password. Unknown users and users
+// without a password cost the same argon2id work as a wrong password.
+func (s *Service) authenticateUser(ctx context.Context, username, password string) (store.Account, error) {
+	username = strings.ToLower(username)
+	a, err := s.store.GetAccount(ctx, store.AccountKey{Username: username})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (a.Kind != store.KindUser || a.PasswordHash == "")) {
+		s.pw.VerifyDummy(password)
+		return store.Account{}, errBadCredentials
+	}
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
+	}
+	ok, rehash, err := s.pw.Verify(a.PasswordHash, password)
+	if err != nil {
+		s.log.Error("stored password hash is unreadable", "account", a.ID, "err", err)
+		return store.Account{}, errBadCredentials
+	}
+	if !ok {
+		return store.Account{}, errBadCredentials
+	}
+	if !a.Active {
+		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant")
+	}
+	if rehash {
+		s.rehashPassword(ctx, a.ID, password)
+	}
+	return a, nil
+}
+
+// rehashPassword upgrades a hash made with older parameters. Failure only
+// costs the upgrade, so it is logged, not returned.
+func (s *Service) rehashPassword(ctx context.Context, id, password string) {
+	hash, err := s.pw.Hash(password)
+	if err == nil {
+		_, err = s.store.UpdateAccount(ctx, id, func(a *store.Account) error {
+			a.PasswordHash = hash
+			return nil
+		})
+	}
+	if err != nil {
+		s.log.Warn("could not upgrade a password hash", "account", id, "err", err)
+	}
+}
+
+var errBadClient = errs.New(errs.Unauthenticated, "invalid client credentials").WithOAuth("invalid_client")
+
+// authenticateClient checks a service client's id and secret.
+func (s *Service) authenticateClient(ctx context.Context, clientID, secret string) (store.Account, error) {
+	if clientID == "" || secret == "" {
+		return store.Account{}, errs.New(errs.InvalidArgument, "client_id and client_secret are required").WithOAuth("invalid_request")
+	}
+	a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
+	if errors.Is(err, store.ErrNotFound) {
+		s.secrets.Equal(secret, nil) // same work as a real comparison
+		return store.Account{}, errBadClient
+	}
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the client")
+	}
+	if a.Kind != store.KindService || !s.secrets.Equal(secret, a.SecretHash) {
+		return store.Account{}, errBadClient
+	}
+	if !a.Active {
+		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client")
+	}
+	return a, nil
+}
+
+// Caller authenticates the bearer token of an API call.
+func (s *Service) Caller(ctx context.Context, bearer string) (Principal, error) {
+	if bearer == "" {
+		return Principal{}, errs.New(errs.Unauthenticated, "a bearer token is required")
+	}
+	p, err := s.ValidateToken(ctx, bearer, ValidateOptions{Audience: s.cfg.Audience})
+	if errs.KindOf(err) == errs.InvalidArgument {
+		// A malformed credential is still a failed authentication.
+		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid bearer token")
+	}
+	return p, err
+}
+
+func requireRole(caller Principal, roles ...string) error {
+	for _, r := range roles {
+		if caller.HasRole(r) {
+			return nil
+		}
+	}
+	return errs.New(errs.PermissionDenied, "this call needs role %s", strings.Join(roles, " or "))
+}
+
+// LookupAccount returns the account selected by exactly one field of key.
+// The caller must be an admin or hold role user-lookup.
+func (s *Service) LookupAccount(ctx context.Context, caller Principal, key store.AccountKey) (store.Account, error) {
+	if err := requireRole(caller, RoleAdmin, RoleUserLookup); err != nil {
+		return store.Account{}, err
+	}
+	n := 0
+	for _, v := range []string{key.ID, key.Username, key.Email, key.ClientID} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return store.Account{}, errs.New(errs.InvalidArgument, "give exactly one of id, username, email, client_id")
+	}
+	key.Username = strings.ToLower(key.Username)
+	key.Email = strings.ToLower(key.Email)
+	return s.getAccount(ctx, key, "")
+}
+
+// getAccount reads an account, optionally requiring a kind.
+func (s *Service) getAccount(ctx context.Context, key store.AccountKey, kind store.AccountKind) (store.Account, error) {
+	for _, v := range []string{key.ID, key.Username, key.Email, key.ClientID} {
+		if !utf8.ValidString(v) || len(v) > 320 {
+			return store.Account{}, errs.New(errs.InvalidArgument, "the account selector is not valid UTF-8 or too long")
+		}
+	}
+	a, err := s.store.GetAccount(ctx, key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && kind != "" && a.Kind != kind) {
+		return store.Account{}, errs.New(errs.NotFound, "no such %s", kindNoun(kind))
+	}
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
+	}
+	return a, nil
+}
+
+func kindNoun(k store.AccountKind) string {
+	switch k {
+	case store.KindUser:
+		return "user"
+	case store.KindService:
+		return "service client"
+	}
+	return "account"
+}
+
+// NewUser is what CreateUser needs.
+type NewUser struct {
+	Username, Email, DisplayName, Password string
+	Roles                                  []string
+}
+
+// CreateUser adds a user. The caller must be an admin.
+func (s *Service) CreateUser(ctx context.Context, caller Principal, u NewUser) (store.Account, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return store.Account{}, err
+	}
+	return s.CreateUserUnchecked(ctx, u)
+}
+
+// CreateUserUnchecked adds a user without an authorization check, for the
+// CLI and first-start bootstrap, which act with database access.
+func (s *Service) CreateUserUnchecked(ctx context.Context, u NewUser) (store.Account, error) {
+	a := store.Account{Kind: store.KindUser, Active: true, DisplayName: u.DisplayName}
+	var err error
+	if a.Username, err = normaliseUsername(u.Username); err != nil {
+		return store.Account{}, err
+	}
+	if a.Email, err = normaliseEmail(u.Email); err != nil {
+		return store.Account{}, err
+	}
+	if a.Roles, err = checkRoles(u.Roles); err != nil {
+		return store.Account{}, err
+	}
+	if err := checkDisplayName(u.DisplayName); err != nil {
+		return store.Account{}, err
+	}
+	if u.Password != "" {
+		if a.PasswordHash, err = s.hashPassword(u.Password); err != nil {
+			return store.Account{}, err
+		}
+	}
+	return s.insertAccount(ctx, a)
+}
+
+// NewClient is what CreateServiceClient needs.
+type NewClient struct {
+	ClientID, DisplayName string
+	Roles                 []string
+}
+
+// CreateServiceClient adds a service client and returns its secret, which is
+// not stored and cannot be shown again. The caller must be an admin.
+func (s *Service) CreateServiceClient(ctx context.Context, caller Principal, c NewClient) (store.Account, string, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return store.Account{}, "", err
+	}
+	return s.CreateServiceClientUnchecked(ctx, c)
+}
+
+// CreateServiceClientUnchecked is CreateServiceClient for the CLI.
+func (s *Service) CreateServiceClientUnchecked(ctx context.Context, c NewClient) (store.Account, string, error) {
+	a := store.Account{Kind: store.KindService, Active: true, DisplayName: c.DisplayName, ClientID: c.ClientID}
+	var err error
+	if a.ClientID == "" {
+		a.ClientID = "svc-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	} else if !clientIDPattern.MatchString(a.ClientID) {
+		return store.Account{}, "", errs.New(errs.InvalidArgument, "client_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+	}
+	if a.Roles, err = checkRoles(c.Roles); err != nil {
+		return store.Account{}, "", err
+	}
+	if err := checkDisplayName(c.DisplayName); err != nil {
+		return store.Account{}, "", err
+	}
+	secret, err := secrets.RandomToken(ClientSecretPrefix)
+	if err != nil {
+		return store.Account{}, "", errs.Wrap(errs.Internal, err, "could not generate a secret")
+	}
+	a.SecretHash = s.secrets.Hash(secret)
+	a, err = s.insertAccount(ctx, a)
+	if err != nil {
+		return store.Account{}, "", err
+	}
+	return a, secret, nil
+}
+
+func (s *Service) insertAccount(ctx context.Context, a store.Account) (store.Account, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not make an id")
+	}
+	a.ID = id.String()
+	a, err = s.store.CreateAccount(ctx, a)
+	if errors.Is(err, store.ErrConflict) {
+		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "an account with this %s already exists", uniqueFieldName(a))
+	}
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not store the account")
+	}
+	s.syncView(ctx)
+	return a, nil
+}
+
+func uniqueFieldName(a store.Account) string {
+	switch {
+	case a.Kind == store.KindService:
+		return "client_id"
+	case a.Email != "":
+		return "username or email"
+	}
+	return "username"
+}
+
+func (s *Service) hashPassword(pw string) (string, error) {
+	if err := secrets.ValidatePassword(pw); err != nil {
+		return "", errs.Wrap(errs.InvalidArgument, err, "%s", err.Error())
+	}
+	h, err := s.pw.Hash(pw)
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "could not hash the password")
+	}
+	return h, nil
+}
+
+func normaliseUsername(u string) (string, error) {
+	u = strings.ToLower(u)
+	if !usernamePattern.MatchString(u) {
+		return "", errs.New(errs.InvalidArgument, "username must be 1-128 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
+	}
+	return u, nil
+}
+
+func normaliseEmail(e string) (string, error) {
+	if e == "" {
+		return "", nil
+	}
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Address != e || addr.Name != "" || len(e) > 320 {
+		return "", errs.New(errs.InvalidArgument, "email must be a plain address like name@example.com")
+	}
+	return strings.ToLower(e), nil
+}
+
+func checkRoles(roles []string) ([]string, error) {
+	if len(roles) > 100 {
+		return nil, errs.New(errs.InvalidArgument, "at most 100 roles")
+	}
+	for _, r := range roles {
+		if !rolePattern.MatchString(r) {
+			return nil, errs.New(errs.InvalidArgument, "role %q must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'", truncate(r))
+		}
+	}
+	return roles, nil
+}
+
+func checkDisplayName(n string) error {
+	if !utf8.ValidString(n) || len(n) > 256 || strings.ContainsAny(n, "\x00\r\n") {
+		return errs.New(errs.InvalidArgument, "display_name must be valid UTF-8, one line, at most 256 bytes")
+	}
+	return nil
+}
+
+// Page is one page of a list.
+type Page struct {
+	Accounts []store.Account
+	Next     string // opaque; empty on the last page
+}
+
+// ListAccounts pages through the accounts of one kind. The caller must be an admin.
+func (s *Service) ListAccounts(ctx context.Context, caller Principal, kind store.AccountKind, size int, token string) (Page, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return Page{}, err
+	}
+	return s.ListAccountsUnchecked(ctx, kind, size, token)
+}
+
+// ListAccountsUnchecked is ListAccounts for the CLI.
+func (s *Service) ListAccountsUnchecked(ctx context.Context, kind store.AccountKind, size int, token string) (Page, error) {
+	switch {
+	case size < 0 || size > 500:
+		return Page{}, errs.New(errs.InvalidArgument, "page_size must be between 0 and 500")
+	case size == 0:
+		size = 50
+	}
+	after := ""
+	if token != "" {
+		b, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil || uuid.Validate(string(b)) != nil {
+			return Page{}, errs.New(errs.InvalidArgument, "page_token is not one this server issued")
+		}
+		after = string(b)
+	}
+	list, err := s.store.ListAccounts(ctx, kind, after, size+1)
+	if err != nil {
+		return Page{}, errs.Wrap(errs.Internal, err, "could not list accounts")
+	}
+	p := Page{Accounts: list}
+	if len(list) > size {
+		p.Accounts = list[:size]
+		p.Next = base64.RawURLEncoding.EncodeToString([]byte(list[size-1].ID))
+	}
+	return p, nil
+}
+
+// GetAccount returns one account of kind by id. The caller must be an admin.
+func (s *Service) GetAccount(ctx context.Context, caller Principal, kind store.AccountKind, id string) (store.Account, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return store.Account{}, err
+	}
+	if id == "" {
+		return store.Account{}, errs.New(errs.InvalidArgument, "id is required")
+	}
+	return s.getAccount(ctx, store.AccountKey{ID: id}, kind)
+}
+
+// AccountUpdate names the fields to change; nil leaves a field as it is.
+type AccountUpdate struct {
+	Email       *string
+	DisplayName *string
+	Active      *bool
+	Password    *string
+	Roles       *[]string
+}
+
+// UpdateAccount changes an account of kind ("" for either). The caller must be an admin.
+func (s *Service) UpdateAccount(ctx context.Context, caller Principal, kind store.AccountKind, id string, u AccountUpdate) (store.Account, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return store.Account{}, err
+	}
+	return s.UpdateAccountUnchecked(ctx, kind, id, u)
+}
+
+// UpdateAccountUnchecked is UpdateAccount for the CLI.
+func (s *Service) UpdateAccountUnchecked(ctx context.Context, kind store.AccountKind, id string, u AccountUpdate) (store.Account, error) {
+	if id == "" {
+		return store.Account{}, errs.New(errs.InvalidArgument, "id is required")
+	}
+	var err error
+	var email, hash string
+	if u.Email != nil {
+		if email, err = normaliseEmail(*u.Email); err != nil {
+			return store.Account{}, err
+		}
+	}
+	if u.DisplayName != nil {
+		if err := checkDisplayName(*u.DisplayName); err != nil {
+			return store.Account{}, err
+		}
+	}
+	if u.Roles != nil {
+		if _, err := checkRoles(*u.Roles); err != nil {
+			return store.Account{}, err
+		}
+	}
+	if u.Password != nil {
+		if hash, err = s.hashPassword(*u.Password); err != nil {
+			return store.Account{}, err
+		}
+	}
+	errWrongKind := errs.New(errs.NotFound, "no such %s", kindNoun(kind))
+	a, err := s.store.UpdateAccount(ctx, id, func(a *store.Account) error {
+		if kind != "" && a.Kind != kind {
+			return errWrongKind
+		}
+		if u.Email != nil {
+			a.Email = email
+		}
+		if u.DisplayName != nil {
+			a.DisplayName = *u.DisplayName
+		}
+		if u.Active != nil {
+			a.Active = *u.Active
+		}
+		if u.Password != nil {
+			if a.Kind != store.KindUser {
+				return errs.New(errs.InvalidArgument, "only users have passwords")
+			}
+			a.PasswordHash = hash
+		}
+		if u.Roles != nil {
+			a.Roles = *u.Roles
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Account{}, errs.New(errs.NotFound, "no such %s", kindNoun(kind))
+	case errors.Is(err, store.ErrConflict):
+		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "an account with this email already exists")
+	case err != nil:
+		var e *errs.Error
+		if errors.As(err, &e) {
+			return store.Account{}, e
+		}
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not update the account")
+	}
+	s.syncView(ctx)
+	return a, nil
+}
+
+// DeleteAccount removes an account of kind. The caller must be an admin.
+func (s *Service) DeleteAccount(ctx context.Context, caller Principal, kind store.AccountKind, id string) error {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return err
+	}
+	if id == "" {
+		return errs.New(errs.InvalidArgument, "id is required")
+	}
+	if _, err := s.getAccount(ctx, store.AccountKey{ID: id}, kind); err != nil {
+		return err
+	}
+	return s.DeleteAccountUnchecked(ctx, id)
+}
+
+// DeleteAccountUnchecked is DeleteAccount for the CLI.
+func (s *Service) DeleteAccountUnchecked(ctx context.Context, id string) error {
+	if err := s.store.DeleteAccount(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errs.New(errs.NotFound, "no such account")
+		}
+		return errs.Wrap(errs.Internal, err, "could not delete the account")
+	}
+	s.syncView(ctx)
+	return nil
+}
+
+// FindAccountUnchecked returns an account by username or client id, for the CLI.
+func (s *Service) FindAccountUnchecked(ctx context.Context, kind store.AccountKind, name string) (store.Account, error) {
+	key := store.AccountKey{Username: strings.ToLower(name)}
+	if kind == store.KindService {
+		key = store.AccountKey{ClientID: name}
+	}
+	return s.getAccount(ctx, key, kind)
+}
+
+// CountAccounts returns the number of accounts, for first-start bootstrap.
+func (s *Service) CountAccounts(ctx context.Context) (int, error) {
+	return s.store.CountAccounts(ctx)
+}

@@ -1,0 +1,147 @@
+// Package core is gatehouse's business logic: grants, token validation,
+// account lookup and administration. The gRPC handlers and the HTTP
+// endpoints both call it; it returns *errs.Error for everything the caller
+// should see.
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/service/jose"
+	"github.com/gatehouse/gatehouse/service/secrets"
+	"github.com/gatehouse/gatehouse/service/view"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Config is the token policy.
+type Config struct {
+	// Issuer is the `iss` of every token (an https URL in production).
+	Issuer string
+	// Audience is the default `aud` of issued tokens.
+	Audience string
+	// AccessTokenTTL is the access-token lifetime (default 15 min).
+	AccessTokenTTL time.Duration
+	// Leeway is the clock skew tolerated on exp/nbf/iat (default 30 s).
+	Leeway time.Duration
+	// Scopes are the scopes a client may request.
+	Scopes []string
+	// DefaultClientID is the `client_id` claim of tokens obtained with the
+	// password grant without client authentication.
+	DefaultClientID string
+	// AllowedAlgs are the algorithms accepted on validation (default: the
+	// three gatehouse signs with). Never "none" or HMAC.
+	AllowedAlgs []string
+}
+
+// Roles with a meaning to gatehouse itself.
+const (
+	RoleAdmin      = "admin"
+	RoleUserLookup = "user-lookup"
+)
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Issuer:          "http://localhost:8080",
+		Audience:        "gatehouse",
+		AccessTokenTTL:  15 * time.Minute,
+		Leeway:          30 * time.Second,
+		Scopes:          []string{"openid", "profile", "email"},
+		DefaultClientID: "gatehouse",
+		AllowedAlgs:     []string{jose.ES256, jose.EdDSA, jose.RS256},
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("issuer %q must be an absolute URL without query or fragment", c.Issuer)
+	}
+	if c.Audience == "" {
+		return fmt.Errorf("audience must not be empty")
+	}
+	if c.AccessTokenTTL < 10*time.Second || c.AccessTokenTTL > 24*time.Hour {
+		return fmt.Errorf("access token lifetime %s must be between 10s and 24h", c.AccessTokenTTL)
+	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		return fmt.Errorf("leeway %s must be between 0 and 5m", c.Leeway)
+	}
+	if len(c.AllowedAlgs) == 0 {
+		return fmt.Errorf("at least one validation algorithm is required")
+	}
+	for _, a := range c.AllowedAlgs {
+		if !jose.Supported(a) {
+			return fmt.Errorf("validation algorithm %q is not supported", a)
+		}
+	}
+	for _, s := range c.Scopes {
+		if !validScopeToken(s) {
+			return fmt.Errorf("scope %q has characters RFC 6749 §3.3 does not allow", s)
+		}
+	}
+	return nil
+}
+
+// Service is the core. Create it with New.
+type Service struct {
+	cfg     Config
+	store   *store.Store
+	view    *view.View
+	pw      *secrets.Hasher
+	secrets *secrets.SecretHasher
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// Deps are the collaborators of the core.
+type Deps struct {
+	Store     *store.Store
+	View      *view.View
+	Passwords *secrets.Hasher
+	Secrets   *secrets.SecretHasher
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// New returns the core.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, now: d.Now, log: d.Log}, nil
+}
+
+// Config returns the token policy in force.
+func (s *Service) Config() Config { return s.cfg }
+
+// JWKS returns the RFC 7517 key set as JSON and its ETag.
+func (s *Service) JWKS() (body []byte, etag string) {
+	r := s.view.Ring()
+	return r.JWKSJSON, r.ETag
+}
+
+// PublicKeys returns the published keys.
+func (s *Service) PublicKeys() []jose.JWK { return slices.Clone(s.view.Ring().JWKS) }
+
+// Ready reports whether the database answers.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// syncView makes this replica see a change it just wrote. Other replicas
+// see it at their next poll.
+func (s *Service) syncView(ctx context.Context) {
+	if err := s.view.Poll(ctx); err != nil {
+		s.log.Warn("view refresh after write failed; the next poll retries", "err", err)
+	}
+}

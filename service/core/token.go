@@ -1,0 +1,299 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/jose"
+	"github.com/gatehouse/gatehouse/service/view"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Grant types (RFC 6749).
+const (
+	GrantPassword          = "password"
+	GrantClientCredentials = "client_credentials"
+)
+
+// TokenType is the JWT `typ` of access tokens (RFC 9068 §2.1).
+const TokenType = "at+jwt"
+
+// TokenRequest is one grant.
+type TokenRequest struct {
+	GrantType    string
+	Username     string
+	Password     string
+	ClientID     string
+	ClientSecret string
+	Scope        string
+}
+
+// TokenResponse is an issued access token.
+type TokenResponse struct {
+	AccessToken string
+	TokenType   string // "Bearer"
+	ExpiresIn   int64  // seconds
+	Scope       string
+}
+
+// Principal is who a validated token stands for.
+type Principal struct {
+	Subject   string
+	Kind      store.AccountKind
+	Username  string
+	ClientID  string
+	Email     string
+	Roles     []string
+	Scopes    []string
+	Issuer    string
+	Audience  []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	TokenID   string
+}
+
+// HasRole reports whether p holds role.
+func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// IssueToken runs a grant and signs an access token.
+func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	scopes, err := s.parseScope(req.Scope)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	var subject, clientID string
+	var acct store.Account
+	switch req.GrantType {
+	case GrantPassword:
+		if req.Username == "" || req.Password == "" {
+			return TokenResponse{}, errs.New(errs.InvalidArgument, "the password grant needs username and password").WithOAuth("invalid_request")
+		}
+		clientID = s.cfg.DefaultClientID
+		if req.ClientID != "" || req.ClientSecret != "" {
+			client, err := s.authenticateClient(ctx, req.ClientID, req.ClientSecret)
+			if err != nil {
+				return TokenResponse{}, err
+			}
+			clientID = client.ClientID
+		}
+		acct, err = s.authenticateUser(ctx, req.Username, req.Password)
+		if err != nil {
+			return TokenResponse{}, err
+		}
+		subject = acct.ID
+	case GrantClientCredentials:
+		acct, err = s.authenticateClient(ctx, req.ClientID, req.ClientSecret)
+		if err != nil {
+			return TokenResponse{}, err
+		}
+		subject, clientID = acct.ID, acct.ClientID
+	case "":
+		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
+	default:
+		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use password or client_credentials)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
+	}
+	return s.sign(acct, subject, clientID, scopes)
+}
+
+func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string) (TokenResponse, error) {
+	now := s.now().Truncate(time.Second)
+	jti, err := randomID()
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	c := accessClaims{
+		Issuer:    s.cfg.Issuer,
+		Subject:   subject,
+		Audience:  audience{s.cfg.Audience},
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		ExpiresAt: now.Add(s.cfg.AccessTokenTTL).Unix(),
+		ID:        jti,
+		ClientID:  clientID,
+		Scope:     strings.Join(scopes, " "),
+		Roles:     acct.Roles,
+		Email:     acct.Email,
+	}
+	if acct.Kind == store.KindUser {
+		c.PreferredUsername = acct.Username
+	}
+	token, err := jose.Sign(s.view.Ring().Signer, TokenType, c)
+	if err != nil {
+		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not sign the token")
+	}
+	return TokenResponse{
+		AccessToken: token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(s.cfg.AccessTokenTTL / time.Second),
+		Scope:       c.Scope,
+	}, nil
+}
+
+// parseScope checks a requested scope string against the supported scopes.
+func (s *Service) parseScope(scope string) ([]string, error) {
+	var out []string
+	for _, tok := range strings.Split(scope, " ") {
+		if tok == "" {
+			continue
+		}
+		if !validScopeToken(tok) {
+			return nil, errs.New(errs.InvalidArgument, "scope contains characters RFC 6749 §3.3 does not allow").WithOAuth("invalid_scope")
+		}
+		if !slices.Contains(s.cfg.Scopes, tok) {
+			return nil, errs.New(errs.InvalidArgument, "scope %q is not supported", truncate(tok)).WithOAuth("invalid_scope")
+		}
+		if !slices.Contains(out, tok) {
+			out = append(out, tok)
+		}
+	}
+	return out, nil
+}
+
+// ValidateOptions are the extra checks of ValidateToken.
+type ValidateOptions struct {
+	Audience       string
+	RequiredRoles  []string
+	RequiredScopes []string
+}
+
+var errBadToken = errs.New(errs.Unauthenticated, "invalid token")
+
+// ValidateToken verifies token with the in-memory keys and view only. The
+// order is fixed: size and shape, header, key, signature, claims, view.
+func (s *Service) ValidateToken(ctx context.Context, token string, opts ValidateOptions) (Principal, error) {
+	if token == "" {
+		return Principal{}, errs.New(errs.InvalidArgument, "token is required")
+	}
+	if len(token) > jose.MaxTokenSize {
+		return Principal{}, errs.New(errs.InvalidArgument, "token is larger than %d bytes", jose.MaxTokenSize)
+	}
+	if !utf8.ValidString(token) {
+		return Principal{}, errs.New(errs.InvalidArgument, "token is not valid UTF-8")
+	}
+	t, err := jose.Parse(token)
+	if err != nil {
+		if errors.Is(err, jose.ErrMalformed) || errors.Is(err, jose.ErrTooLarge) {
+			return Principal{}, errs.Wrap(errs.InvalidArgument, err, "token is malformed: %s", strings.TrimPrefix(err.Error(), jose.ErrMalformed.Error()+": "))
+		}
+		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token")
+	}
+	if !isAccessTokenType(t.Header.Typ) {
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: typ must be at+jwt")
+	}
+	key, ok := s.view.Ring().Key(t.Header.Kid)
+	if !ok {
+		return Principal{}, errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "invalid token: unknown signing key")
+	}
+	if err := t.Verify(key, s.cfg.AllowedAlgs); err != nil {
+		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: signature or algorithm rejected")
+	}
+	var c accessClaims
+	if err := json.Unmarshal(t.Payload, &c); err != nil {
+		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: claims do not decode")
+	}
+	if err := s.checkClaims(&c, opts.Audience); err != nil {
+		return Principal{}, err
+	}
+	p := Principal{
+		Subject:   c.Subject,
+		Username:  c.PreferredUsername,
+		ClientID:  c.ClientID,
+		Email:     c.Email,
+		Roles:     c.Roles,
+		Scopes:    splitScope(c.Scope),
+		Issuer:    c.Issuer,
+		Audience:  c.Audience,
+		IssuedAt:  time.Unix(c.IssuedAt, 0).UTC(),
+		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
+		TokenID:   c.ID,
+	}
+	p.Kind = store.KindService
+	if c.PreferredUsername != "" {
+		p.Kind = store.KindUser
+	}
+	acct, status := s.view.Account(c.Subject)
+	switch status {
+	case view.Deleted:
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: the account no longer exists")
+	case view.Present:
+		if !acct.Active {
+			return Principal{}, errs.New(errs.PermissionDenied, "the account is disabled")
+		}
+		// Current roles and profile win over the ones frozen in the token.
+		p.Kind, p.Roles, p.Email = acct.Kind, acct.Roles, acct.Email
+		if acct.Kind == store.KindUser {
+			p.Username = acct.Username
+		} else {
+			p.ClientID = acct.ClientID
+		}
+	}
+	for _, r := range opts.RequiredRoles {
+		if !p.HasRole(r) {
+			return Principal{}, errs.New(errs.PermissionDenied, "the principal lacks required role %q", truncate(r))
+		}
+	}
+	for _, sc := range opts.RequiredScopes {
+		if !slices.Contains(p.Scopes, sc) {
+			return Principal{}, errs.New(errs.PermissionDenied, "the token lacks required scope %q", truncate(sc))
+		}
+	}
+	return p, nil
+}
+
+func (s *Service) checkClaims(c *accessClaims, wantAudience string) error {
+	now := s.now()
+	leeway := s.cfg.Leeway
+	switch {
+	case c.Issuer != s.cfg.Issuer:
+		return errs.New(errs.Unauthenticated, "invalid token: wrong issuer")
+	case c.Subject == "":
+		return errs.New(errs.Unauthenticated, "invalid token: no subject")
+	case c.ExpiresAt == 0 || c.IssuedAt == 0:
+		return errs.New(errs.Unauthenticated, "invalid token: exp and iat are required")
+	case !now.Before(time.Unix(c.ExpiresAt, 0).Add(leeway)):
+		return errs.New(errs.Unauthenticated, "invalid token: expired")
+	case c.NotBefore != 0 && now.Add(leeway).Before(time.Unix(c.NotBefore, 0)):
+		return errs.New(errs.Unauthenticated, "invalid token: not valid yet")
+	case now.Add(leeway).Before(time.Unix(c.IssuedAt, 0)):
+		return errs.New(errs.Unauthenticated, "invalid token: issued in the future")
+	case wantAudience != "" && !c.Audience.contains(wantAudience):
+		return errs.New(errs.Unauthenticated, "invalid token: audience does not match")
+	}
+	return nil
+}
+
+// isAccessTokenType accepts "at+jwt" and its full media type, case-insensitively
+// (RFC 9068 §4 and RFC 7515 §4.1.9).
+func isAccessTokenType(typ string) bool {
+	return strings.EqualFold(typ, TokenType) || strings.EqualFold(typ, "application/"+TokenType)
+}
+
+// randomID returns 128 random bits, base64url-encoded.
+func randomID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// truncate shortens caller input echoed in error messages.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	if !utf8.ValidString(s) {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return s
+}

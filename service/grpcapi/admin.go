@@ -1,0 +1,159 @@
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+
+	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// AdminServer implements gatehouse.v1.AdminService on the core. The core
+// checks that the caller holds role admin.
+type AdminServer struct {
+	gatehousev1.UnimplementedAdminServiceServer
+	core *core.Service
+	log  *slog.Logger
+}
+
+// NewAdminServer returns the AdminService handlers.
+func NewAdminServer(c *core.Service, log *slog.Logger) *AdminServer {
+	return &AdminServer{core: c, log: log}
+}
+
+// account runs an admin call that returns one account.
+func (s *AdminServer) account(ctx context.Context, fn func(core.Principal) (store.Account, error)) (*gatehousev1.Account, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	a, err := fn(who)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return accountToProto(a), nil
+}
+
+func (s *AdminServer) CreateUser(ctx context.Context, req *gatehousev1.CreateUserRequest) (*gatehousev1.Account, error) {
+	return s.account(ctx, func(who core.Principal) (store.Account, error) {
+		return s.core.CreateUser(ctx, who, core.NewUser{
+			Username:    req.GetUsername(),
+			Email:       req.GetEmail(),
+			DisplayName: req.GetDisplayName(),
+			Password:    req.GetPassword(),
+			Roles:       req.GetRoles(),
+		})
+	})
+}
+
+func (s *AdminServer) GetUser(ctx context.Context, req *gatehousev1.GetUserRequest) (*gatehousev1.Account, error) {
+	return s.account(ctx, func(who core.Principal) (store.Account, error) {
+		return s.core.GetAccount(ctx, who, store.KindUser, req.GetId())
+	})
+}
+
+func (s *AdminServer) ListUsers(ctx context.Context, req *gatehousev1.ListUsersRequest) (*gatehousev1.ListUsersResponse, error) {
+	page, err := s.list(ctx, store.KindUser, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return &gatehousev1.ListUsersResponse{Users: accountsToProto(page.Accounts), NextPageToken: page.Next}, nil
+}
+
+func (s *AdminServer) ListServiceClients(ctx context.Context, req *gatehousev1.ListServiceClientsRequest) (*gatehousev1.ListServiceClientsResponse, error) {
+	page, err := s.list(ctx, store.KindService, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return &gatehousev1.ListServiceClientsResponse{Clients: accountsToProto(page.Accounts), NextPageToken: page.Next}, nil
+}
+
+func (s *AdminServer) list(ctx context.Context, kind store.AccountKind, size int32, token string) (core.Page, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return core.Page{}, toStatus(ctx, s.log, err)
+	}
+	page, err := s.core.ListAccounts(ctx, who, kind, int(size), token)
+	if err != nil {
+		return core.Page{}, toStatus(ctx, s.log, err)
+	}
+	return page, nil
+}
+
+func (s *AdminServer) UpdateUser(ctx context.Context, req *gatehousev1.UpdateUserRequest) (*gatehousev1.Account, error) {
+	return s.update(ctx, store.KindUser, req.GetId(), core.AccountUpdate{Email: req.Email, DisplayName: req.DisplayName})
+}
+
+func (s *AdminServer) DisableUser(ctx context.Context, req *gatehousev1.DisableUserRequest) (*gatehousev1.Account, error) {
+	return s.update(ctx, store.KindUser, req.GetId(), core.AccountUpdate{Active: ptr(false)})
+}
+
+func (s *AdminServer) EnableUser(ctx context.Context, req *gatehousev1.EnableUserRequest) (*gatehousev1.Account, error) {
+	return s.update(ctx, store.KindUser, req.GetId(), core.AccountUpdate{Active: ptr(true)})
+}
+
+func (s *AdminServer) SetPassword(ctx context.Context, req *gatehousev1.SetPasswordRequest) (*gatehousev1.SetPasswordResponse, error) {
+	if _, err := s.update(ctx, store.KindUser, req.GetId(), core.AccountUpdate{Password: ptr(req.GetPassword())}); err != nil {
+		return nil, err
+	}
+	return &gatehousev1.SetPasswordResponse{}, nil
+}
+
+func (s *AdminServer) DisableServiceClient(ctx context.Context, req *gatehousev1.DisableServiceClientRequest) (*gatehousev1.Account, error) {
+	return s.update(ctx, store.KindService, req.GetId(), core.AccountUpdate{Active: ptr(false)})
+}
+
+func (s *AdminServer) SetRoles(ctx context.Context, req *gatehousev1.SetRolesRequest) (*gatehousev1.Account, error) {
+	roles := req.GetRoles()
+	if roles == nil {
+		roles = []string{}
+	}
+	return s.update(ctx, "", req.GetId(), core.AccountUpdate{Roles: &roles})
+}
+
+func (s *AdminServer) update(ctx context.Context, kind store.AccountKind, id string, u core.AccountUpdate) (*gatehousev1.Account, error) {
+	return s.account(ctx, func(who core.Principal) (store.Account, error) {
+		return s.core.UpdateAccount(ctx, who, kind, id, u)
+	})
+}
+
+func (s *AdminServer) DeleteUser(ctx context.Context, req *gatehousev1.DeleteUserRequest) (*gatehousev1.DeleteUserResponse, error) {
+	if err := s.delete(ctx, store.KindUser, req.GetId()); err != nil {
+		return nil, err
+	}
+	return &gatehousev1.DeleteUserResponse{}, nil
+}
+
+func (s *AdminServer) DeleteServiceClient(ctx context.Context, req *gatehousev1.DeleteServiceClientRequest) (*gatehousev1.DeleteServiceClientResponse, error) {
+	if err := s.delete(ctx, store.KindService, req.GetId()); err != nil {
+		return nil, err
+	}
+	return &gatehousev1.DeleteServiceClientResponse{}, nil
+}
+
+func (s *AdminServer) delete(ctx context.Context, kind store.AccountKind, id string) error {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return toStatus(ctx, s.log, err)
+	}
+	return toStatus(ctx, s.log, s.core.DeleteAccount(ctx, who, kind, id))
+}
+
+func (s *AdminServer) CreateServiceClient(ctx context.Context, req *gatehousev1.CreateServiceClientRequest) (*gatehousev1.CreateServiceClientResponse, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	a, secret, err := s.core.CreateServiceClient(ctx, who, core.NewClient{
+		ClientID:    req.GetClientId(),
+		DisplayName: req.GetDisplayName(),
+		Roles:       req.GetRoles(),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.CreateServiceClientResponse{Client: accountToProto(a), ClientSecret: secret}, nil
+}
+
+func ptr[T any](v T) *T { return &v }

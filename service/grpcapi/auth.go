@@ -1,0 +1,107 @@
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
+
+	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// AuthServer implements gatehouse.v1.AuthService on the core.
+type AuthServer struct {
+	gatehousev1.UnimplementedAuthServiceServer
+	core *core.Service
+	log  *slog.Logger
+}
+
+// NewAuthServer returns the AuthService handlers.
+func NewAuthServer(c *core.Service, log *slog.Logger) *AuthServer {
+	return &AuthServer{core: c, log: log}
+}
+
+func (s *AuthServer) IssueToken(ctx context.Context, req *gatehousev1.IssueTokenRequest) (*gatehousev1.IssueTokenResponse, error) {
+	res, err := s.core.IssueToken(ctx, core.TokenRequest{
+		GrantType:    req.GetGrantType(),
+		Username:     req.GetUsername(),
+		Password:     req.GetPassword(),
+		ClientID:     req.GetClientId(),
+		ClientSecret: req.GetClientSecret(),
+		Scope:        req.GetScope(),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.IssueTokenResponse{
+		AccessToken: res.AccessToken,
+		TokenType:   res.TokenType,
+		ExpiresIn:   res.ExpiresIn,
+		Scope:       res.Scope,
+	}, nil
+}
+
+func (s *AuthServer) ValidateToken(ctx context.Context, req *gatehousev1.ValidateTokenRequest) (*gatehousev1.ValidateTokenResponse, error) {
+	p, err := s.core.ValidateToken(ctx, req.GetToken(), core.ValidateOptions{
+		Audience:       req.GetAudience(),
+		RequiredRoles:  req.GetRequiredRoles(),
+		RequiredScopes: req.GetRequiredScopes(),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.ValidateTokenResponse{Principal: principalToProto(p)}, nil
+}
+
+func (s *AuthServer) GetJWKS(ctx context.Context, _ *gatehousev1.GetJWKSRequest) (*gatehousev1.GetJWKSResponse, error) {
+	keys := s.core.PublicKeys()
+	out := &gatehousev1.GetJWKSResponse{Keys: make([]*gatehousev1.JSONWebKey, len(keys))}
+	for i, k := range keys {
+		out.Keys[i] = &gatehousev1.JSONWebKey{Kty: k.Kty, Kid: k.Kid, Use: k.Use, Alg: k.Alg, Crv: k.Crv, X: k.X, Y: k.Y, N: k.N, E: k.E}
+	}
+	return out, nil
+}
+
+func (s *AuthServer) LookupUser(ctx context.Context, req *gatehousev1.LookupUserRequest) (*gatehousev1.LookupUserResponse, error) {
+	caller, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	var key store.AccountKey
+	switch sel := req.GetSelector().(type) {
+	case *gatehousev1.LookupUserRequest_Id:
+		key.ID = sel.Id
+	case *gatehousev1.LookupUserRequest_Username:
+		key.Username = sel.Username
+	case *gatehousev1.LookupUserRequest_Email:
+		key.Email = sel.Email
+	case *gatehousev1.LookupUserRequest_ClientId:
+		key.ClientID = sel.ClientId
+	}
+	a, err := s.core.LookupAccount(ctx, caller, key)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.LookupUserResponse{Account: accountToProto(a)}, nil
+}
+
+// bearerToken returns the token of an `authorization: Bearer <token>`
+// metadata entry (RFC 6750 §2.1; the scheme is case-insensitive), or "".
+func bearerToken(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+	}
+	return ""
+}
+
+// caller authenticates the call and returns the caller principal.
+func caller(ctx context.Context, c *core.Service) (core.Principal, error) {
+	return c.Caller(ctx, bearerToken(ctx))
+}

@@ -1,0 +1,59 @@
+package grpcapi
+
+import (
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+func kindToProto(k store.AccountKind) gatehousev1.AccountKind {
+	switch k {
+	case store.KindUser:
+		return gatehousev1.AccountKind_ACCOUNT_KIND_USER
+	case store.KindService:
+		return gatehousev1.AccountKind_ACCOUNT_KIND_SERVICE_CLIENT
+	}
+	return gatehousev1.AccountKind_ACCOUNT_KIND_UNSPECIFIED
+}
+
+func accountToProto(a store.Account) *gatehousev1.Account {
+	return &gatehousev1.Account{
+		Id:          a.ID,
+		Kind:        kindToProto(a.Kind),
+		Username:    a.Username,
+		ClientId:    a.ClientID,
+		Email:       a.Email,
+		DisplayName: a.DisplayName,
+		Roles:       a.Roles,
+		Active:      a.Active,
+		CreatedAt:   timestamppb.New(a.CreatedAt),
+		UpdatedAt:   timestamppb.New(a.UpdatedAt),
+	}
+}
+
+func accountsToProto(list []store.Account) []*gatehousev1.Account {
+	out := make([]*gatehousev1.Account, len(list))
+	for i, a := range list {
+		out[i] = accountToProto(a)
+	}
+	return out
+}
+
+func principalToProto(p core.Principal) *gatehousev1.Principal {
+	return &gatehousev1.Principal{
+		Subject:   p.Subject,
+		Kind:      kindToProto(p.Kind),
+		Username:  p.Username,
+		ClientId:  p.ClientID,
+		Email:     p.Email,
+		Roles:     p.Roles,
+		Scopes:    p.Scopes,
+		Issuer:    p.Issuer,
+		Audience:  p.Audience,
+		IssuedAt:  timestamppb.New(p.IssuedAt),
+		ExpiresAt: timestamppb.New(p.ExpiresAt),
+		TokenId:   p.TokenID,
+	}
+}

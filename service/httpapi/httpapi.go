@@ -1,0 +1,222 @@
+// Package httpapi is gatehouse's HTTP face: the grpc-gateway mapping of the
+// gRPC API under /v1/, and the standard endpoints (JWKS, the Airflow-style
+// /auth/token, OpenAPI, health) that call the core directly.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse/gatehouse/gen/openapi"
+	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/grpcapi"
+)
+
+// MaxBodySize bounds request bodies.
+const MaxBodySize = 256 << 10
+
+// Options tune the HTTP API.
+type Options struct {
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS (default 5 min).
+	JWKSMaxAge time.Duration
+}
+
+// Handler returns the HTTP handler of the whole HTTP port.
+func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logger) (http.Handler, error) {
+	if opts.JWKSMaxAge <= 0 {
+		opts.JWKSMaxAge = 5 * time.Minute
+	}
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		runtime.WithErrorHandler(gatewayError(log)),
+		// Forward only the Authorization header; the gateway already maps it
+		// to the `authorization` metadata key.
+		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+	)
+	// In-process registration: the gateway calls the same handlers as gRPC
+	// clients do, without a loopback connection.
+	if err := gatehousev1.RegisterAuthServiceHandlerServer(ctx, gw, grpcapi.NewAuthServer(c, log)); err != nil {
+		return nil, fmt.Errorf("register AuthService gateway: %w", err)
+	}
+	if err := gatehousev1.RegisterAdminServiceHandlerServer(ctx, gw, grpcapi.NewAdminServer(c, log)); err != nil {
+		return nil, fmt.Errorf("register AdminService gateway: %w", err)
+	}
+	h := &handlers{core: c, opts: opts, log: log}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	mux.HandleFunc("POST /auth/token", h.authToken)
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", h.ready)
+	return recoverHTTP(log, limitBody(mux)), nil
+}
+
+type handlers struct {
+	core *core.Service
+	opts Options
+	log  *slog.Logger
+}
+
+// jwks serves the RFC 7517 key set from memory, with a strong ETag.
+func (h *handlers) jwks(w http.ResponseWriter, r *http.Request) {
+	body, etag := h.core.JWKS()
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(h.opts.JWKSMaxAge/time.Second)))
+	w.Header().Set("ETag", etag)
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+// etagMatches implements If-None-Match (RFC 9110 §13.1.2) for one strong tag.
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openapi.JSON)
+}
+
+func (h *handlers) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.core.Ready(ctx); err != nil {
+		h.log.Warn("readiness check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// statusFor is the one mapping from core error kinds to HTTP statuses.
+func statusFor(k errs.Kind) int {
+	switch k {
+	case errs.InvalidArgument:
+		return http.StatusBadRequest
+	case errs.Unauthenticated:
+		return http.StatusUnauthorized
+	case errs.PermissionDenied:
+		return http.StatusForbidden
+	case errs.NotFound:
+		return http.StatusNotFound
+	case errs.AlreadyExists:
+		return http.StatusConflict
+	case errs.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case errs.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// kindOfCode reads a gRPC code from the shared handlers back as a core kind,
+// so that gateway answers go through statusFor too.
+func kindOfCode(c codes.Code) errs.Kind {
+	switch c {
+	case codes.InvalidArgument, codes.OutOfRange, codes.FailedPrecondition:
+		return errs.InvalidArgument
+	case codes.Unauthenticated:
+		return errs.Unauthenticated
+	case codes.PermissionDenied:
+		return errs.PermissionDenied
+	case codes.NotFound, codes.Unimplemented:
+		return errs.NotFound
+	case codes.AlreadyExists:
+		return errs.AlreadyExists
+	case codes.ResourceExhausted:
+		return errs.ResourceExhausted
+	case codes.Unavailable:
+		return errs.Unavailable
+	}
+	return errs.Internal
+}
+
+// gatewayError writes gateway errors as {"code","message","details"} (the
+// google.rpc.Status JSON form) with the status from statusFor, and the
+// RFC 6750 challenge on 401.
+func gatewayError(log *slog.Logger) runtime.ErrorHandlerFunc {
+	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		st := status.Convert(err)
+		code := statusFor(kindOfCode(st.Code()))
+		msg := st.Message()
+		if code == http.StatusInternalServerError {
+			log.ErrorContext(ctx, "gateway error", "path", r.URL.Path, "err", err)
+			msg = "internal error"
+		}
+		if code == http.StatusUnauthorized {
+			setChallenge(w, msg)
+		}
+		writeJSON(w, code, map[string]any{"code": int(st.Code()), "message": msg, "details": []any{}})
+	}
+}
+
+// setChallenge sets the RFC 6750 §3 WWW-Authenticate header.
+func setChallenge(w http.ResponseWriter, description string) {
+	description = strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r > 0x7e {
+			return '\''
+		}
+		return r
+	}, description)
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="gatehouse", error="invalid_token", error_description="%s"`, description))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return // the client went away; nothing left to tell it
+	}
+}
+
+// limitBody caps request bodies so that a huge body cannot exhaust memory.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverHTTP turns a panic into a plain 500 and logs the stack.
+func recoverHTTP(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "panic in HTTP handler", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				writeJSON(w, http.StatusInternalServerError, map[string]any{"code": int(codes.Internal), "message": "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

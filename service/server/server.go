@@ -1,0 +1,284 @@
+// Package server assembles a gatehouse instance from its configuration:
+// database, master key, signing keys, in-memory view, core, and the gRPC and
+// HTTP servers. cmd/gatehouse and the end-to-end tests both use it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/service/grpcapi"
+	"github.com/gatehouse/gatehouse/service/httpapi"
+	"github.com/gatehouse/gatehouse/service/jose"
+	"github.com/gatehouse/gatehouse/service/keys"
+	"github.com/gatehouse/gatehouse/service/secrets"
+	"github.com/gatehouse/gatehouse/service/view"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Config is everything a gatehouse instance needs.
+type Config struct {
+	GRPCAddr string // default localhost:50051
+	HTTPAddr string // default localhost:8080
+	// DataDir holds the embedded SQLite database and, when no master key is
+	// configured, the generated master key file (default "data").
+	DataDir string
+	// DatabaseURL is a PostgreSQL URL or a SQLite path; empty means
+	// DataDir/gatehouse.db.
+	DatabaseURL string
+	// MasterKey is the base64 or hex text of the 32-byte master key;
+	// MasterKeyFile names a file holding it. One of them is required with
+	// PostgreSQL.
+	MasterKey     string
+	MasterKeyFile string
+	SigningAlg    string // default ES256
+	Core          core.Config
+	View          view.Options
+	HTTP          httpapi.Options
+	Argon2        secrets.Params
+	// ShutdownTimeout bounds the graceful stop (default 10 s).
+	ShutdownTimeout time.Duration
+	// Now is the clock (default time.Now); tests inject a fake one.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr:        "localhost:50051",
+		HTTPAddr:        "localhost:8080",
+		DataDir:         "data",
+		SigningAlg:      jose.ES256,
+		Core:            core.DefaultConfig(),
+		Argon2:          secrets.DefaultParams(),
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// App is an opened gatehouse instance.
+type App struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	view  *view.View
+	core  *core.Service
+}
+
+// Open connects to the database, loads or creates the master key and the
+// signing keys, and loads the in-memory view.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		dsn = filepath.Join(cfg.DataDir, "gatehouse.db")
+	}
+	master, err := loadMasterKey(cfg, dsn, log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now))
+	if err != nil {
+		return nil, err
+	}
+	a, err := open(ctx, cfg, log, st, master)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, master *secrets.MasterKey) (*App, error) {
+	km, err := keys.NewManager(st, master, cfg.SigningAlg, cfg.Now, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := km.EnsureActive(ctx); err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	v := view.New(st, km, cfg.View, cfg.Now, log)
+	if err := v.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load view: %w", err)
+	}
+	pw, err := secrets.NewHasher(cfg.Argon2)
+	if err != nil {
+		return nil, fmt.Errorf("password hasher: %w", err)
+	}
+	c, err := core.New(cfg.Core, core.Deps{
+		Store:     st,
+		View:      v,
+		Passwords: pw,
+		Secrets:   secrets.NewSecretHasher(master.Derive("client-secret-hash")),
+		Now:       cfg.Now,
+		Log:       log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return &App{cfg: cfg, log: log, store: st, view: v, core: c}, nil
+}
+
+// loadMasterKey takes the master key from the configuration, or for the
+// embedded SQLite database from (or into) a key file in the data directory.
+func loadMasterKey(cfg Config, dsn string, log *slog.Logger) (*secrets.MasterKey, error) {
+	switch {
+	case cfg.MasterKey != "":
+		k, err := secrets.ParseMasterKey(cfg.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("master key: %w", err)
+		}
+		return k, nil
+	case cfg.MasterKeyFile != "":
+		b, err := os.ReadFile(cfg.MasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read master key file: %w", err)
+		}
+		k, err := secrets.ParseMasterKey(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("master key file %s: %w", cfg.MasterKeyFile, err)
+		}
+		return k, nil
+	case store.IsPostgres(dsn):
+		return nil, errors.New("a master key is required with PostgreSQL: set GATEHOUSE_MASTER_KEY or --master-key-file (generate one with `gatehouse masterkey generate`)")
+	}
+	path := filepath.Join(cfg.DataDir, "master.key")
+	if cfg.DataDir == "" {
+		path = filepath.Join(filepath.Dir(dsn), "master.key")
+	}
+	k, created, err := secrets.LoadOrCreateMasterKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("generated a master key file next to the database; keep it apart from the database and back it up, or set GATEHOUSE_MASTER_KEY", "path", path)
+	}
+	return k, nil
+}
+
+// Core returns the business logic, for the CLI and tests.
+func (a *App) Core() *core.Service { return a.core }
+
+// View returns the in-memory view, for tests.
+func (a *App) View() *view.View { return a.view }
+
+// Close releases the database.
+func (a *App) Close() error { return a.store.Close() }
+
+// Bootstrap creates the `admin` user on an empty database. It returns the
+// generated password when none was given, so that it can be shown once.
+func (a *App) Bootstrap(ctx context.Context, password string) (generated string, err error) {
+	n, err := a.core.CountAccounts(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	if password == "" {
+		if password, err = secrets.RandomToken(""); err != nil {
+			return "", err
+		}
+		generated = password
+	}
+	if _, err := a.core.CreateUserUnchecked(ctx, core.NewUser{
+		Username: "admin", DisplayName: "Administrator", Password: password, Roles: []string{core.RoleAdmin},
+	}); err != nil {
+		return "", fmt.Errorf("create admin user: %w", err)
+	}
+	a.log.Info("created the admin user on an empty database", "username", "admin")
+	return generated, nil
+}
+
+// Serve runs the gRPC and HTTP servers on the given listeners and the view's
+// change-log tail until ctx ends, then stops gracefully.
+func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hs := health.NewServer()
+	gs := grpcapi.NewServer(a.core, hs, a.log)
+	h, err := httpapi.Handler(ctx, a.core, a.cfg.HTTP, a.log)
+	if err != nil {
+		return err
+	}
+	hsrv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Go(func() { a.view.Run(ctx) })
+	wg.Go(func() {
+		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			errc <- fmt.Errorf("gRPC server: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := hsrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("HTTP server: %w", err)
+		}
+	})
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("gatehouse.v1.AuthService", healthpb.HealthCheckResponse_SERVING)
+	a.log.Info("gatehouse serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "database", a.store.Dialect(), "issuer", a.cfg.Core.Issuer)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	hs.Shutdown()
+	timeout := a.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), timeout)
+	defer scancel()
+	if err := hsrv.Shutdown(sctx); err != nil {
+		hsrv.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+	}
+	cancel()
+	wg.Wait()
+	a.log.Info("gatehouse stopped")
+	return serveErr
+}
+
+// Listen opens the configured listeners.
+func (a *App) Listen() (grpcLis, httpLis net.Listener, err error) {
+	grpcLis, err = net.Listen("tcp", a.cfg.GRPCAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen gRPC on %s: %w", a.cfg.GRPCAddr, err)
+	}
+	httpLis, err = net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return nil, nil, fmt.Errorf("listen HTTP on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	return grpcLis, httpLis, nil
+}

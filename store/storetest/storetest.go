@@ -1,0 +1,93 @@
+// Package storetest gives tests a fresh database of every configured kind:
+// a SQLite file always, and a PostgreSQL database when GATEHOUSE_TEST_POSTGRES
+// holds a DSN. Each PostgreSQL test gets its own randomly named database,
+// dropped afterwards, so packages can run in parallel.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+)
+
+// EnvPostgres names the variable holding the admin DSN of a test PostgreSQL.
+const EnvPostgres = "GATEHOUSE_TEST_POSTGRES"
+
+// Backend is one database a test can run against.
+type Backend struct {
+	Name string // "sqlite" or "postgres"
+	// DSN returns the DSN of a new empty database, removed when t ends.
+	DSN func(t testing.TB) string
+}
+
+// Backends returns SQLite and, when configured, PostgreSQL. When PostgreSQL
+// is not configured the test log says so, so that a skipped backend is never
+// silent.
+func Backends(t testing.TB) []Backend {
+	out := []Backend{{Name: "sqlite", DSN: SQLiteDSN}}
+	if PostgresConfigured() {
+		out = append(out, Backend{Name: "postgres", DSN: PostgresDSN})
+	} else {
+		t.Logf("PostgreSQL tests skipped: set %s to a DSN (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", EnvPostgres)
+	}
+	return out
+}
+
+// PostgresConfigured reports whether a test PostgreSQL is configured.
+func PostgresConfigured() bool { return os.Getenv(EnvPostgres) != "" }
+
+// SQLiteDSN returns the path of a new SQLite database file in t's temp dir.
+func SQLiteDSN(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "gatehouse.db")
+}
+
+// PostgresDSN creates a randomly named database and returns its DSN; it is
+// dropped when t ends. The test is skipped when PostgreSQL is not configured.
+func PostgresDSN(t testing.TB) string {
+	admin := os.Getenv(EnvPostgres)
+	if admin == "" {
+		t.Skipf("PostgreSQL not configured: set %s", EnvPostgres)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("open %s: %v", EnvPostgres, err)
+	}
+	defer db.Close()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "gatehouse_test_" + hex.EncodeToString(b[:])
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			t.Errorf("drop test database: %v", err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("%s is not a URL: %v", EnvPostgres, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
