@@ -51,7 +51,7 @@ const (
 
 // CreateAccount inserts a new account with its roles.
 func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
-	now := s.now().UTC()
+	now := s.clock()
 	a.CreatedAt, a.UpdatedAt = now, now
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		roleIDs, err := ensureRoles(ctx, tx, a.Roles)
@@ -167,7 +167,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(a *Account
 			return err
 		}
 		a.ID, a.Kind, a.CreatedAt = e.ID, AccountKind(e.Kind), e.CreatedAt
-		a.UpdatedAt = s.now().UTC()
+		a.UpdatedAt = s.clock()
 		a.Roles = normaliseRoles(a.Roles)
 		u := tx.Account.UpdateOneID(id).
 			SetDisplayName(a.DisplayName).

@@ -22,7 +22,7 @@ func (s *Store) appendChange(ctx context.Context, tx *ent.Tx, kind, subject stri
 	if _, err := tx.Change.Create().
 		SetKind(kind).
 		SetSubject(subject).
-		SetCreatedAt(s.now().UTC()).
+		SetCreatedAt(s.clock()).
 		Save(ctx); err != nil {
 		return fmt.Errorf("append change log: %w", mapErr(err))
 	}

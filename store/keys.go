@@ -34,7 +34,7 @@ type SigningKey struct {
 
 // CreateSigningKey inserts a key.
 func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey) (SigningKey, error) {
-	k.CreatedAt = s.now().UTC()
+	k.CreatedAt = s.clock()
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		c := tx.SigningKey.Create().
 			SetKid(k.KID).

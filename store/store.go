@@ -122,6 +122,10 @@ func sqliteDSN(dsn string) string {
 	return dsn + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
 }
 
+// clock returns the current time as both databases store it: UTC, with
+// microsecond precision (PostgreSQL's), so that results agree across backends.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
 // Dialect returns "sqlite3" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
 
