@@ -15,7 +15,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"            // registers the pure-Go "sqlite" driver
+	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
 
 	"github.com/gatehouse/gatehouse/store/ent"
 	"github.com/gatehouse/gatehouse/store/ent/migrate"

@@ -13,14 +13,14 @@ import (
 type Kind int
 
 const (
-	Internal         Kind = iota // a bug or an outage: retry later, details are logged only
-	InvalidArgument              // malformed request: fix it
-	Unauthenticated              // no, bad, expired or forged credentials or token
-	PermissionDenied             // authenticated but not allowed (missing role, disabled account)
-	NotFound                     // the named thing does not exist
-	AlreadyExists                // a unique name is taken
-	ResourceExhausted            // rate limited; Error.RetryAfter says for how long
-	Unavailable                  // a dependency is down
+	Internal          Kind = iota // a bug or an outage: retry later, details are logged only
+	InvalidArgument               // malformed request: fix it
+	Unauthenticated               // no, bad, expired or forged credentials or token
+	PermissionDenied              // authenticated but not allowed (missing role, disabled account)
+	NotFound                      // the named thing does not exist
+	AlreadyExists                 // a unique name is taken
+	ResourceExhausted             // rate limited; Error.RetryAfter says for how long
+	Unavailable                   // a dependency is down
 )
 
 func (k Kind) String() string {

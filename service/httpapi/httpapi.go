@@ -64,7 +64,9 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
 	mux.HandleFunc("POST /auth/token", h.authToken)
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	mux.HandleFunc("GET /readyz", h.ready)
 	return recoverHTTP(log, limitBody(mux)), nil
 }

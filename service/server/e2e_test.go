@@ -212,7 +212,7 @@ func TestValidationRejects(t *testing.T) {
 			{"tampered signature", parts[0] + "." + parts[1] + "." + flipLast(parts[2]), "", nil, codes.Unauthenticated, 401},
 			{"tampered payload", parts[0] + "." + b64(`{"iss":"http://localhost:8080","sub":"`+aliceID+`","roles":["admin"]}`) + "." + parts[2], "", nil, codes.Unauthenticated, 401},
 			{"alg none", b64(`{"alg":"none","typ":"at+jwt"}`) + "." + parts[1] + ".", "", nil, codes.Unauthenticated, 401},
-			{"alg none with kid", b64(`{"alg":"none","typ":"at+jwt","kid":"` + set.Keys[0]["kid"].(string) + `"}`) + "." + parts[1] + "." + parts[2], "", nil, codes.Unauthenticated, 401},
+			{"alg none with kid", b64(`{"alg":"none","typ":"at+jwt","kid":"`+set.Keys[0]["kid"].(string)+`"}`) + "." + parts[1] + "." + parts[2], "", nil, codes.Unauthenticated, 401},
 			{"HS256 with public key as secret", hs256(t, set.Keys[0]["kid"].(string), parts[1], pubJSON), "", nil, codes.Unauthenticated, 401},
 			{"unknown kid", b64(`{"alg":"ES256","typ":"at+jwt","kid":"nope"}`) + "." + parts[1] + "." + parts[2], "", nil, codes.Unauthenticated, 401},
 			{"expired", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["exp"] = now - 31; m["iat"] = now - 1000; m["nbf"] = now - 1000 })), "", nil, codes.Unauthenticated, 401},
