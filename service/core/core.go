@@ -36,6 +36,9 @@ type Config struct {
 	// AllowedAlgs are the algorithms accepted on validation (default: the
 	// three gatehouse signs with). Never "none" or HMAC.
 	AllowedAlgs []string
+	// VerifyCacheSize is how many verified tokens are remembered so that
+	// repeated validations skip the signature check (0 disables).
+	VerifyCacheSize int
 }
 
 // Roles with a meaning to gatehouse itself.
@@ -54,6 +57,7 @@ func DefaultConfig() Config {
 		Scopes:          []string{"openid", "profile", "email"},
 		DefaultClientID: "gatehouse",
 		AllowedAlgs:     []string{jose.ES256, jose.EdDSA, jose.RS256},
+		VerifyCacheSize: 10000,
 	}
 }
 
@@ -95,6 +99,7 @@ type Service struct {
 	view    *view.View
 	pw      *secrets.Hasher
 	secrets *secrets.SecretHasher
+	cache   *verifyCache
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -120,7 +125,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, now: d.Now, log: d.Log}, nil
+	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), now: d.Now, log: d.Log}, nil
 }
 
 // Config returns the token policy in force.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -179,28 +180,11 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 	if !utf8.ValidString(token) {
 		return Principal{}, errs.New(errs.InvalidArgument, "token is not valid UTF-8")
 	}
-	t, err := jose.Parse(token)
+	c, err := s.verify(token)
 	if err != nil {
-		if errors.Is(err, jose.ErrMalformed) || errors.Is(err, jose.ErrTooLarge) {
-			return Principal{}, errs.Wrap(errs.InvalidArgument, err, "token is malformed: %s", strings.TrimPrefix(err.Error(), jose.ErrMalformed.Error()+": "))
-		}
-		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token")
+		return Principal{}, err
 	}
-	if !isAccessTokenType(t.Header.Typ) {
-		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: typ must be at+jwt")
-	}
-	key, ok := s.view.Ring().Key(t.Header.Kid)
-	if !ok {
-		return Principal{}, errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "invalid token: unknown signing key")
-	}
-	if err := t.Verify(key, s.cfg.AllowedAlgs); err != nil {
-		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: signature or algorithm rejected")
-	}
-	var c accessClaims
-	if err := json.Unmarshal(t.Payload, &c); err != nil {
-		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: claims do not decode")
-	}
-	if err := s.checkClaims(&c, opts.Audience); err != nil {
+	if err := s.checkClaims(c, opts.Audience); err != nil {
 		return Principal{}, err
 	}
 	p := Principal{
@@ -247,6 +231,40 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		}
 	}
 	return p, nil
+}
+
+// verify checks shape, header, key and signature, and decodes the claims.
+// Tokens that passed are remembered, keyed by their SHA-256, for as long as
+// the key ring stays the same.
+func (s *Service) verify(token string) (*accessClaims, error) {
+	ring := s.view.Ring()
+	key := sha256.Sum256([]byte(token))
+	if c, ok := s.cache.get(key, ring); ok {
+		return c, nil
+	}
+	t, err := jose.Parse(token)
+	if err != nil {
+		if errors.Is(err, jose.ErrMalformed) || errors.Is(err, jose.ErrTooLarge) {
+			return nil, errs.Wrap(errs.InvalidArgument, err, "token is malformed: %s", jose.Reason(err))
+		}
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err))
+	}
+	if !isAccessTokenType(t.Header.Typ) {
+		return nil, errs.New(errs.Unauthenticated, "invalid token: typ must be at+jwt")
+	}
+	pub, ok := ring.Key(t.Header.Kid)
+	if !ok {
+		return nil, errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "invalid token: unknown signing key")
+	}
+	if err := t.Verify(pub, s.cfg.AllowedAlgs); err != nil {
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err))
+	}
+	c := new(accessClaims)
+	if err := json.Unmarshal(t.Payload, c); err != nil {
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: claims do not decode")
+	}
+	s.cache.put(key, ring, c, s.now())
+	return c, nil
 }
 
 func (s *Service) checkClaims(c *accessClaims, wantAudience string) error {

@@ -89,6 +89,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 		dsn = filepath.Join(cfg.DataDir, "gatehouse.db")
+		// The database holds password hashes: readable by its owner only.
+		// SQLite gives the -wal and -shm files the same mode.
+		f, err := os.OpenFile(dsn, os.O_RDONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create database file: %w", err)
+		}
+		f.Close()
 	}
 	master, err := loadMasterKey(cfg, dsn, log)
 	if err != nil {
