@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -36,6 +37,10 @@ type Token struct {
 // string "alg" and no "crit" or "b64"; the payload must be a UTF-8 JSON
 // object. Duplicate top-level member names (compared case-insensitively, as
 // encoding/json matches struct fields) are rejected in both.
+//
+// Errors wrap ErrTooLarge, ErrMalformed, or ErrAlgorithm when alg is missing,
+// "none" or not Supported: no such token could ever verify, so it is refused
+// before any key lookup.
 func Parse(token string) (*Token, error) {
 	if len(token) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: token is %d bytes, limit is %d", ErrTooLarge, len(token), MaxTokenSize)
@@ -131,10 +136,11 @@ func (t *Token) Verify(key PublicKey, allowed []string) error {
 	return nil
 }
 
-// decodeSegment decodes one base64url segment into dst. Go's decoder skips
-// '\r' and '\n', so the alphabet is checked first.
+// decodeSegment decodes one base64url segment into dst. The decoder rejects
+// every byte outside the URL alphabet, '=' included, except '\r' and '\n',
+// which it skips; those are refused here so each token has one spelling.
 func decodeSegment(dst, src []byte) ([]byte, bool) {
-	if !isBase64URL(src) {
+	if bytes.IndexByte(src, '\n') >= 0 || bytes.IndexByte(src, '\r') >= 0 {
 		return nil, false
 	}
 	n, err := b64.Decode(dst, src)

@@ -38,9 +38,10 @@ func Sign(k PrivateKey, typ string, claims any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("jose: encoding claims: %w", err)
 	}
-	// Parse accepts only object payloads; refuse to mint what we would reject.
-	if len(payload) == 0 || payload[0] != '{' {
-		return "", errors.New("jose: claims must encode to a JSON object")
+	// Refuse to mint what Parse would reject: non-objects, and members
+	// whose names differ only in case (e.g. two struct fields "sub", "SUB").
+	if err := checkObject(payload); err != nil {
+		return "", fmt.Errorf("%w: encoded claims %v", ErrMalformed, err)
 	}
 
 	header := appendHeader(make([]byte, 0, 96), k.Alg, k.KID, typ)
