@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -86,10 +87,19 @@ func (g loopbackGuard) checkGRPCTarget(ctx context.Context, target string) error
 		}
 		endpoint = ep
 	}
-	host, _, err := net.SplitHostPort(endpoint)
-	if err != nil {
+	host, port, err := net.SplitHostPort(endpoint)
+	switch {
+	case err != nil && strings.Contains(endpoint, ":"):
+		// e.g. "ipv4:a:1,b:2" or "dns:host:port": an opaque-form target
+		// gRPC would hand to another resolver.
+		return fmt.Errorf("gRPC target %q: want host:port (%w)", target, err)
+	case err != nil:
 		// No port: gRPC would default to 443; check the whole endpoint.
 		host = endpoint
+	default:
+		if n, perr := strconv.ParseUint(port, 10, 16); perr != nil || n == 0 {
+			return fmt.Errorf("gRPC target %q: port %q is not a number in 1-65535", target, port)
+		}
 	}
 	if err := g.checkHost(ctx, host); err != nil {
 		return fmt.Errorf("gRPC target %q: %w", target, err)

@@ -53,7 +53,7 @@ func (r restClient) post(ctx context.Context, url string, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return err //nolint:wrapcheck // *url.Error already names method and URL
+		return err // *url.Error already names the method and URL
 	}
 	_, err = readResponse(resp, 0)
 	return err
@@ -68,7 +68,7 @@ func (r restClient) get(ctx context.Context, url string, limit int64) ([]byte, e
 	req.Header.Set("Accept", "application/json")
 	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, err //nolint:wrapcheck // *url.Error already names method and URL
+		return nil, err // *url.Error already names the method and URL
 	}
 	return readResponse(resp, limit)
 }
@@ -218,18 +218,24 @@ type redactor struct {
 	secrets []string
 }
 
-const maxMsg = 300
+const (
+	maxMsg = 300
+	// minRedactLen: shorter secrets are not replaced literally, as that
+	// would garble every message (a 1-byte secret matches everywhere) and
+	// protects nothing.
+	minRedactLen = 6
+)
 
 func (r redactor) clean(msg string) string {
 	msg = jwtLike.ReplaceAllString(msg, "[token]")
 	for _, s := range r.secrets {
-		if s != "" {
+		if len(s) >= minRedactLen {
 			msg = strings.ReplaceAll(msg, s, "[secret]")
 		}
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) > maxMsg {
-		msg = msg[:maxMsg] + "…"
+		msg = strings.ToValidUTF8(msg[:maxMsg], "") + "…"
 	}
 	return msg
 }

@@ -27,7 +27,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	if n == 0 {
 		return 0
 	}
-	rank := int(math.Ceil(p / 100 * float64(n)))
+	// The epsilon keeps float error (99.9/100*1000 = 999.0000000000001)
+	// from pushing the rank one sample up.
+	rank := int(math.Ceil(p/100*float64(n) - 1e-9))
 	rank = min(max(rank, 1), n)
 	return sorted[rank-1]
 }

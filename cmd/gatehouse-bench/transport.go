@@ -84,8 +84,13 @@ func (p *grpcPool) waitReady(ctx context.Context, timeout time.Duration) error {
 			if s == connectivity.Ready {
 				break
 			}
+			if s == connectivity.TransientFailure {
+				// Fail fast (e.g. connection refused) rather than sit
+				// through gRPC's reconnect backoff.
+				return fmt.Errorf("cannot connect to gRPC target %s (connection %d): %s", cc.CanonicalTarget(), i, s)
+			}
 			if !cc.WaitForStateChange(ctx, s) {
-				return fmt.Errorf("gRPC connection %d to %s not ready (last state %s): %w", i, cc.CanonicalTarget(), s, context.Cause(ctx))
+				return fmt.Errorf("cannot connect to gRPC target %s (connection %d, state %s): %w", cc.CanonicalTarget(), i, s, context.Cause(ctx))
 			}
 		}
 	}

@@ -1,0 +1,414 @@
+// Command gatehouse-bench is a load tool for a running gatehouse server. It
+// drives ValidateToken and IssueToken over gRPC and REST with c concurrent
+// callers for a fixed time per scenario, and measures jwx's in-process
+// verify rate on the same tokens as the reference the server's
+// ValidateToken is judged against.
+//
+// It only ever loads the local machine unless -allow-remote is given.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	envClientID     = "GATEHOUSE_BENCH_CLIENT_ID"
+	envClientSecret = "GATEHOUSE_BENCH_CLIENT_SECRET"
+
+	jwxModeVerify = "verify"
+	jwxModeParse  = "parse"
+
+	maxDuration    = 10 * time.Minute
+	maxConcurrency = 4096
+	maxTokens      = 100_000
+	maxConns       = 64
+	setupTimeout   = 60 * time.Second
+	tokenMargin    = 30 * time.Second // tokens must outlive a scenario by this much
+
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// config is the parsed command line.
+type config struct {
+	grpcTarget   string
+	httpBase     string
+	clientID     string
+	clientSecret string
+	concurrency  int
+	duration     time.Duration
+	scenarios    []string
+	tokens       int
+	conns        int
+	jsonOut      bool
+	allowRemote  bool
+	jwxMode      string
+	verbose      bool
+	shown        []flagValue // the effective flags, secret redacted
+}
+
+// flagValue is one effective flag for the report.
+type flagValue struct {
+	Name  string
+	Value string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse-bench: %v\nRun gatehouse-bench -h for usage.\n", err)
+		return exitUsage
+	}
+	level := slog.LevelInfo
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	red := redactor{secrets: []string{cfg.clientSecret}}
+
+	guard := loopbackGuard{allowRemote: cfg.allowRemote, lookup: net.DefaultResolver.LookupNetIP}
+	base, err := checkTargets(ctx, guard, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
+		return exitUsage
+	}
+	if cfg.allowRemote {
+		log.Warn("-allow-remote: the loopback guard is off", "grpc", cfg.grpcTarget, "http", cfg.httpBase)
+	}
+
+	b := &bench{cfg: cfg, log: log, red: red}
+	b.rest = restClient{hc: newHTTPClient(cfg.concurrency, cfg.allowRemote), base: base}
+	defer b.rest.hc.CloseIdleConnections()
+	if slices.ContainsFunc(cfg.scenarios, needsGRPC) {
+		if b.grpc, err = newGRPCPool(cfg.grpcTarget, cfg.conns, cfg.allowRemote); err != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
+			return exitFailure
+		}
+		defer b.grpc.close()
+	}
+
+	meta := newRunMeta(cfg)
+	results, err := b.runAll(ctx, &meta)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
+		return exitFailure
+	}
+	if werr := writeReport(stdout, meta, results); werr != nil {
+		fmt.Fprintf(stderr, "gatehouse-bench: write report: %v\n", werr)
+		return exitFailure
+	}
+	if cfg.jsonOut {
+		if werr := writeJSON(stdout, meta, results); werr != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: write JSON: %v\n", werr)
+			return exitFailure
+		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "gatehouse-bench: interrupted")
+		return exitInterrupted
+	}
+	return exitOK
+}
+
+// checkTargets applies the loopback guard to both targets that will be
+// used and returns the parsed HTTP base.
+func checkTargets(ctx context.Context, g loopbackGuard, cfg config) (*url.URL, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	if slices.ContainsFunc(cfg.scenarios, needsGRPC) {
+		if err := g.checkGRPCTarget(ctx, cfg.grpcTarget); err != nil {
+			return nil, err
+		}
+	}
+	// The HTTP base is parsed even when unused, so that a typo is reported.
+	return g.checkHTTPBase(ctx, cfg.httpBase)
+}
+
+// bench holds the clients and state of one run.
+type bench struct {
+	cfg    config
+	log    *slog.Logger
+	red    redactor
+	grpc   *grpcPool // nil when no scenario needs gRPC
+	rest   restClient
+	tokens tokenSet
+}
+
+// runAll sets up and runs the selected scenarios in order. On ctx's end the
+// remaining scenarios are reported as skipped and ctx's error returned.
+func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
+	cfg := b.cfg
+	if b.grpc != nil {
+		b.log.Info("connecting", "grpc", cfg.grpcTarget, "conns", cfg.conns)
+		if err := b.grpc.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
+			return nil, fmt.Errorf("setup: %w", err)
+		}
+	}
+
+	var verifier tokenVerifier
+	jwxSkip := ""
+	if slices.Contains(cfg.scenarios, scJWXVerify) {
+		verifier, jwxSkip = b.setupReference(ctx)
+		if verifier != nil {
+			meta.Reference = verifier.describe()
+		}
+	}
+
+	results := make([]result, 0, len(cfg.scenarios))
+	for _, name := range cfg.scenarios {
+		if err := ctx.Err(); err != nil {
+			results = append(results, result{Scenario: name, Skipped: "interrupted"})
+			continue
+		}
+		if name == scJWXVerify && verifier == nil {
+			results = append(results, result{Scenario: name, Skipped: jwxSkip})
+			continue
+		}
+		if needsTokens(name) && !b.tokens.fresh(cfg.duration+tokenMargin) {
+			if err := b.refreshTokens(ctx); err != nil {
+				return results, fmt.Errorf("setup: %w", err)
+			}
+		}
+		factory, err := b.factory(name, verifier)
+		if err != nil {
+			return results, err
+		}
+		runtime.GC() // start every scenario from a collected heap
+		b.log.Info("running", "scenario", name, "c", cfg.concurrency, "d", cfg.duration)
+		r := runScenario(ctx, name, cfg.concurrency, cfg.duration, factory, b.red)
+		b.log.Info("done", "scenario", name, "requests", r.requests(), "errors", r.errors,
+			"rps", fmt.Sprintf("%.0f", r.rps()), "p99", r.latency.P99)
+		results = append(results, r)
+	}
+	return results, ctx.Err()
+}
+
+// setupReference fetches the JWKS and builds the jwx verifier. It returns
+// a skip reason instead of failing the run.
+func (b *bench) setupReference(ctx context.Context) (tokenVerifier, string) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	raw, err := fetchJWKS(ctx, b.rest)
+	if err == nil {
+		var v tokenVerifier
+		if v, err = newReferenceVerifier(raw, b.cfg.jwxMode); err == nil {
+			b.log.Info("reference ready", "verifier", v.describe())
+			return v, ""
+		}
+	}
+	msg := b.red.clean(err.Error())
+	b.log.Error("jwx-verify skipped", "err", msg)
+	return nil, msg
+}
+
+// refreshTokens issues the -tokens access tokens the validate scenarios use.
+func (b *bench) refreshTokens(ctx context.Context) error {
+	// Generous: about 500 tokens/s at worst, on top of the base timeout.
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout+time.Duration(b.cfg.tokens)*2*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	b.log.Info("issuing tokens", "n", b.cfg.tokens)
+	ts, err := issueTokens(ctx, b.grpc, b.cfg.clientID, b.cfg.clientSecret, b.cfg.tokens, min(8, b.cfg.concurrency))
+	if err != nil {
+		return fmt.Errorf("issue %d tokens via gRPC: %w", b.cfg.tokens, err)
+	}
+	b.tokens = ts
+	attrs := []any{"n", len(ts.tokens), "took", time.Since(start).Round(time.Millisecond)}
+	if !ts.expiresAt.IsZero() {
+		attrs = append(attrs, "valid_for", time.Until(ts.expiresAt).Round(time.Second))
+		if !ts.fresh(b.cfg.duration) {
+			b.log.Warn("tokens expire before the scenario ends; expect errors", "d", b.cfg.duration)
+		}
+	}
+	b.log.Info("issued tokens", attrs...)
+	return nil
+}
+
+// factory returns the worker factory of a scenario.
+func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
+	cfg := b.cfg
+	switch name {
+	case scValidateGRPC:
+		return validateGRPC(b.grpc, b.tokens.tokens), nil
+	case scValidateREST:
+		return validateREST(b.rest, b.tokens.tokens)
+	case scIssueGRPC:
+		return issueGRPC(b.grpc, cfg.clientID, cfg.clientSecret), nil
+	case scIssueREST:
+		return issueREST(b.rest, cfg.clientID, cfg.clientSecret)
+	case scJWXVerify:
+		return jwxVerify(v, b.tokens.tokens), nil
+	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
+}
+
+// parseConfig parses and validates the command line. Every error it returns
+// is a usage error (exit code 2); flag.ErrHelp means -h was asked for.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.grpcTarget, "grpc", "localhost:50051", "gRPC `target` (plaintext): host:port, dns:///host:port or unix:PATH")
+	fs.StringVar(&cfg.httpBase, "http", "http://localhost:8080", "REST base `URL`")
+	fs.StringVar(&cfg.clientID, "client-id", "", "service client `id` (default $"+envClientID+")")
+	fs.StringVar(&cfg.clientSecret, "client-secret", "", "service client `secret` (default $"+envClientSecret+"; prefer the variable)")
+	fs.IntVar(&cfg.concurrency, "c", 32, "concurrent callers per scenario")
+	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of each scenario (at most 10m)")
+	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios to run, in order")
+	fs.IntVar(&cfg.tokens, "tokens", 64, "distinct access tokens the validate scenarios rotate through")
+	fs.IntVar(&cfg.conns, "conns", 4, "gRPC connections; callers are spread over them round-robin")
+	fs.BoolVar(&cfg.jsonOut, "json", false, "also print the results as JSON lines")
+	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow targets that are not loopback (127.0.0.0/8, ::1, localhost)")
+	fs.StringVar(&cfg.jwxMode, "jwx-mode", jwxModeVerify, "jwx-verify reference: `verify` (jws.Verify) or parse (jwt.Parse with validation)")
+	fs.BoolVar(&cfg.verbose, "v", false, "debug logging")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	idFrom, secretFrom := "flag", "flag"
+	if !set["client-id"] {
+		cfg.clientID, idFrom = getenv(envClientID), "$"+envClientID
+	}
+	if !set["client-secret"] {
+		cfg.clientSecret, secretFrom = getenv(envClientSecret), "$"+envClientSecret
+	}
+
+	var errs []error
+	if cfg.concurrency < 1 || cfg.concurrency > maxConcurrency {
+		errs = append(errs, fmt.Errorf("-c %d: must be between 1 and %d", cfg.concurrency, maxConcurrency))
+	}
+	if cfg.duration <= 0 || cfg.duration > maxDuration {
+		errs = append(errs, fmt.Errorf("-d %s: must be > 0 and <= %s", cfg.duration, maxDuration))
+	}
+	if cfg.tokens < 1 || cfg.tokens > maxTokens {
+		errs = append(errs, fmt.Errorf("-tokens %d: must be between 1 and %d", cfg.tokens, maxTokens))
+	}
+	if cfg.conns < 1 || cfg.conns > maxConns {
+		errs = append(errs, fmt.Errorf("-conns %d: must be between 1 and %d", cfg.conns, maxConns))
+	}
+	if cfg.jwxMode != jwxModeVerify && cfg.jwxMode != jwxModeParse {
+		errs = append(errs, fmt.Errorf("-jwx-mode %q: must be %s or %s", cfg.jwxMode, jwxModeVerify, jwxModeParse))
+	}
+	var err error
+	if cfg.scenarios, err = parseScenarios(*scenarios); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.clientID == "" || cfg.clientSecret == "" {
+		errs = append(errs, fmt.Errorf("missing client credentials: set %s and %s (or -client-id/-client-secret)", envClientID, envClientSecret))
+	}
+	if len(errs) > 0 {
+		return config{}, errors.Join(errs...)
+	}
+
+	fs.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "client-id":
+			v = fmt.Sprintf("%s (from %s)", cfg.clientID, idFrom)
+		case "client-secret":
+			v = "(redacted, from " + secretFrom + ")"
+		case "scenarios":
+			v = strings.Join(cfg.scenarios, ",")
+		}
+		cfg.shown = append(cfg.shown, flagValue{Name: f.Name, Value: v})
+	})
+	if set["client-secret"] {
+		slog.New(slog.NewTextHandler(stderr, nil)).Warn("a secret given as a flag is visible in the process list and shell history; prefer $" + envClientSecret)
+	}
+	return cfg, nil
+}
+
+// parseScenarios splits and checks the -scenarios list; duplicates are
+// dropped, order is kept.
+func parseScenarios(s string) ([]string, error) {
+	var out []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if name == "all" {
+			for _, n := range allScenarios {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+			continue
+		}
+		if !slices.Contains(allScenarios, name) {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: %s)", name, strings.Join(allScenarios, ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-scenarios: empty list")
+	}
+	return out, nil
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, `gatehouse-bench drives a running gatehouse server and reports throughput
+and latency per scenario, next to jwx's in-process verify rate on the same
+tokens.
+
+Usage:
+  %[1]s=ID %[2]s=SECRET gatehouse-bench [flags]
+
+Scenarios (each runs -c callers for -d, one after the other):
+  validate-grpc  AuthService.ValidateToken over gRPC
+  validate-rest  POST /v1/token:validate
+  issue-grpc     AuthService.IssueToken (client_credentials) over gRPC
+  issue-rest     POST /v1/token (client_credentials)
+  jwx-verify     jwx verifying the same tokens in-process against the
+                 server's JWKS (the reference)
+
+Setup issues -tokens access tokens over gRPC and fetches the JWKS over HTTP.
+The server remembers verified tokens (VerifyCacheSize, 10000 by default): with
+fewer -tokens the validate scenarios measure cache hits; use more (e.g.
+-tokens 20000) to measure signature verification on every call.
+Only loopback targets (127.0.0.0/8, ::1, localhost) are loaded unless
+-allow-remote is given. Exit codes: 0 done, 1 failure, 2 usage, 130 interrupted.
+
+Example:
+  gatehouse-bench -c 64 -d 20s -scenarios validate-grpc,jwx-verify -json
+
+Flags:
+`, envClientID, envClientSecret)
+	fs.PrintDefaults()
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runMeta describes the run for the report header.
+type runMeta struct {
+	GoVersion  string
+	OS, Arch   string
+	GOMAXPROCS int
+	NumCPU     int
+	Started    time.Time
+	Flags      []flagValue
+	Reference  string // the jwx verifier used, if any
+}
+
+func newRunMeta(cfg config) runMeta {
+	return runMeta{
+		GoVersion:  runtime.Version(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		Started:    time.Now(),
+		Flags:      cfg.shown,
+	}
+}
+
+// ratio compares a server scenario's rate with the jwx reference.
+type ratio struct {
+	Name  string
+	Value float64
+}
+
+// ratios returns validate-grpc/jwx-verify and validate-rest/jwx-verify for
+// the scenarios that ran.
+func ratios(results []result) []ratio {
+	byName := map[string]result{}
+	for _, r := range results {
+		if r.Skipped == "" {
+			byName[r.Scenario] = r
+		}
+	}
+	ref, ok := byName[scJWXVerify]
+	if !ok || ref.rps() <= 0 {
+		return nil
+	}
+	var out []ratio
+	for _, name := range []string{scValidateGRPC, scValidateREST} {
+		if r, ok := byName[name]; ok {
+			out = append(out, ratio{Name: name + "/" + scJWXVerify, Value: r.rps() / ref.rps()})
+		}
+	}
+	return out
+}
+
+// fmtDur prints a latency with three significant digits or so.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+// writeReport prints the human-readable report.
+func writeReport(w io.Writer, meta runMeta, results []result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gatehouse-bench  %s %s/%s  GOMAXPROCS=%d  NumCPU=%d  started %s\n",
+		meta.GoVersion, meta.OS, meta.Arch, meta.GOMAXPROCS, meta.NumCPU, meta.Started.Format(time.RFC3339))
+	flags := make([]string, len(meta.Flags))
+	for i, f := range meta.Flags {
+		flags[i] = "-" + f.Name + "=" + f.Value
+	}
+	fmt.Fprintf(&b, "flags: %s\n", strings.Join(flags, " "))
+	if meta.Reference != "" {
+		fmt.Fprintf(&b, "reference: %s\n", meta.Reference)
+	}
+	b.WriteString("\n")
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\t")
+	for _, r := range results {
+		if r.Skipped != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario)
+			continue
+		}
+		l := r.latency
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n",
+			r.Scenario, r.requests(), r.errors, r.rps(), fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.Max))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("format table: %w", err)
+	}
+	b.WriteString("req/s counts successful calls; percentiles are over successful calls.\n")
+
+	for _, r := range results {
+		if r.Skipped != "" {
+			fmt.Fprintf(&b, "%s skipped: %s\n", r.Scenario, r.Skipped)
+		}
+	}
+	for _, r := range results {
+		if r.errors == 0 {
+			continue
+		}
+		kinds := sortedKinds(r.byKind)
+		parts := make([]string, len(kinds))
+		for i, k := range kinds {
+			parts[i] = fmt.Sprintf("%s ×%d", k, r.byKind[k])
+		}
+		fmt.Fprintf(&b, "%s errors: %s\n  first: %s\n", r.Scenario, strings.Join(parts, ", "), r.firstError)
+	}
+	rs := ratios(results)
+	if len(rs) > 0 {
+		b.WriteString("\nserver rate relative to jwx's in-process verify rate:\n")
+		for _, q := range rs {
+			fmt.Fprintf(&b, "  %-28s %.3f\n", q.Name, q.Value)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err // the caller names what it was writing
+}
+
+// jsonResult is one JSON line per scenario.
+type jsonResult struct {
+	Type         string           `json:"type"`
+	Scenario     string           `json:"scenario"`
+	Skipped      string           `json:"skipped,omitempty"`
+	Concurrency  int              `json:"concurrency,omitempty"`
+	ElapsedS     float64          `json:"elapsed_s"`
+	Requests     int64            `json:"requests"`
+	OK           int64            `json:"ok"`
+	Errors       int64            `json:"errors"`
+	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
+	FirstError   string           `json:"first_error,omitempty"`
+	RPS          float64          `json:"rps"`
+	MinUS        float64          `json:"min_us"`
+	MeanUS       float64          `json:"mean_us"`
+	P50US        float64          `json:"p50_us"`
+	P90US        float64          `json:"p90_us"`
+	P99US        float64          `json:"p99_us"`
+	MaxUS        float64          `json:"max_us"`
+}
+
+type jsonMeta struct {
+	Type       string            `json:"type"`
+	Go         string            `json:"go"`
+	OS         string            `json:"os"`
+	Arch       string            `json:"arch"`
+	GOMAXPROCS int               `json:"gomaxprocs"`
+	NumCPU     int               `json:"num_cpu"`
+	Started    time.Time         `json:"started"`
+	Flags      map[string]string `json:"flags"`
+	Reference  string            `json:"reference,omitempty"`
+}
+
+type jsonRatio struct {
+	Type  string  `json:"type"`
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// writeJSON prints a "meta" line, one "result" line per scenario and one
+// "ratio" line per ratio.
+func writeJSON(w io.Writer, meta runMeta, results []result) error {
+	enc := json.NewEncoder(w)
+	flags := make(map[string]string, len(meta.Flags))
+	for _, f := range meta.Flags {
+		flags[f.Name] = f.Value
+	}
+	if err := enc.Encode(jsonMeta{
+		Type: "meta", Go: meta.GoVersion, OS: meta.OS, Arch: meta.Arch,
+		GOMAXPROCS: meta.GOMAXPROCS, NumCPU: meta.NumCPU, Started: meta.Started,
+		Flags: flags, Reference: meta.Reference,
+	}); err != nil {
+		return fmt.Errorf("encode meta: %w", err)
+	}
+	for _, r := range results {
+		l := r.latency
+		line := jsonResult{
+			Type: "result", Scenario: r.Scenario, Skipped: r.Skipped, Concurrency: r.Concurrency,
+			ElapsedS: r.Elapsed.Seconds(), Requests: r.requests(), OK: r.ok, Errors: r.errors,
+			FirstError: r.firstError, RPS: r.rps(),
+			MinUS: us(l.Min), MeanUS: us(l.Mean), P50US: us(l.P50), P90US: us(l.P90), P99US: us(l.P99), MaxUS: us(l.Max),
+		}
+		if len(r.byKind) > 0 {
+			line.ErrorsByKind = r.byKind
+		}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("encode result %s: %w", r.Scenario, err)
+		}
+	}
+	for _, q := range ratios(results) {
+		if err := enc.Encode(jsonRatio{Type: "ratio", Name: q.Name, Value: q.Value}); err != nil {
+			return fmt.Errorf("encode ratio %s: %w", q.Name, err)
+		}
+	}
+	return nil
+}
