@@ -185,4 +185,3 @@ func TestDialControl(t *testing.T) {
 		})
 	}
 }
-

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -153,12 +154,11 @@ func validateGRPC(pool *grpcPool, tokens []string) workerFactory {
 	for i, t := range tokens {
 		reqs[i] = &gatehousev1.ValidateTokenRequest{Token: t}
 	}
+	next := newRotation(len(reqs))
 	return func(w int) callFunc {
 		cl := pool.client(w)
-		i := w % len(reqs)
 		return func(ctx context.Context) error {
-			req := reqs[i]
-			i = (i + 1) % len(reqs)
+			req := reqs[next()]
 			resp, err := cl.ValidateToken(ctx, req)
 			if err != nil {
 				return err // a gRPC status, bucketed by code
@@ -182,14 +182,20 @@ func validateREST(rc restClient, tokens []string) (workerFactory, error) {
 		bodies[i] = b
 	}
 	u := rc.url("/v1/token:validate")
-	return func(w int) callFunc {
-		i := w % len(bodies)
-		return func(ctx context.Context) error {
-			b := bodies[i]
-			i = (i + 1) % len(bodies)
-			return rc.post(ctx, u, b)
-		}
+	next := newRotation(len(bodies))
+	return func(int) callFunc {
+		return func(ctx context.Context) error { return rc.post(ctx, u, bodies[next()]) }
 	}, nil
+}
+
+// newRotation returns a function handing out 0..n-1 round-robin across all
+// workers, so that each token comes back only after every other one was
+// used: with more tokens than the server's verify cache holds, most calls
+// then pay for a full signature verification. (Per-worker counters would
+// keep all workers on neighbouring tokens and measure cache hits.)
+func newRotation(n int) func() int {
+	var ctr atomic.Uint64
+	return func() int { return int((ctr.Add(1) - 1) % uint64(n)) }
 }
 
 // issueGRPC: AuthService.IssueToken with client credentials.
@@ -237,13 +243,11 @@ func jwxVerify(v tokenVerifier, tokens []string) workerFactory {
 	for i, t := range tokens {
 		raw[i] = []byte(t)
 	}
-	return func(w int) callFunc {
+	next := newRotation(len(raw))
+	return func(int) callFunc {
 		verify := v.newWorker()
-		i := w % len(raw)
 		return func(context.Context) error {
-			t := raw[i]
-			i = (i + 1) % len(raw)
-			if err := verify(t); err != nil {
+			if err := verify(raw[next()]); err != nil {
 				return &kindError{kind: "jwx verify", err: err}
 			}
 			return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	dur(&o.cfg.Core.AccessTokenTTL, "token-ttl", "access token lifetime")
 	dur(&o.cfg.Core.Leeway, "leeway", "clock skew tolerated on exp/nbf/iat")
 	if withServe {
+		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s, default %d)", envName("verify-cache-size"), o.cfg.Core.VerifyCacheSize))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
 		dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
@@ -69,11 +71,52 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	}
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
-		if d, ok := f.Value.(*envDuration); ok && bad == nil {
-			bad = d.fromEnv(f.Name)
+		if v, ok := f.Value.(envValue); ok && bad == nil {
+			bad = v.fromEnv(f.Name)
 		}
 	})
 	return bad
+}
+
+// envValue is a typed flag that falls back to its environment variable; the
+// variable is read after parsing so that a malformed one is reported.
+type envValue interface {
+	fromEnv(flagName string) error
+}
+
+// envInt is an integer flag that also reads its environment variable.
+type envInt struct {
+	p   *int
+	set bool
+}
+
+func (v *envInt) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v *envInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("not a whole number >= 0: %q", s)
+	}
+	*v.p, v.set = n, true
+	return nil
+}
+
+func (v *envInt) fromEnv(flagName string) error {
+	s, ok := os.LookupEnv(envName(flagName))
+	if v.set || !ok {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%s: not a whole number >= 0: %q", envName(flagName), s)
+	}
+	*v.p = n
+	return nil
 }
 
 // envDuration is a duration flag that also reads its environment variable.

@@ -49,19 +49,18 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
-// logUnary logs failed calls at info (internal errors are logged where they
-// happen) and every call at debug. Requests are never logged: they hold
-// tokens and passwords.
+// logUnary logs every call at debug level; internal errors are logged at
+// error level where they happen. Failed validations are not logged above
+// debug: under a flood of junk tokens that would only fill the disk.
+// Requests are never logged: they hold tokens and passwords.
 func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if !log.Enabled(ctx, slog.LevelDebug) {
+			return next(ctx, req)
+		}
 		start := time.Now()
 		resp, err := next(ctx, req)
-		code := status.Code(err)
-		if code != codes.OK && code != codes.Internal {
-			log.InfoContext(ctx, "grpc call failed", "method", info.FullMethod, "code", code.String(), "duration", time.Since(start))
-		} else if log.Enabled(ctx, slog.LevelDebug) {
-			log.DebugContext(ctx, "grpc call", "method", info.FullMethod, "code", code.String(), "duration", time.Since(start))
-		}
+		log.DebugContext(ctx, "grpc call", "method", info.FullMethod, "code", status.Code(err).String(), "duration", time.Since(start))
 		return resp, err
 	}
 }

@@ -8,12 +8,13 @@ import (
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/server"
 )
 
 // benchServer starts a server with one service client and returns it with
 // the client's secret.
-func benchServer(b testing.TB) (*testServer, string) {
-	ts := startServer(b, "")
+func benchServer(b testing.TB, opts ...serverOption) (*testServer, string) {
+	ts := startServer(b, "", opts...)
 	c, err := ts.admin.CreateServiceClient(ts.adminCtx(b), &gatehousev1.CreateServiceClientRequest{ClientId: "bench", Roles: []string{"reader"}})
 	if err != nil {
 		b.Fatal(err)
@@ -22,9 +23,20 @@ func benchServer(b testing.TB) (*testServer, string) {
 }
 
 // BenchmarkValidateTokenCore is the hot path without transport: parse,
-// verify ES256, check claims and the in-memory view.
+// verify ES256, check claims and the in-memory view. "cached" validates one
+// token over and over (the verify cache answers), "uncached" has the cache
+// off so every call verifies the signature.
 func BenchmarkValidateTokenCore(b *testing.B) {
-	ts, secret := benchServer(b)
+	for _, tc := range []struct {
+		name string
+		size int
+	}{{"cached", 10000}, {"uncached", 0}} {
+		b.Run(tc.name, func(b *testing.B) { benchValidateCore(b, tc.size) })
+	}
+}
+
+func benchValidateCore(b *testing.B, cacheSize int) {
+	ts, secret := benchServer(b, func(c *server.Config) { c.Core.VerifyCacheSize = cacheSize })
 	c := ts.app.Core()
 	res, err := c.IssueToken(context.Background(), core.TokenRequest{GrantType: core.GrantClientCredentials, ClientID: "bench", ClientSecret: secret})
 	if err != nil {
