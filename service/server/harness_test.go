@@ -3,10 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -210,16 +208,4 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 	t.Fatalf("%s: not within %s: %v", what, timeout, err)
 	return 0
-}
-
-var errNotYet = errors.New("not yet")
-
-// freePort returns a loopback address nobody listens on.
-func freePort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
