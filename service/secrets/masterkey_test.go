@@ -185,6 +185,10 @@ func TestParseMasterKey(t *testing.T) {
 		t.Fatalf("test key does not exercise both alphabets: %s %s", std, url)
 	}
 	hx := hex.EncodeToString(raw)
+	mixed := strings.Replace(url, "-", "+", 1)
+	if !strings.ContainsAny(mixed, "+/") || !strings.ContainsAny(mixed, "-_") {
+		t.Fatalf("%s does not mix alphabets", mixed)
+	}
 
 	accepted := map[string]string{
 		"std padded":     std,
@@ -210,25 +214,24 @@ func TestParseMasterKey(t *testing.T) {
 	}
 
 	refused := map[string]string{
-		"empty":             "",
-		"whitespace":        " \n\t ",
-		"31 bytes b64":      base64.StdEncoding.EncodeToString(raw[:31]),
-		"33 bytes b64":      base64.StdEncoding.EncodeToString(append(bytes.Clone(raw), 1)),
-		"16 bytes b64":      base64.RawURLEncoding.EncodeToString(raw[:16]),
-		"63 hex digits":     hx[:63],
-		"65 hex digits":     hx + "a",
-		"62 hex digits":     hx[:62],
-		"hex with 0x":       "0x" + hx,
-		"hex with colons":   strings.Join(regexp.MustCompile(`..`).FindAllString(hx, -1), ":"),
-		"mixed alphabets":   strings.Replace(strings.Replace(std, "+", "-", 1), "/", "/", 1) + "+",
-		"inner space":       std[:20] + " " + std[20:],
-		"bad padding":       strings.TrimRight(std, "=") + "===",
-		"64 non-hex":        strings.Repeat("z", 64), // 48 bytes as base64
-		"not text":          "\x00\x01\x02",
-		"PEM-ish":           "-----BEGIN KEY-----\n" + std + "\n-----END KEY-----",
-		"quoted":            `"` + std + `"`,
-		"passphrase":        "correct horse battery staple",
-		"base64 of 32 hex?": base64.StdEncoding.EncodeToString([]byte(hx[:32])),
+		"empty":           "",
+		"whitespace":      " \n\t ",
+		"31 bytes b64":    base64.StdEncoding.EncodeToString(raw[:31]),
+		"33 bytes b64":    base64.StdEncoding.EncodeToString(append(bytes.Clone(raw), 1)),
+		"16 bytes b64":    base64.RawURLEncoding.EncodeToString(raw[:16]),
+		"63 hex digits":   hx[:63],
+		"65 hex digits":   hx + "a",
+		"62 hex digits":   hx[:62],
+		"hex with 0x":     "0x" + hx,
+		"hex with colons": strings.Join(regexp.MustCompile(`..`).FindAllString(hx, -1), ":"),
+		"mixed alphabets": mixed,
+		"inner space":     std[:20] + " " + std[20:],
+		"bad padding":     strings.TrimRight(std, "=") + "===",
+		"64 non-hex":      strings.Repeat("z", 64), // 48 bytes as base64
+		"not text":        "\x00\x01\x02",
+		"PEM-ish":         "-----BEGIN KEY-----\n" + std + "\n-----END KEY-----",
+		"quoted":          `"` + std + `"`,
+		"passphrase":      "correct horse battery staple",
 	}
 	for name, text := range refused {
 		t.Run("refuse "+name, func(t *testing.T) {
@@ -331,13 +334,11 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	seeds := map[string]bool{}
 	for _, ad := range []string{"", "signing-key:kid"} {
 		sealed, err := m.Seal([]byte("plaintext"), []byte(ad))
 		if err != nil {
 			f.Fatal(err)
 		}
-		seeds[string(sealed)+"\x00"+ad] = true
 		f.Add(sealed, []byte(ad))
 	}
 	f.Add([]byte{}, []byte{})
@@ -346,8 +347,9 @@ func FuzzOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sealed, ad []byte) {
 		got, err := m.Open(sealed, ad)
 		if err == nil {
-			// Forging GCM is out of a fuzzer's reach: only seeds open.
-			if !seeds[string(sealed)+"\x00"+string(ad)] || string(got) != "plaintext" {
+			// Forging GCM is out of a fuzzer's reach: only the seeds open.
+			// (Their nonces are random, so each fuzz worker has other seeds.)
+			if string(got) != "plaintext" {
 				t.Fatalf("Open(%x, %q) = %q, nil", sealed, ad, got)
 			}
 		} else if !errors.Is(err, ErrOpen) || got != nil {

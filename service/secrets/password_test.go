@@ -182,9 +182,9 @@ func TestVerifyRefusesAbsurdParams(t *testing.T) {
 	const salt, hash = "c2FsdHNhbHRzYWx0c2FsdA", "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
 	// None of these may run argon2id: the first would allocate 4 GiB.
 	for _, params := range []string{
-		"m=4194304,t=1,p=1",  // 4 GiB
-		"m=1048577,t=1,p=1",  // 1 GiB + 1 KiB
-		"m=64,t=17,p=1",      // too many passes
+		"m=4194304,t=1,p=1", // 4 GiB
+		"m=1048577,t=1,p=1", // 1 GiB + 1 KiB
+		"m=64,t=17,p=1",     // too many passes
 		"m=64,t=4294967295,p=1",
 		"m=64,t=0,p=1",
 		"m=0,t=1,p=1",
@@ -379,7 +379,9 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Verify of a parsable hash: %v", err)
 		}
-		if ok && !(encoded == good && password == "password") {
+		// Only the seeded hashes of "password" can match; good itself differs
+		// between fuzz worker processes, its salt being random.
+		if ok && password != "password" {
 			t.Fatalf("Verify(%q, %q) = true", encoded, password)
 		}
 	})
