@@ -34,13 +34,18 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 	username = strings.ToLower(username)
 	a, err := s.store.GetAccount(ctx, store.AccountKey{Username: username})
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (a.Kind != store.KindUser || a.PasswordHash == "")) {
-		s.pw.VerifyDummy(password)
+		if err := s.hashing.do(ctx, func() { s.pw.VerifyDummy(password) }); err != nil {
+			return store.Account{}, err
+		}
 		return store.Account{}, errBadCredentials
 	}
 	if err != nil {
 		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
 	}
-	ok, rehash, err := s.pw.Verify(a.PasswordHash, password)
+	var ok, rehash bool
+	if herr := s.hashing.do(ctx, func() { ok, rehash, err = s.pw.Verify(a.PasswordHash, password) }); herr != nil {
+		return store.Account{}, herr
+	}
 	if err != nil {
 		s.log.Error("stored password hash is unreadable", "account", a.ID, "err", err)
 		return store.Account{}, errBadCredentials
@@ -60,7 +65,11 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 // rehashPassword upgrades a hash made with older parameters. Failure only
 // costs the upgrade, so it is logged, not returned.
 func (s *Service) rehashPassword(ctx context.Context, id, password string) {
-	hash, err := s.pw.Hash(password)
+	var hash string
+	var err error
+	if herr := s.hashing.do(ctx, func() { hash, err = s.pw.Hash(password) }); herr != nil {
+		err = herr
+	}
 	if err == nil {
 		_, err = s.store.UpdateAccount(ctx, id, func(a *store.Account) error {
 			a.PasswordHash = hash
@@ -197,7 +206,7 @@ func (s *Service) CreateUserUnchecked(ctx context.Context, u NewUser) (store.Acc
 		return store.Account{}, err
 	}
 	if u.Password != "" {
-		if a.PasswordHash, err = s.hashPassword(u.Password); err != nil {
+		if a.PasswordHash, err = s.hashPassword(ctx, u.Password); err != nil {
 			return store.Account{}, err
 		}
 	}
@@ -273,11 +282,15 @@ func uniqueFieldName(a store.Account) string {
 	return "username"
 }
 
-func (s *Service) hashPassword(pw string) (string, error) {
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 	if err := secrets.ValidatePassword(pw); err != nil {
-		return "", errs.Wrap(errs.InvalidArgument, err, "%s", err.Error())
+		return "", errs.Wrap(errs.InvalidArgument, err, "%s", errs.As(err).Message)
 	}
-	h, err := s.pw.Hash(pw)
+	var h string
+	var err error
+	if herr := s.hashing.do(ctx, func() { h, err = s.pw.Hash(pw) }); herr != nil {
+		return "", herr
+	}
 	if err != nil {
 		return "", errs.Wrap(errs.Internal, err, "could not hash the password")
 	}
@@ -415,7 +428,7 @@ func (s *Service) UpdateAccountUnchecked(ctx context.Context, kind store.Account
 		}
 	}
 	if u.Password != nil {
-		if hash, err = s.hashPassword(*u.Password); err != nil {
+		if hash, err = s.hashPassword(ctx, *u.Password); err != nil {
 			return store.Account{}, err
 		}
 	}

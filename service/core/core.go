@@ -100,6 +100,7 @@ type Service struct {
 	pw      *secrets.Hasher
 	secrets *secrets.SecretHasher
 	cache   *verifyCache
+	hashing hashSlots
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -125,7 +126,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), now: d.Now, log: d.Log}, nil
+	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), now: d.Now, log: d.Log}, nil
 }
 
 // Config returns the token policy in force.
