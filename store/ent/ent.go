@@ -14,8 +14,10 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
+	"github.com/gatehouse/gatehouse/store/ent/throttle"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -76,10 +78,12 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:    account.ValidColumn,
-			change.Table:     change.ValidColumn,
-			role.Table:       role.ValidColumn,
-			signingkey.Table: signingkey.ValidColumn,
+			account.Table:      account.ValidColumn,
+			change.Table:       change.ValidColumn,
+			refreshtoken.Table: refreshtoken.ValidColumn,
+			role.Table:         role.ValidColumn,
+			signingkey.Table:   signingkey.ValidColumn,
+			throttle.Table:     throttle.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

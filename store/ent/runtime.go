@@ -7,8 +7,10 @@ import (
 
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
+	"github.com/gatehouse/gatehouse/store/ent/throttle"
 	"github.com/gatehouse/gatehouse/store/schema"
 )
 
@@ -100,6 +102,82 @@ func init() {
 	changeDescCreatedAt := changeFields[2].Descriptor()
 	// change.DefaultCreatedAt holds the default value on creation for the created_at field.
 	change.DefaultCreatedAt = changeDescCreatedAt.Default.(func() time.Time)
+	refreshtokenFields := schema.RefreshToken{}.Fields()
+	_ = refreshtokenFields
+	// refreshtokenDescTokenHash is the schema descriptor for token_hash field.
+	refreshtokenDescTokenHash := refreshtokenFields[1].Descriptor()
+	// refreshtoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	refreshtoken.TokenHashValidator = refreshtokenDescTokenHash.Validators[0].(func([]byte) error)
+	// refreshtokenDescFamilyID is the schema descriptor for family_id field.
+	refreshtokenDescFamilyID := refreshtokenFields[2].Descriptor()
+	// refreshtoken.FamilyIDValidator is a validator for the "family_id" field. It is called by the builders before save.
+	refreshtoken.FamilyIDValidator = func() func(string) error {
+		validators := refreshtokenDescFamilyID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(family_id string) error {
+			for _, fn := range fns {
+				if err := fn(family_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refreshtokenDescAccountID is the schema descriptor for account_id field.
+	refreshtokenDescAccountID := refreshtokenFields[3].Descriptor()
+	// refreshtoken.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	refreshtoken.AccountIDValidator = func() func(string) error {
+		validators := refreshtokenDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refreshtokenDescClientID is the schema descriptor for client_id field.
+	refreshtokenDescClientID := refreshtokenFields[4].Descriptor()
+	// refreshtoken.DefaultClientID holds the default value on creation for the client_id field.
+	refreshtoken.DefaultClientID = refreshtokenDescClientID.Default.(string)
+	// refreshtoken.ClientIDValidator is a validator for the "client_id" field. It is called by the builders before save.
+	refreshtoken.ClientIDValidator = refreshtokenDescClientID.Validators[0].(func(string) error)
+	// refreshtokenDescScope is the schema descriptor for scope field.
+	refreshtokenDescScope := refreshtokenFields[5].Descriptor()
+	// refreshtoken.DefaultScope holds the default value on creation for the scope field.
+	refreshtoken.DefaultScope = refreshtokenDescScope.Default.(string)
+	// refreshtoken.ScopeValidator is a validator for the "scope" field. It is called by the builders before save.
+	refreshtoken.ScopeValidator = refreshtokenDescScope.Validators[0].(func(string) error)
+	// refreshtokenDescOffline is the schema descriptor for offline field.
+	refreshtokenDescOffline := refreshtokenFields[6].Descriptor()
+	// refreshtoken.DefaultOffline holds the default value on creation for the offline field.
+	refreshtoken.DefaultOffline = refreshtokenDescOffline.Default.(bool)
+	// refreshtokenDescID is the schema descriptor for id field.
+	refreshtokenDescID := refreshtokenFields[0].Descriptor()
+	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	refreshtoken.IDValidator = func() func(string) error {
+		validators := refreshtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	roleFields := schema.Role{}.Fields()
 	_ = roleFields
 	// roleDescName is the schema descriptor for name field.
@@ -174,4 +252,28 @@ func init() {
 	signingkeyDescCreatedAt := signingkeyFields[5].Descriptor()
 	// signingkey.DefaultCreatedAt holds the default value on creation for the created_at field.
 	signingkey.DefaultCreatedAt = signingkeyDescCreatedAt.Default.(func() time.Time)
+	throttleFields := schema.Throttle{}.Fields()
+	_ = throttleFields
+	// throttleDescKey is the schema descriptor for key field.
+	throttleDescKey := throttleFields[0].Descriptor()
+	// throttle.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	throttle.KeyValidator = func() func(string) error {
+		validators := throttleDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// throttleDescFailures is the schema descriptor for failures field.
+	throttleDescFailures := throttleFields[1].Descriptor()
+	// throttle.DefaultFailures holds the default value on creation for the failures field.
+	throttle.DefaultFailures = throttleDescFailures.Default.(int)
 }

@@ -16,10 +16,14 @@ type Tx struct {
 	Account *AccountClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// RefreshToken is the client for interacting with the RefreshToken builders.
+	RefreshToken *RefreshTokenClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
+	// Throttle is the client for interacting with the Throttle builders.
+	Throttle *ThrottleClient
 
 	// lazily loaded.
 	client     *Client
@@ -153,8 +157,10 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.Change = NewChangeClient(tx.config)
+	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
+	tx.Throttle = NewThrottleClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

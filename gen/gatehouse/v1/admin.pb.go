@@ -9,6 +9,7 @@ package gatehousev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -907,6 +908,367 @@ func (*DeleteServiceClientResponse) Descriptor() ([]byte, []int) {
 	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
+type ListSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListSessionsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ListSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*Session             `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+// Session is one login: a chain of rotating refresh tokens, or one offline
+// token.
+type Session struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	AccountId  string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	ClientId   string                 `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Scope      string                 `protobuf:"bytes,4,opt,name=scope,proto3" json:"scope,omitempty"`
+	Offline    bool                   `protobuf:"varint,5,opt,name=offline,proto3" json:"offline,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	// Unset for offline tokens without an idle timeout.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Session) Reset() {
+	*x = Session{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Session) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Session) ProtoMessage() {}
+
+func (x *Session) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Session.ProtoReflect.Descriptor instead.
+func (*Session) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Session) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Session) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *Session) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *Session) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *Session) GetOffline() bool {
+	if x != nil {
+		return x.Offline
+	}
+	return false
+}
+
+func (x *Session) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Session) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *Session) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type RevokeSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionRequest) Reset() {
+	*x = RevokeSessionRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionRequest) ProtoMessage() {}
+
+func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RevokeSessionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionResponse) Reset() {
+	*x = RevokeSessionResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionResponse) ProtoMessage() {}
+
+func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+type RevokeAllSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAllSessionsRequest) Reset() {
+	*x = RevokeAllSessionsRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAllSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAllSessionsRequest) ProtoMessage() {}
+
+func (x *RevokeAllSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAllSessionsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAllSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RevokeAllSessionsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeAllSessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revoked       int32                  `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAllSessionsResponse) Reset() {
+	*x = RevokeAllSessionsResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAllSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAllSessionsResponse) ProtoMessage() {}
+
+func (x *RevokeAllSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAllSessionsResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAllSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RevokeAllSessionsResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 type SetRolesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A user or service client id.
@@ -918,7 +1280,7 @@ type SetRolesRequest struct {
 
 func (x *SetRolesRequest) Reset() {
 	*x = SetRolesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1292,7 @@ func (x *SetRolesRequest) String() string {
 func (*SetRolesRequest) ProtoMessage() {}
 
 func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1305,7 @@ func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetRolesRequest) GetId() string {
@@ -964,7 +1326,7 @@ var File_gatehouse_v1_admin_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18gatehouse/v1/admin.proto\x12\fgatehouse.v1\x1a\x17gatehouse/v1/auth.proto\"\x9a\x01\n" +
+	"\x18gatehouse/v1/admin.proto\x12\fgatehouse.v1\x1a\x17gatehouse/v1/auth.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n" +
 	"\x11CreateUserRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -1015,10 +1377,35 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
 	"\x1aDeleteServiceClientRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1d\n" +
-	"\x1bDeleteServiceClientResponse\"7\n" +
+	"\x1bDeleteServiceClientResponse\"%\n" +
+	"\x13ListSessionsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
+	"\x14ListSessionsResponse\x121\n" +
+	"\bsessions\x18\x01 \x03(\v2\x15.gatehouse.v1.SessionR\bsessions\"\xb9\x02\n" +
+	"\aSession\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x14\n" +
+	"\x05scope\x18\x04 \x01(\tR\x05scope\x12\x18\n" +
+	"\aoffline\x18\x05 \x01(\bR\aoffline\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"&\n" +
+	"\x14RevokeSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
+	"\x15RevokeSessionResponse\"*\n" +
+	"\x18RevokeAllSessionsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"5\n" +
+	"\x19RevokeAllSessionsResponse\x12\x18\n" +
+	"\arevoked\x18\x01 \x01(\x05R\arevoked\"7\n" +
 	"\x0fSetRolesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\xb8\b\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles2\xcf\n" +
+	"\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -1036,7 +1423,10 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x12ListServiceClients\x12'.gatehouse.v1.ListServiceClientsRequest\x1a(.gatehouse.v1.ListServiceClientsResponse\x12X\n" +
 	"\x14DisableServiceClient\x12).gatehouse.v1.DisableServiceClientRequest\x1a\x15.gatehouse.v1.Account\x12j\n" +
 	"\x13DeleteServiceClient\x12(.gatehouse.v1.DeleteServiceClientRequest\x1a).gatehouse.v1.DeleteServiceClientResponse\x12@\n" +
-	"\bSetRoles\x12\x1d.gatehouse.v1.SetRolesRequest\x1a\x15.gatehouse.v1.AccountB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"\bSetRoles\x12\x1d.gatehouse.v1.SetRolesRequest\x1a\x15.gatehouse.v1.Account\x12U\n" +
+	"\fListSessions\x12!.gatehouse.v1.ListSessionsRequest\x1a\".gatehouse.v1.ListSessionsResponse\x12X\n" +
+	"\rRevokeSession\x12\".gatehouse.v1.RevokeSessionRequest\x1a#.gatehouse.v1.RevokeSessionResponse\x12d\n" +
+	"\x11RevokeAllSessions\x12&.gatehouse.v1.RevokeAllSessionsRequest\x1a'.gatehouse.v1.RevokeAllSessionsResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_admin_proto_rawDescOnce sync.Once
@@ -1050,7 +1440,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),           // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),              // 1: gatehouse.v1.GetUserRequest
@@ -1070,44 +1460,62 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*DisableServiceClientRequest)(nil), // 15: gatehouse.v1.DisableServiceClientRequest
 	(*DeleteServiceClientRequest)(nil),  // 16: gatehouse.v1.DeleteServiceClientRequest
 	(*DeleteServiceClientResponse)(nil), // 17: gatehouse.v1.DeleteServiceClientResponse
-	(*SetRolesRequest)(nil),             // 18: gatehouse.v1.SetRolesRequest
-	(*Account)(nil),                     // 19: gatehouse.v1.Account
+	(*ListSessionsRequest)(nil),         // 18: gatehouse.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),        // 19: gatehouse.v1.ListSessionsResponse
+	(*Session)(nil),                     // 20: gatehouse.v1.Session
+	(*RevokeSessionRequest)(nil),        // 21: gatehouse.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),       // 22: gatehouse.v1.RevokeSessionResponse
+	(*RevokeAllSessionsRequest)(nil),    // 23: gatehouse.v1.RevokeAllSessionsRequest
+	(*RevokeAllSessionsResponse)(nil),   // 24: gatehouse.v1.RevokeAllSessionsResponse
+	(*SetRolesRequest)(nil),             // 25: gatehouse.v1.SetRolesRequest
+	(*Account)(nil),                     // 26: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),       // 27: google.protobuf.Timestamp
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	19, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	19, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	19, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
-	0,  // 3: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 4: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 5: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 6: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 7: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 8: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 9: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 10: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 11: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 12: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 13: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 14: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	18, // 15: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	19, // 16: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	19, // 17: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 18: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	19, // 19: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	19, // 20: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	19, // 21: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 22: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 23: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 24: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 25: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	19, // 26: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 27: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	19, // 28: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	16, // [16:29] is the sub-list for method output_type
-	3,  // [3:16] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	26, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	26, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	26, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	20, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
+	27, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	27, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	27, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 8: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 9: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 10: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 11: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 12: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 13: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 14: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 15: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 16: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 17: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 18: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	25, // 19: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	18, // 20: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	21, // 21: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	23, // 22: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	26, // 23: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	26, // 24: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 25: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	26, // 26: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	26, // 27: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	26, // 28: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 29: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 30: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 31: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 32: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	26, // 33: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 34: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	26, // 35: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	19, // 36: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	22, // 37: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	24, // 38: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	23, // [23:39] is the sub-list for method output_type
+	7,  // [7:23] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -1123,7 +1531,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -74,8 +74,8 @@ func (AccountKind) EnumDescriptor() ([]byte, []int) {
 
 type IssueTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// OAuth 2.0 grant type: "password" or "client_credentials". Later grants
-	// (refresh_token, token exchange) add their own fields to this message.
+	// OAuth 2.0 grant type: "password", "client_credentials" or
+	// "refresh_token". Later grants add their own fields to this message.
 	GrantType string `protobuf:"bytes,1,opt,name=grant_type,json=grantType,proto3" json:"grant_type,omitempty"`
 	// Resource owner credentials, for grant_type "password".
 	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
@@ -84,9 +84,15 @@ type IssueTokenRequest struct {
 	// "password" (when given they are verified and the token names the client).
 	ClientId     string `protobuf:"bytes,4,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	ClientSecret string `protobuf:"bytes,5,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
-	// Space-separated scopes (RFC 6749 §3.3); must be a subset of the server's
-	// supported scopes.
-	Scope         string `protobuf:"bytes,6,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Space-separated scopes (RFC 6749 §3.3). Unknown scopes are refused;
+	// known ones the subject may not have are left out of the grant. Scope
+	// `offline_access` (password grant) issues an offline token instead of a
+	// rotating refresh token.
+	Scope string `protobuf:"bytes,6,opt,name=scope,proto3" json:"scope,omitempty"`
+	// For grant_type "refresh_token": a refresh token (rotated: the response
+	// carries its successor) or an offline token (not rotated; the access
+	// token is served from a cache until it nears expiry).
+	RefreshToken  string `protobuf:"bytes,7,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +169,13 @@ func (x *IssueTokenRequest) GetScope() string {
 	return ""
 }
 
+func (x *IssueTokenRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
 type IssueTokenResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	AccessToken string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
@@ -171,7 +184,11 @@ type IssueTokenResponse struct {
 	// Lifetime of the access token in seconds.
 	ExpiresIn int64 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
 	// The granted scopes, space-separated; empty when none were requested.
-	Scope         string `protobuf:"bytes,4,opt,name=scope,proto3" json:"scope,omitempty"`
+	Scope string `protobuf:"bytes,4,opt,name=scope,proto3" json:"scope,omitempty"`
+	// A refresh token (password and refresh_token grants) or an offline token
+	// (scope offline_access). Empty for client_credentials and when an offline
+	// token was used.
+	RefreshToken  string `protobuf:"bytes,5,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,9 +251,17 @@ func (x *IssueTokenResponse) GetScope() string {
 	return ""
 }
 
+func (x *IssueTokenResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
 type ValidateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The access token (compact JWS), without a "Bearer " prefix. At most 8 KiB.
+	// The access token (compact JWS), without a "Bearer " prefix, or an
+	// offline token (which stands for the access token it renews). At most 8 KiB.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// When set, the token's `aud` must contain this value.
 	Audience string `protobuf:"bytes,2,opt,name=audience,proto3" json:"audience,omitempty"`
@@ -372,7 +397,10 @@ type Principal struct {
 	IssuedAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// The token's `jti`.
-	TokenId       string `protobuf:"bytes,12,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	TokenId string `protobuf:"bytes,12,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// The login session (refresh-token family) the token was issued in; empty
+	// for client_credentials tokens.
+	SessionId     string `protobuf:"bytes,13,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -487,6 +515,13 @@ func (x *Principal) GetExpiresAt() *timestamppb.Timestamp {
 func (x *Principal) GetTokenId() string {
 	if x != nil {
 		return x.TokenId
+	}
+	return ""
+}
+
+func (x *Principal) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
 	}
 	return ""
 }
@@ -964,11 +999,339 @@ func (x *Account) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type RevokeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// "refresh_token" or "access_token" (RFC 7009 §2.1); only a hint.
+	TokenTypeHint string `protobuf:"bytes,2,opt,name=token_type_hint,json=tokenTypeHint,proto3" json:"token_type_hint,omitempty"`
+	// Optional client authentication. When given, the token must have been
+	// issued to this client.
+	ClientId      string `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret  string `protobuf:"bytes,4,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RevokeTokenRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetTokenTypeHint() string {
+	if x != nil {
+		return x.TokenTypeHint
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{12}
+}
+
+type IntrospectTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	TokenTypeHint string                 `protobuf:"bytes,2,opt,name=token_type_hint,json=tokenTypeHint,proto3" json:"token_type_hint,omitempty"`
+	// Client authentication of the caller (or send a service client's bearer
+	// token instead).
+	ClientId      string `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret  string `protobuf:"bytes,4,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntrospectTokenRequest) Reset() {
+	*x = IntrospectTokenRequest{}
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntrospectTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntrospectTokenRequest) ProtoMessage() {}
+
+func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
+func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *IntrospectTokenRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *IntrospectTokenRequest) GetTokenTypeHint() string {
+	if x != nil {
+		return x.TokenTypeHint
+	}
+	return ""
+}
+
+func (x *IntrospectTokenRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *IntrospectTokenRequest) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+// IntrospectTokenResponse mirrors RFC 7662 §2.2; only `active` is set for an
+// inactive, unknown or malformed token.
+type IntrospectTokenResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Active   bool                   `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
+	Scope    string                 `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	ClientId string                 `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Username string                 `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	// "access_token", "refresh_token" or "offline_token".
+	TokenType     string   `protobuf:"bytes,5,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	Exp           int64    `protobuf:"varint,6,opt,name=exp,proto3" json:"exp,omitempty"`
+	Iat           int64    `protobuf:"varint,7,opt,name=iat,proto3" json:"iat,omitempty"`
+	Nbf           int64    `protobuf:"varint,8,opt,name=nbf,proto3" json:"nbf,omitempty"`
+	Sub           string   `protobuf:"bytes,9,opt,name=sub,proto3" json:"sub,omitempty"`
+	Aud           []string `protobuf:"bytes,10,rep,name=aud,proto3" json:"aud,omitempty"`
+	Iss           string   `protobuf:"bytes,11,opt,name=iss,proto3" json:"iss,omitempty"`
+	Jti           string   `protobuf:"bytes,12,opt,name=jti,proto3" json:"jti,omitempty"`
+	Roles         []string `protobuf:"bytes,13,rep,name=roles,proto3" json:"roles,omitempty"`
+	SessionId     string   `protobuf:"bytes,14,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntrospectTokenResponse) Reset() {
+	*x = IntrospectTokenResponse{}
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntrospectTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntrospectTokenResponse) ProtoMessage() {}
+
+func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
+func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IntrospectTokenResponse) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *IntrospectTokenResponse) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetExp() int64 {
+	if x != nil {
+		return x.Exp
+	}
+	return 0
+}
+
+func (x *IntrospectTokenResponse) GetIat() int64 {
+	if x != nil {
+		return x.Iat
+	}
+	return 0
+}
+
+func (x *IntrospectTokenResponse) GetNbf() int64 {
+	if x != nil {
+		return x.Nbf
+	}
+	return 0
+}
+
+func (x *IntrospectTokenResponse) GetSub() string {
+	if x != nil {
+		return x.Sub
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetAud() []string {
+	if x != nil {
+		return x.Aud
+	}
+	return nil
+}
+
+func (x *IntrospectTokenResponse) GetIss() string {
+	if x != nil {
+		return x.Iss
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetJti() string {
+	if x != nil {
+		return x.Jti
+	}
+	return ""
+}
+
+func (x *IntrospectTokenResponse) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *IntrospectTokenResponse) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
 var File_gatehouse_v1_auth_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatehouse/v1/auth.proto\x12\fgatehouse.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x01\n" +
+	"\x17gatehouse/v1/auth.proto\x12\fgatehouse.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x01\n" +
 	"\x11IssueTokenRequest\x12\x1d\n" +
 	"\n" +
 	"grant_type\x18\x01 \x01(\tR\tgrantType\x12\x1a\n" +
@@ -976,21 +1339,23 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\bpassword\x18\x03 \x01(\tR\bpassword\x12\x1b\n" +
 	"\tclient_id\x18\x04 \x01(\tR\bclientId\x12#\n" +
 	"\rclient_secret\x18\x05 \x01(\tR\fclientSecret\x12\x14\n" +
-	"\x05scope\x18\x06 \x01(\tR\x05scope\"\x8b\x01\n" +
+	"\x05scope\x18\x06 \x01(\tR\x05scope\x12#\n" +
+	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\"\xb0\x01\n" +
 	"\x12IssueTokenResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
 	"\n" +
 	"token_type\x18\x02 \x01(\tR\ttokenType\x12\x1d\n" +
 	"\n" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x14\n" +
-	"\x05scope\x18\x04 \x01(\tR\x05scope\"\x98\x01\n" +
+	"\x05scope\x18\x04 \x01(\tR\x05scope\x12#\n" +
+	"\rrefresh_token\x18\x05 \x01(\tR\frefreshToken\"\x98\x01\n" +
 	"\x14ValidateTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
 	"\baudience\x18\x02 \x01(\tR\baudience\x12%\n" +
 	"\x0erequired_roles\x18\x03 \x03(\tR\rrequiredRoles\x12'\n" +
 	"\x0frequired_scopes\x18\x04 \x03(\tR\x0erequiredScopes\"N\n" +
 	"\x15ValidateTokenResponse\x125\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x17.gatehouse.v1.PrincipalR\tprincipal\"\x94\x03\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x17.gatehouse.v1.PrincipalR\tprincipal\"\xb3\x03\n" +
 	"\tPrincipal\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12-\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.gatehouse.v1.AccountKindR\x04kind\x12\x1a\n" +
@@ -1005,7 +1370,9 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x129\n" +
 	"\n" +
 	"expires_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
-	"\btoken_id\x18\f \x01(\tR\atokenId\"\x10\n" +
+	"\btoken_id\x18\f \x01(\tR\atokenId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\r \x01(\tR\tsessionId\"\x10\n" +
 	"\x0eGetJWKSRequest\"?\n" +
 	"\x0fGetJWKSResponse\x12,\n" +
 	"\x04keys\x18\x01 \x03(\v2\x18.gatehouse.v1.JSONWebKeyR\x04keys\"\x9e\x01\n" +
@@ -1042,18 +1409,49 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt*c\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x94\x01\n" +
+	"\x12RevokeTokenRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
+	"\x0ftoken_type_hint\x18\x02 \x01(\tR\rtokenTypeHint\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x04 \x01(\tR\fclientSecret\"\x15\n" +
+	"\x13RevokeTokenResponse\"\x98\x01\n" +
+	"\x16IntrospectTokenRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
+	"\x0ftoken_type_hint\x18\x02 \x01(\tR\rtokenTypeHint\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x04 \x01(\tR\fclientSecret\"\xd2\x02\n" +
+	"\x17IntrospectTokenResponse\x12\x16\n" +
+	"\x06active\x18\x01 \x01(\bR\x06active\x12\x14\n" +
+	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12\x1a\n" +
+	"\busername\x18\x04 \x01(\tR\busername\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\x12\x10\n" +
+	"\x03exp\x18\x06 \x01(\x03R\x03exp\x12\x10\n" +
+	"\x03iat\x18\a \x01(\x03R\x03iat\x12\x10\n" +
+	"\x03nbf\x18\b \x01(\x03R\x03nbf\x12\x10\n" +
+	"\x03sub\x18\t \x01(\tR\x03sub\x12\x10\n" +
+	"\x03aud\x18\n" +
+	" \x03(\tR\x03aud\x12\x10\n" +
+	"\x03iss\x18\v \x01(\tR\x03iss\x12\x10\n" +
+	"\x03jti\x18\f \x01(\tR\x03jti\x12\x14\n" +
+	"\x05roles\x18\r \x03(\tR\x05roles\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x0e \x01(\tR\tsessionId*c\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ACCOUNT_KIND_USER\x10\x01\x12\x1f\n" +
-	"\x1bACCOUNT_KIND_SERVICE_CLIENT\x10\x022\xd1\x02\n" +
+	"\x1bACCOUNT_KIND_SERVICE_CLIENT\x10\x022\x85\x04\n" +
 	"\vAuthService\x12O\n" +
 	"\n" +
 	"IssueToken\x12\x1f.gatehouse.v1.IssueTokenRequest\x1a .gatehouse.v1.IssueTokenResponse\x12X\n" +
 	"\rValidateToken\x12\".gatehouse.v1.ValidateTokenRequest\x1a#.gatehouse.v1.ValidateTokenResponse\x12F\n" +
 	"\aGetJWKS\x12\x1c.gatehouse.v1.GetJWKSRequest\x1a\x1d.gatehouse.v1.GetJWKSResponse\x12O\n" +
 	"\n" +
-	"LookupUser\x12\x1f.gatehouse.v1.LookupUserRequest\x1a .gatehouse.v1.LookupUserResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"LookupUser\x12\x1f.gatehouse.v1.LookupUserRequest\x1a .gatehouse.v1.LookupUserResponse\x12R\n" +
+	"\vRevokeToken\x12 .gatehouse.v1.RevokeTokenRequest\x1a!.gatehouse.v1.RevokeTokenResponse\x12^\n" +
+	"\x0fIntrospectToken\x12$.gatehouse.v1.IntrospectTokenRequest\x1a%.gatehouse.v1.IntrospectTokenResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_auth_proto_rawDescOnce sync.Once
@@ -1068,42 +1466,50 @@ func file_gatehouse_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_gatehouse_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_gatehouse_v1_auth_proto_goTypes = []any{
-	(AccountKind)(0),              // 0: gatehouse.v1.AccountKind
-	(*IssueTokenRequest)(nil),     // 1: gatehouse.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),    // 2: gatehouse.v1.IssueTokenResponse
-	(*ValidateTokenRequest)(nil),  // 3: gatehouse.v1.ValidateTokenRequest
-	(*ValidateTokenResponse)(nil), // 4: gatehouse.v1.ValidateTokenResponse
-	(*Principal)(nil),             // 5: gatehouse.v1.Principal
-	(*GetJWKSRequest)(nil),        // 6: gatehouse.v1.GetJWKSRequest
-	(*GetJWKSResponse)(nil),       // 7: gatehouse.v1.GetJWKSResponse
-	(*JSONWebKey)(nil),            // 8: gatehouse.v1.JSONWebKey
-	(*LookupUserRequest)(nil),     // 9: gatehouse.v1.LookupUserRequest
-	(*LookupUserResponse)(nil),    // 10: gatehouse.v1.LookupUserResponse
-	(*Account)(nil),               // 11: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(AccountKind)(0),                // 0: gatehouse.v1.AccountKind
+	(*IssueTokenRequest)(nil),       // 1: gatehouse.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),      // 2: gatehouse.v1.IssueTokenResponse
+	(*ValidateTokenRequest)(nil),    // 3: gatehouse.v1.ValidateTokenRequest
+	(*ValidateTokenResponse)(nil),   // 4: gatehouse.v1.ValidateTokenResponse
+	(*Principal)(nil),               // 5: gatehouse.v1.Principal
+	(*GetJWKSRequest)(nil),          // 6: gatehouse.v1.GetJWKSRequest
+	(*GetJWKSResponse)(nil),         // 7: gatehouse.v1.GetJWKSResponse
+	(*JSONWebKey)(nil),              // 8: gatehouse.v1.JSONWebKey
+	(*LookupUserRequest)(nil),       // 9: gatehouse.v1.LookupUserRequest
+	(*LookupUserResponse)(nil),      // 10: gatehouse.v1.LookupUserResponse
+	(*Account)(nil),                 // 11: gatehouse.v1.Account
+	(*RevokeTokenRequest)(nil),      // 12: gatehouse.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),     // 13: gatehouse.v1.RevokeTokenResponse
+	(*IntrospectTokenRequest)(nil),  // 14: gatehouse.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil), // 15: gatehouse.v1.IntrospectTokenResponse
+	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
 }
 var file_gatehouse_v1_auth_proto_depIdxs = []int32{
 	5,  // 0: gatehouse.v1.ValidateTokenResponse.principal:type_name -> gatehouse.v1.Principal
 	0,  // 1: gatehouse.v1.Principal.kind:type_name -> gatehouse.v1.AccountKind
-	12, // 2: gatehouse.v1.Principal.issued_at:type_name -> google.protobuf.Timestamp
-	12, // 3: gatehouse.v1.Principal.expires_at:type_name -> google.protobuf.Timestamp
+	16, // 2: gatehouse.v1.Principal.issued_at:type_name -> google.protobuf.Timestamp
+	16, // 3: gatehouse.v1.Principal.expires_at:type_name -> google.protobuf.Timestamp
 	8,  // 4: gatehouse.v1.GetJWKSResponse.keys:type_name -> gatehouse.v1.JSONWebKey
 	11, // 5: gatehouse.v1.LookupUserResponse.account:type_name -> gatehouse.v1.Account
 	0,  // 6: gatehouse.v1.Account.kind:type_name -> gatehouse.v1.AccountKind
-	12, // 7: gatehouse.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	12, // 8: gatehouse.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 7: gatehouse.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	16, // 8: gatehouse.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 9: gatehouse.v1.AuthService.IssueToken:input_type -> gatehouse.v1.IssueTokenRequest
 	3,  // 10: gatehouse.v1.AuthService.ValidateToken:input_type -> gatehouse.v1.ValidateTokenRequest
 	6,  // 11: gatehouse.v1.AuthService.GetJWKS:input_type -> gatehouse.v1.GetJWKSRequest
 	9,  // 12: gatehouse.v1.AuthService.LookupUser:input_type -> gatehouse.v1.LookupUserRequest
-	2,  // 13: gatehouse.v1.AuthService.IssueToken:output_type -> gatehouse.v1.IssueTokenResponse
-	4,  // 14: gatehouse.v1.AuthService.ValidateToken:output_type -> gatehouse.v1.ValidateTokenResponse
-	7,  // 15: gatehouse.v1.AuthService.GetJWKS:output_type -> gatehouse.v1.GetJWKSResponse
-	10, // 16: gatehouse.v1.AuthService.LookupUser:output_type -> gatehouse.v1.LookupUserResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
+	12, // 13: gatehouse.v1.AuthService.RevokeToken:input_type -> gatehouse.v1.RevokeTokenRequest
+	14, // 14: gatehouse.v1.AuthService.IntrospectToken:input_type -> gatehouse.v1.IntrospectTokenRequest
+	2,  // 15: gatehouse.v1.AuthService.IssueToken:output_type -> gatehouse.v1.IssueTokenResponse
+	4,  // 16: gatehouse.v1.AuthService.ValidateToken:output_type -> gatehouse.v1.ValidateTokenResponse
+	7,  // 17: gatehouse.v1.AuthService.GetJWKS:output_type -> gatehouse.v1.GetJWKSResponse
+	10, // 18: gatehouse.v1.AuthService.LookupUser:output_type -> gatehouse.v1.LookupUserResponse
+	13, // 19: gatehouse.v1.AuthService.RevokeToken:output_type -> gatehouse.v1.RevokeTokenResponse
+	15, // 20: gatehouse.v1.AuthService.IntrospectToken:output_type -> gatehouse.v1.IntrospectTokenResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1126,7 +1532,7 @@ func file_gatehouse_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_auth_proto_rawDesc), len(file_gatehouse_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

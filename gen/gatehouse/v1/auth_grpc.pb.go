@@ -19,10 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuthService_IssueToken_FullMethodName    = "/gatehouse.v1.AuthService/IssueToken"
-	AuthService_ValidateToken_FullMethodName = "/gatehouse.v1.AuthService/ValidateToken"
-	AuthService_GetJWKS_FullMethodName       = "/gatehouse.v1.AuthService/GetJWKS"
-	AuthService_LookupUser_FullMethodName    = "/gatehouse.v1.AuthService/LookupUser"
+	AuthService_IssueToken_FullMethodName      = "/gatehouse.v1.AuthService/IssueToken"
+	AuthService_ValidateToken_FullMethodName   = "/gatehouse.v1.AuthService/ValidateToken"
+	AuthService_GetJWKS_FullMethodName         = "/gatehouse.v1.AuthService/GetJWKS"
+	AuthService_LookupUser_FullMethodName      = "/gatehouse.v1.AuthService/LookupUser"
+	AuthService_RevokeToken_FullMethodName     = "/gatehouse.v1.AuthService/RevokeToken"
+	AuthService_IntrospectToken_FullMethodName = "/gatehouse.v1.AuthService/IntrospectToken"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -44,6 +46,14 @@ type AuthServiceClient interface {
 	GetJWKS(ctx context.Context, in *GetJWKSRequest, opts ...grpc.CallOption) (*GetJWKSResponse, error)
 	// LookupUser returns the stored record of a user or service client.
 	LookupUser(ctx context.Context, in *LookupUserRequest, opts ...grpc.CallOption) (*LookupUserResponse, error)
+	// RevokeToken revokes a refresh token, an offline token (with its whole
+	// family) or an access token (by its jti), as RFC 7009 describes. Unknown
+	// or already invalid tokens are not an error.
+	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// IntrospectToken answers RFC 7662's question "is this token active, and
+	// whose is it". The caller must authenticate as a service client (client
+	// credentials in the request, or a bearer token of a service client).
+	IntrospectToken(ctx context.Context, in *IntrospectTokenRequest, opts ...grpc.CallOption) (*IntrospectTokenResponse, error)
 }
 
 type authServiceClient struct {
@@ -94,6 +104,26 @@ func (c *authServiceClient) LookupUser(ctx context.Context, in *LookupUserReques
 	return out, nil
 }
 
+func (c *authServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeTokenResponse)
+	err := c.cc.Invoke(ctx, AuthService_RevokeToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) IntrospectToken(ctx context.Context, in *IntrospectTokenRequest, opts ...grpc.CallOption) (*IntrospectTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IntrospectTokenResponse)
+	err := c.cc.Invoke(ctx, AuthService_IntrospectToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -113,6 +143,14 @@ type AuthServiceServer interface {
 	GetJWKS(context.Context, *GetJWKSRequest) (*GetJWKSResponse, error)
 	// LookupUser returns the stored record of a user or service client.
 	LookupUser(context.Context, *LookupUserRequest) (*LookupUserResponse, error)
+	// RevokeToken revokes a refresh token, an offline token (with its whole
+	// family) or an access token (by its jti), as RFC 7009 describes. Unknown
+	// or already invalid tokens are not an error.
+	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// IntrospectToken answers RFC 7662's question "is this token active, and
+	// whose is it". The caller must authenticate as a service client (client
+	// credentials in the request, or a bearer token of a service client).
+	IntrospectToken(context.Context, *IntrospectTokenRequest) (*IntrospectTokenResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -134,6 +172,12 @@ func (UnimplementedAuthServiceServer) GetJWKS(context.Context, *GetJWKSRequest) 
 }
 func (UnimplementedAuthServiceServer) LookupUser(context.Context, *LookupUserRequest) (*LookupUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupUser not implemented")
+}
+func (UnimplementedAuthServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedAuthServiceServer) IntrospectToken(context.Context, *IntrospectTokenRequest) (*IntrospectTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IntrospectToken not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -228,6 +272,42 @@ func _AuthService_LookupUser_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_RevokeToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RevokeToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_RevokeToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RevokeToken(ctx, req.(*RevokeTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_IntrospectToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IntrospectTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).IntrospectToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_IntrospectToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).IntrospectToken(ctx, req.(*IntrospectTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -250,6 +330,14 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LookupUser",
 			Handler:    _AuthService_LookupUser_Handler,
+		},
+		{
+			MethodName: "RevokeToken",
+			Handler:    _AuthService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "IntrospectToken",
+			Handler:    _AuthService_IntrospectToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,261 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/gatehouse/gatehouse/store/ent"
+	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
+)
+
+// Change kinds of token revocation, read by every replica's view.
+const (
+	ChangeRevokeFamily  = "revoke-family"  // subject: family (session) id
+	ChangeRevokeJTI     = "revoke-jti"     // subject: access token jti
+	ChangeRevokeSubject = "revoke-subject" // subject: account id; tokens issued up to then die
+)
+
+// Errors of refresh-token use.
+var (
+	// ErrTokenReused: the token was already rotated; its family is now revoked.
+	ErrTokenReused = errors.New("refresh token was already used")
+	// ErrTokenRevoked: the token or its family was revoked.
+	ErrTokenRevoked = errors.New("refresh token was revoked")
+)
+
+// RefreshToken is a stored refresh or offline token (hash only).
+type RefreshToken struct {
+	ID              string
+	TokenHash       []byte
+	FamilyID        string
+	AccountID       string
+	ClientID        string
+	Scope           string
+	Offline         bool
+	CreatedAt       time.Time
+	FamilyCreatedAt time.Time
+	LastUsedAt      time.Time
+	ExpiresAt       time.Time // zero: no absolute expiry
+	RotatedAt       time.Time // zero: not rotated
+	RevokedAt       time.Time // zero: not revoked
+}
+
+// CreateRefreshToken stores a new token (the first of a family, or a
+// successor written by RotateRefreshToken).
+func (s *Store) CreateRefreshToken(ctx context.Context, t RefreshToken) (RefreshToken, error) {
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		t, err = createRefreshToken(ctx, tx, t)
+		return err
+	})
+	return t, err
+}
+
+func createRefreshToken(ctx context.Context, tx *ent.Tx, t RefreshToken) (RefreshToken, error) {
+	c := tx.RefreshToken.Create().
+		SetID(t.ID).
+		SetTokenHash(t.TokenHash).
+		SetFamilyID(t.FamilyID).
+		SetAccountID(t.AccountID).
+		SetClientID(t.ClientID).
+		SetScope(t.Scope).
+		SetOffline(t.Offline).
+		SetCreatedAt(t.CreatedAt).
+		SetFamilyCreatedAt(t.FamilyCreatedAt).
+		SetLastUsedAt(t.LastUsedAt)
+	if !t.ExpiresAt.IsZero() {
+		c.SetExpiresAt(t.ExpiresAt)
+	}
+	if _, err := c.Save(ctx); err != nil {
+		return RefreshToken{}, fmt.Errorf("insert refresh token: %w", mapErr(err))
+	}
+	return t, nil
+}
+
+// RefreshTokenByHash returns the token with the given hash.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error) {
+	e, err := s.client.RefreshToken.Query().Where(refreshtoken.TokenHash(hash)).Only(ctx)
+	if err != nil {
+		return RefreshToken{}, fmt.Errorf("get refresh token: %w", mapErr(err))
+	}
+	return toRefreshToken(e), nil
+}
+
+// RotateRefreshToken exchanges the token with the given hash for a successor,
+// atomically: the row is locked, checked, marked rotated, and next(old) is
+// inserted. Of many concurrent calls with one token exactly one succeeds.
+// A token already rotated is a replay: the whole family is revoked (and the
+// revocation logged for the replicas) and ErrTokenReused returned. check may
+// refuse the old token (expired, account disabled) without changing anything.
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, check func(old RefreshToken) error, next func(old RefreshToken) RefreshToken) (RefreshToken, error) {
+	var out RefreshToken
+	var reused bool
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		q := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash))
+		if s.dialect == dialect.Postgres {
+			q = q.ForUpdate()
+		}
+		e, err := q.Only(ctx)
+		if err != nil {
+			return fmt.Errorf("get refresh token: %w", mapErr(err))
+		}
+		old := toRefreshToken(e)
+		switch {
+		case !old.RevokedAt.IsZero():
+			return ErrTokenRevoked
+		case !old.RotatedAt.IsZero():
+			reused = true
+			return s.revokeFamilies(ctx, tx, now, old.FamilyID)
+		}
+		if err := check(old); err != nil {
+			return err
+		}
+		if !old.Offline {
+			if err := tx.RefreshToken.UpdateOneID(old.ID).SetRotatedAt(now).SetLastUsedAt(now).Exec(ctx); err != nil {
+				return fmt.Errorf("mark refresh token used: %w", mapErr(err))
+			}
+		}
+		out, err = createRefreshToken(ctx, tx, next(old))
+		return err
+	})
+	if err == nil && reused {
+		return RefreshToken{}, ErrTokenReused
+	}
+	return out, err
+}
+
+// TouchRefreshToken records a use of a token that does not rotate (offline).
+func (s *Store) TouchRefreshToken(ctx context.Context, id string, now time.Time) error {
+	if err := s.client.RefreshToken.UpdateOneID(id).SetLastUsedAt(now).Exec(ctx); err != nil {
+		return fmt.Errorf("record token use: %w", mapErr(err))
+	}
+	return nil
+}
+
+// RevokeFamily revokes every token of a family and logs it for the replicas.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) error {
+	return s.inTx(ctx, func(tx *ent.Tx) error { return s.revokeFamilies(ctx, tx, now, familyID) })
+}
+
+func (s *Store) revokeFamilies(ctx context.Context, tx *ent.Tx, now time.Time, families ...string) error {
+	if len(families) == 0 {
+		return nil
+	}
+	if _, err := tx.RefreshToken.Update().
+		Where(refreshtoken.FamilyIDIn(families...), refreshtoken.RevokedAtIsNil()).
+		SetRevokedAt(now).
+		Save(ctx); err != nil {
+		return fmt.Errorf("revoke token family: %w", mapErr(err))
+	}
+	for _, f := range families {
+		if err := s.appendChange(ctx, tx, ChangeRevokeFamily, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RevokeAccountTokens revokes every refresh and offline token of an account
+// and logs that its access tokens issued up to now are invalid. It returns
+// how many sessions were live.
+func (s *Store) RevokeAccountTokens(ctx context.Context, accountID string, now time.Time) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		families, err := tx.RefreshToken.Query().
+			Where(refreshtoken.AccountID(accountID), refreshtoken.RevokedAtIsNil(), refreshtoken.RotatedAtIsNil()).
+			Select(refreshtoken.FieldFamilyID).
+			Strings(ctx)
+		if err != nil {
+			return fmt.Errorf("find sessions: %w", mapErr(err))
+		}
+		n = len(families)
+		if _, err := tx.RefreshToken.Update().
+			Where(refreshtoken.AccountID(accountID), refreshtoken.RevokedAtIsNil()).
+			SetRevokedAt(now).
+			Save(ctx); err != nil {
+			return fmt.Errorf("revoke tokens: %w", mapErr(err))
+		}
+		return s.appendChange(ctx, tx, ChangeRevokeSubject, accountID)
+	})
+	return n, err
+}
+
+// RevokeAccessToken logs the revocation of one access token by its jti.
+func (s *Store) RevokeAccessToken(ctx context.Context, jti string) error {
+	return s.inTx(ctx, func(tx *ent.Tx) error { return s.appendChange(ctx, tx, ChangeRevokeJTI, jti) })
+}
+
+// LiveSessions returns the current (not rotated, not revoked) token of each
+// session of an account that has not expired by now, newest first.
+func (s *Store) LiveSessions(ctx context.Context, accountID string, now time.Time) ([]RefreshToken, error) {
+	es, err := s.client.RefreshToken.Query().
+		Where(
+			refreshtoken.AccountID(accountID),
+			refreshtoken.RevokedAtIsNil(),
+			refreshtoken.RotatedAtIsNil(),
+			refreshtoken.Or(refreshtoken.ExpiresAtIsNil(), refreshtoken.ExpiresAtGT(now)),
+		).
+		Order(ent.Desc(refreshtoken.FieldFamilyCreatedAt)).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", mapErr(err))
+	}
+	out := make([]RefreshToken, len(es))
+	for i, e := range es {
+		out[i] = toRefreshToken(e)
+	}
+	return out, nil
+}
+
+// SessionOwner returns the account of a session (family), for authorising
+// and logging a revocation.
+func (s *Store) SessionOwner(ctx context.Context, familyID string) (string, error) {
+	e, err := s.client.RefreshToken.Query().Where(refreshtoken.FamilyID(familyID)).First(ctx)
+	if err != nil {
+		return "", fmt.Errorf("get session: %w", mapErr(err))
+	}
+	return e.AccountID, nil
+}
+
+// PruneRefreshTokens deletes rows that can never be used again: revoked or
+// expired before cutoff. Rotated rows stay while their family lives, so that
+// a replay is still recognised.
+func (s *Store) PruneRefreshTokens(ctx context.Context, cutoff time.Time) (int, error) {
+	n, err := s.client.RefreshToken.Delete().Where(refreshtoken.Or(
+		refreshtoken.RevokedAtLT(cutoff),
+		refreshtoken.ExpiresAtLT(cutoff),
+	)).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("prune refresh tokens: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+func toRefreshToken(e *ent.RefreshToken) RefreshToken {
+	t := RefreshToken{
+		ID:              e.ID,
+		TokenHash:       e.TokenHash,
+		FamilyID:        e.FamilyID,
+		AccountID:       e.AccountID,
+		ClientID:        e.ClientID,
+		Scope:           e.Scope,
+		Offline:         e.Offline,
+		CreatedAt:       e.CreatedAt.UTC(),
+		FamilyCreatedAt: e.FamilyCreatedAt.UTC(),
+		LastUsedAt:      e.LastUsedAt.UTC(),
+	}
+	if e.ExpiresAt != nil {
+		t.ExpiresAt = e.ExpiresAt.UTC()
+	}
+	if e.RotatedAt != nil {
+		t.RotatedAt = e.RotatedAt.UTC()
+	}
+	if e.RevokedAt != nil {
+		t.RevokedAt = e.RevokedAt.UTC()
+	}
+	return t
+}
