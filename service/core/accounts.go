@@ -29,18 +29,25 @@ const ClientSecretPrefix = "ghcs_"
 var errBadCredentials = errs.New(errs.Unauthenticated, "invalid username or password").WithOAuth("invalid_grant")
 
 // authenticateUser checks a username and password. Unknown users and users
-// without a password cost the same argon2id work as a wrong password.
-func (s *Service) authenticateUser(ctx context.Context, username, password string) (store.Account, error) {
+// without a password cost the same argon2id work as a wrong password, and
+// count against the same throttles, so neither answer nor timing tells which
+// names exist. A locked-out name or IP is refused before any hashing.
+func (s *Service) authenticateUser(ctx context.Context, username, password, ip string) (store.Account, error) {
 	username = strings.ToLower(username)
+	keys := s.userThrottle(username, ip)
+	if err := s.checkLocked(ctx, keys); err != nil {
+		return store.Account{}, err
+	}
 	a, err := s.store.GetAccount(ctx, store.AccountKey{Username: username})
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (a.Kind != store.KindUser || a.PasswordHash == "")) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
+	}
+	if err != nil || a.Kind != store.KindUser || a.PasswordHash == "" {
 		if err := s.hashing.do(ctx, func() { s.pw.VerifyDummy(password) }); err != nil {
 			return store.Account{}, err
 		}
+		s.recordFailure(ctx, keys)
 		return store.Account{}, errBadCredentials
-	}
-	if err != nil {
-		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
 	}
 	var ok, rehash bool
 	if herr := s.hashing.do(ctx, func() { ok, rehash, err = s.pw.Verify(a.PasswordHash, password) }); herr != nil {
@@ -51,8 +58,10 @@ func (s *Service) authenticateUser(ctx context.Context, username, password strin
 		return store.Account{}, errBadCredentials
 	}
 	if !ok {
+		s.recordFailure(ctx, keys)
 		return store.Account{}, errBadCredentials
 	}
+	s.resetFailures(ctx, keys)
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant")
 	}
@@ -83,22 +92,35 @@ func (s *Service) rehashPassword(ctx context.Context, id, password string) {
 
 var errBadClient = errs.New(errs.Unauthenticated, "invalid client credentials").WithOAuth("invalid_client")
 
+// AuthenticateClient checks a service client's id and secret, for endpoints
+// that authenticate clients themselves (introspection). ip is the caller's
+// address for the per-IP throttle ("" when unknown).
+func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret, ip string) (store.Account, error) {
+	return s.authenticateClient(ctx, clientID, secret, ip)
+}
+
 // authenticateClient checks a service client's id and secret.
-func (s *Service) authenticateClient(ctx context.Context, clientID, secret string) (store.Account, error) {
+func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip string) (store.Account, error) {
 	if clientID == "" || secret == "" {
 		return store.Account{}, errs.New(errs.InvalidArgument, "client_id and client_secret are required").WithOAuth("invalid_request")
 	}
-	a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
-	if errors.Is(err, store.ErrNotFound) {
-		s.secrets.Equal(secret, nil) // same work as a real comparison
+	if len(clientID) > 128 || len(secret) > 256 {
 		return store.Account{}, errBadClient
 	}
-	if err != nil {
+	keys := s.clientThrottle(clientID, ip)
+	if err := s.checkLocked(ctx, keys); err != nil {
+		return store.Account{}, err
+	}
+	a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the client")
 	}
-	if a.Kind != store.KindService || !s.secrets.Equal(secret, a.SecretHash) {
+	// Unknown clients run the same comparison as known ones.
+	if !s.secrets.Equal(secret, a.SecretHash) || err != nil || a.Kind != store.KindService {
+		s.recordFailure(ctx, keys)
 		return store.Account{}, errBadClient
 	}
+	s.resetFailures(ctx, keys)
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client")
 	}
@@ -116,6 +138,15 @@ func (s *Service) Caller(ctx context.Context, bearer string) (Principal, error) 
 		return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid bearer token")
 	}
 	return p, err
+}
+
+// ServiceClientOf returns the service client a principal stands for, or
+// PERMISSION_DENIED if it is not a service client.
+func (s *Service) ServiceClientOf(ctx context.Context, p Principal) (store.Account, error) {
+	if p.Kind != store.KindService {
+		return store.Account{}, errs.New(errs.PermissionDenied, "only service clients may call this").WithOAuth("unauthorized_client")
+	}
+	return s.getAccount(ctx, store.AccountKey{ID: p.Subject}, store.KindService)
 }
 
 func requireRole(caller Principal, roles ...string) error {

@@ -22,6 +22,8 @@ type accessClaims struct {
 	Roles             []string `json:"roles,omitempty"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
 	Email             string   `json:"email,omitempty"`
+	// SessionID is the login session (refresh-token family), as OIDC's sid.
+	SessionID string `json:"sid,omitempty"`
 }
 
 // audience is the JWT `aud` claim: one string or an array (RFC 7519 §4.1.3).

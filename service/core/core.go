@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"slices"
 	"time"
@@ -39,6 +40,19 @@ type Config struct {
 	// VerifyCacheSize is how many verified tokens are remembered so that
 	// repeated validations skip the signature check (0 disables).
 	VerifyCacheSize int
+	// RefreshIdleTTL ends a refresh-token session that was not used for this
+	// long; RefreshAbsoluteTTL ends it this long after the login.
+	RefreshIdleTTL     time.Duration
+	RefreshAbsoluteTTL time.Duration
+	// OfflineIdleTTL ends an offline token not used for this long (0: never;
+	// offline tokens live until revoked).
+	OfflineIdleTTL time.Duration
+	// Throttles of failed logins and client authentications, per username,
+	// per client id and per client IP.
+	UserThrottle, ClientThrottle, IPThrottle store.ThrottlePolicy
+	// TrustedProxies are the networks whose X-Forwarded-For is believed when
+	// finding a caller's IP for the per-IP throttle.
+	TrustedProxies []netip.Prefix
 }
 
 // Roles with a meaning to gatehouse itself.
@@ -54,10 +68,16 @@ func DefaultConfig() Config {
 		Audience:        "gatehouse",
 		AccessTokenTTL:  15 * time.Minute,
 		Leeway:          30 * time.Second,
-		Scopes:          []string{"openid", "profile", "email"},
+		Scopes:          []string{"openid", "profile", "email", ScopeOfflineAccess},
 		DefaultClientID: "gatehouse",
 		AllowedAlgs:     []string{jose.ES256, jose.EdDSA, jose.RS256},
 		VerifyCacheSize: 10000,
+
+		RefreshIdleTTL:     7 * 24 * time.Hour,
+		RefreshAbsoluteTTL: 30 * 24 * time.Hour,
+		UserThrottle:       store.ThrottlePolicy{MaxFailures: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		ClientThrottle:     store.ThrottlePolicy{MaxFailures: 10, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		IPThrottle:         store.ThrottlePolicy{MaxFailures: 50, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
 	}
 }
 
@@ -84,6 +104,17 @@ func (c Config) Validate() error {
 			return fmt.Errorf("validation algorithm %q is not supported", a)
 		}
 	}
+	if c.RefreshIdleTTL <= 0 || c.RefreshAbsoluteTTL < c.RefreshIdleTTL {
+		return fmt.Errorf("refresh token lifetimes: idle %s must be > 0 and at most absolute %s", c.RefreshIdleTTL, c.RefreshAbsoluteTTL)
+	}
+	if c.OfflineIdleTTL < 0 {
+		return fmt.Errorf("offline idle timeout %s must not be negative", c.OfflineIdleTTL)
+	}
+	for name, p := range map[string]store.ThrottlePolicy{"user": c.UserThrottle, "client": c.ClientThrottle, "ip": c.IPThrottle} {
+		if p.MaxFailures < 1 || p.Window <= 0 || p.Lockout <= 0 {
+			return fmt.Errorf("%s throttle needs max failures >= 1 and a positive window and lockout", name)
+		}
+	}
 	for _, s := range c.Scopes {
 		if !validScopeToken(s) {
 			return fmt.Errorf("scope %q has characters RFC 6749 §3.3 does not allow", s)
@@ -101,6 +132,7 @@ type Service struct {
 	secrets *secrets.SecretHasher
 	cache   *verifyCache
 	hashing hashSlots
+	offline *offlineCache
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -126,7 +158,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), now: d.Now, log: d.Log}, nil
+	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), now: d.Now, log: d.Log}, nil
 }
 
 // Config returns the token policy in force.

@@ -36,6 +36,9 @@ type TokenRequest struct {
 	ClientID     string
 	ClientSecret string
 	Scope        string
+	RefreshToken string
+	// ClientIP is the caller's address for the per-IP throttle ("" if unknown).
+	ClientIP string
 }
 
 // TokenResponse is an issued access token.
@@ -44,6 +47,8 @@ type TokenResponse struct {
 	TokenType   string // "Bearer"
 	ExpiresIn   int64  // seconds
 	Scope       string
+	// RefreshToken is a rotating refresh token or an offline token.
+	RefreshToken string
 }
 
 // Principal is who a validated token stands for.
@@ -60,6 +65,7 @@ type Principal struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	TokenID   string
+	SessionID string
 }
 
 // HasRole reports whether p holds role.
@@ -67,45 +73,71 @@ func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, r
 
 // IssueToken runs a grant and signs an access token.
 func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	switch req.GrantType {
+	case GrantPassword:
+		return s.passwordGrant(ctx, req)
+	case GrantClientCredentials:
+		return s.clientCredentialsGrant(ctx, req)
+	case GrantRefreshToken:
+		return s.refreshGrant(ctx, req)
+	case "":
+		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
+	}
+	return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use password, client_credentials or refresh_token)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
+}
+
+// passwordGrant authenticates a user (and the client, when it sends
+// credentials) and starts a session: a rotating refresh token, or an offline
+// token for scope offline_access.
+func (s *Service) passwordGrant(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	if req.Username == "" || req.Password == "" {
+		return TokenResponse{}, errs.New(errs.InvalidArgument, "the password grant needs username and password").WithOAuth("invalid_request")
+	}
 	scopes, err := s.parseScope(req.Scope)
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	var subject, clientID string
-	var acct store.Account
-	switch req.GrantType {
-	case GrantPassword:
-		if req.Username == "" || req.Password == "" {
-			return TokenResponse{}, errs.New(errs.InvalidArgument, "the password grant needs username and password").WithOAuth("invalid_request")
-		}
-		clientID = s.cfg.DefaultClientID
-		if req.ClientID != "" || req.ClientSecret != "" {
-			client, err := s.authenticateClient(ctx, req.ClientID, req.ClientSecret)
-			if err != nil {
-				return TokenResponse{}, err
-			}
-			clientID = client.ClientID
-		}
-		acct, err = s.authenticateUser(ctx, req.Username, req.Password)
+	clientID := s.cfg.DefaultClientID
+	if req.ClientID != "" || req.ClientSecret != "" {
+		client, err := s.authenticateClient(ctx, req.ClientID, req.ClientSecret, req.ClientIP)
 		if err != nil {
 			return TokenResponse{}, err
 		}
-		subject = acct.ID
-	case GrantClientCredentials:
-		acct, err = s.authenticateClient(ctx, req.ClientID, req.ClientSecret)
-		if err != nil {
-			return TokenResponse{}, err
-		}
-		subject, clientID = acct.ID, acct.ClientID
-	case "":
-		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
-	default:
-		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use password or client_credentials)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
+		clientID = client.ClientID
 	}
-	return s.sign(acct, subject, clientID, scopes)
+	acct, err := s.authenticateUser(ctx, req.Username, req.Password, req.ClientIP)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	refresh, session, err := s.newSession(ctx, acct, clientID, scopes)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	res, err := s.sign(acct, acct.ID, clientID, scopes, session)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	res.RefreshToken = refresh
+	return res, nil
 }
 
-func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string) (TokenResponse, error) {
+// clientCredentialsGrant issues a token to a service client for itself. No
+// refresh token: the client can always authenticate again (RFC 6749 §4.4.3).
+func (s *Service) clientCredentialsGrant(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	scopes, err := s.parseScope(req.Scope)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	acct, err := s.authenticateClient(ctx, req.ClientID, req.ClientSecret, req.ClientIP)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	// Narrowed to what a client may have: no offline tokens.
+	scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == ScopeOfflineAccess })
+	return s.sign(acct, acct.ID, acct.ClientID, scopes, "")
+}
+
+func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string, session string) (TokenResponse, error) {
 	now := s.now().Truncate(time.Second)
 	jti, err := randomID()
 	if err != nil {
@@ -123,6 +155,7 @@ func (s *Service) sign(acct store.Account, subject, clientID string, scopes []st
 		Scope:     strings.Join(scopes, " "),
 		Roles:     acct.Roles,
 		Email:     acct.Email,
+		SessionID: session,
 	}
 	if acct.Kind == store.KindUser {
 		c.PreferredUsername = acct.Username
@@ -180,6 +213,14 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 	if !utf8.ValidString(token) {
 		return Principal{}, errs.New(errs.InvalidArgument, "token is not valid UTF-8")
 	}
+	if strings.HasPrefix(token, OfflineTokenPrefix) {
+		// An offline token stands for the access token it renews.
+		res, err := s.renewOffline(ctx, token)
+		if err != nil {
+			return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", errs.As(err).Message)
+		}
+		token = res.AccessToken
+	}
 	c, err := s.verify(token)
 	if err != nil {
 		return Principal{}, err
@@ -199,6 +240,10 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		IssuedAt:  time.Unix(c.IssuedAt, 0).UTC(),
 		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
 		TokenID:   c.ID,
+		SessionID: c.SessionID,
+	}
+	if s.view.Revoked(c.ID, c.SessionID, c.Subject, p.IssuedAt) {
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked")
 	}
 	p.Kind = store.KindService
 	if c.PreferredUsername != "" {

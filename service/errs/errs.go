@@ -7,6 +7,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller should do about it.
@@ -51,7 +52,9 @@ type Error struct {
 	// OAuthCode is the RFC 6749 §5.2 error code where one applies
 	// ("invalid_grant", "invalid_client", ...).
 	OAuthCode string
-	Err       error
+	// RetryAfter, for ResourceExhausted, is how long the caller should wait.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {

@@ -157,3 +157,38 @@ func (s *AdminServer) CreateServiceClient(ctx context.Context, req *gatehousev1.
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func (s *AdminServer) ListSessions(ctx context.Context, req *gatehousev1.ListSessionsRequest) (*gatehousev1.ListSessionsResponse, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	list, err := s.core.ListSessions(ctx, who, req.GetId())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.ListSessionsResponse{Sessions: sessionsToProto(list)}, nil
+}
+
+func (s *AdminServer) RevokeSession(ctx context.Context, req *gatehousev1.RevokeSessionRequest) (*gatehousev1.RevokeSessionResponse, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	if err := s.core.RevokeSession(ctx, who, req.GetId()); err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.RevokeSessionResponse{}, nil
+}
+
+func (s *AdminServer) RevokeAllSessions(ctx context.Context, req *gatehousev1.RevokeAllSessionsRequest) (*gatehousev1.RevokeAllSessionsResponse, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	n, err := s.core.RevokeAllSessions(ctx, who, req.GetId())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.RevokeAllSessionsResponse{Revoked: int32(n)}, nil
+}

@@ -3,9 +3,11 @@ package grpcapi
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse/gatehouse/service/core"
@@ -32,15 +34,18 @@ func (s *AuthServer) IssueToken(ctx context.Context, req *gatehousev1.IssueToken
 		ClientID:     req.GetClientId(),
 		ClientSecret: req.GetClientSecret(),
 		Scope:        req.GetScope(),
+		RefreshToken: req.GetRefreshToken(),
+		ClientIP:     clientIP(ctx, s.core),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &gatehousev1.IssueTokenResponse{
-		AccessToken: res.AccessToken,
-		TokenType:   res.TokenType,
-		ExpiresIn:   res.ExpiresIn,
-		Scope:       res.Scope,
+		AccessToken:  res.AccessToken,
+		TokenType:    res.TokenType,
+		ExpiresIn:    res.ExpiresIn,
+		Scope:        res.Scope,
+		RefreshToken: res.RefreshToken,
 	}, nil
 }
 
@@ -86,6 +91,74 @@ func (s *AuthServer) LookupUser(ctx context.Context, req *gatehousev1.LookupUser
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &gatehousev1.LookupUserResponse{Account: accountToProto(a)}, nil
+}
+
+func (s *AuthServer) RevokeToken(ctx context.Context, req *gatehousev1.RevokeTokenRequest) (*gatehousev1.RevokeTokenResponse, error) {
+	err := s.core.RevokeToken(ctx, core.RevokeRequest{
+		Token:         req.GetToken(),
+		TokenTypeHint: req.GetTokenTypeHint(),
+		ClientID:      req.GetClientId(),
+		ClientSecret:  req.GetClientSecret(),
+		ClientIP:      clientIP(ctx, s.core),
+	})
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.RevokeTokenResponse{}, nil
+}
+
+func (s *AuthServer) IntrospectToken(ctx context.Context, req *gatehousev1.IntrospectTokenRequest) (*gatehousev1.IntrospectTokenResponse, error) {
+	client, err := s.introspectionCaller(ctx, req)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	in, err := s.core.Introspect(ctx, client, req.GetToken())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.IntrospectTokenResponse{
+		Active: in.Active, Scope: in.Scope, ClientId: in.ClientID, Username: in.Username, TokenType: in.TokenType,
+		Exp: in.ExpiresAt, Iat: in.IssuedAt, Nbf: in.NotBefore, Sub: in.Subject, Aud: in.Audience, Iss: in.Issuer,
+		Jti: in.JTI, Roles: in.Roles, SessionId: in.SessionID,
+	}, nil
+}
+
+// introspectionCaller authenticates the introspecting client by the
+// credentials in the request, or else by a service client's bearer token.
+func (s *AuthServer) introspectionCaller(ctx context.Context, req *gatehousev1.IntrospectTokenRequest) (store.Account, error) {
+	if req.GetClientId() != "" || req.GetClientSecret() != "" {
+		return s.core.AuthenticateClient(ctx, req.GetClientId(), req.GetClientSecret(), clientIP(ctx, s.core))
+	}
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return store.Account{}, err
+	}
+	return s.core.ServiceClientOf(ctx, who)
+}
+
+// clientIP is the caller's address: the gRPC peer, or for calls through the
+// in-process gateway (which has no peer) the address the gateway appended
+// to x-forwarded-for.
+func clientIP(ctx context.Context, c *core.Service) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	forwarded := md.Get("x-forwarded-for")
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		host, _, err := net.SplitHostPort(p.Addr.String())
+		if err != nil {
+			host = p.Addr.String()
+		}
+		return c.ClientIP(host, forwarded)
+	}
+	if len(forwarded) == 0 {
+		return ""
+	}
+	parts := strings.Split(forwarded[len(forwarded)-1], ",")
+	last := strings.TrimSpace(parts[len(parts)-1])
+	var rest []string
+	if len(parts) > 1 {
+		rest = []string{strings.Join(parts[:len(parts)-1], ",")}
+	}
+	return c.ClientIP(last, rest)
 }
 
 // bearerToken returns the token of an `authorization: Bearer <token>`

@@ -55,5 +55,25 @@ func principalToProto(p core.Principal) *gatehousev1.Principal {
 		IssuedAt:  timestamppb.New(p.IssuedAt),
 		ExpiresAt: timestamppb.New(p.ExpiresAt),
 		TokenId:   p.TokenID,
+		SessionId: p.SessionID,
 	}
+}
+
+func sessionsToProto(list []core.Session) []*gatehousev1.Session {
+	out := make([]*gatehousev1.Session, len(list))
+	for i, s := range list {
+		out[i] = &gatehousev1.Session{
+			Id:         s.ID,
+			AccountId:  s.AccountID,
+			ClientId:   s.ClientID,
+			Scope:      s.Scope,
+			Offline:    s.Offline,
+			CreatedAt:  timestamppb.New(s.CreatedAt),
+			LastUsedAt: timestamppb.New(s.LastUsedAt),
+		}
+		if !s.ExpiresAt.IsZero() {
+			out[i].ExpiresAt = timestamppb.New(s.ExpiresAt)
+		}
+	}
+	return out
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 )
@@ -48,5 +50,12 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	if e.Kind == errs.Internal {
 		log.ErrorContext(ctx, "internal error", "err", err)
 	}
-	return status.Error(codeOf(e.Kind), e.Message)
+	st := status.New(codeOf(e.Kind), e.Message)
+	if e.RetryAfter > 0 {
+		// The standard way to say "retry after" in gRPC (google.rpc.RetryInfo).
+		if withInfo, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)}); err == nil {
+			st = withInfo
+		}
+	}
+	return st.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"unicode/utf8"
 
@@ -42,6 +43,7 @@ func (h *handlers) authToken(w http.ResponseWriter, r *http.Request) {
 		ClientID:     req.ClientID,
 		ClientSecret: req.ClientSecret,
 		Scope:        req.Scope,
+		ClientIP:     h.clientIP(r),
 	})
 	if err != nil {
 		h.authTokenError(w, err)
@@ -90,5 +92,16 @@ func (h *handlers) authTokenError(w http.ResponseWriter, err error) {
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	}
+	setRetryAfter(w, e.RetryAfter)
 	writeJSON(w, code, map[string]string{"detail": msg})
+}
+
+// clientIP is the caller's address for the per-IP throttle; X-Forwarded-For
+// counts only when the peer is a configured trusted proxy.
+func (h *handlers) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return h.core.ClientIP(host, r.Header.Values("X-Forwarded-For"))
 }

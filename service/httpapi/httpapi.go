@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -175,7 +177,19 @@ func gatewayError(log *slog.Logger) runtime.ErrorHandlerFunc {
 		if code == http.StatusUnauthorized {
 			setChallenge(w, msg)
 		}
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				setRetryAfter(w, ri.GetRetryDelay().AsDuration())
+			}
+		}
 		writeJSON(w, code, map[string]any{"code": int(st.Code()), "message": msg, "details": []any{}})
+	}
+}
+
+// setRetryAfter sets Retry-After (RFC 9110 §10.2.3) in whole seconds.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 }
 

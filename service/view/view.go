@@ -86,6 +86,7 @@ type View struct {
 	mu       sync.RWMutex
 	accounts map[string]*Account
 	deleted  map[string]time.Time
+	revoked  revocations
 
 	pollMu   sync.Mutex // serialises polls
 	tail     tail
@@ -112,6 +113,23 @@ func (v *View) Account(id string) (Account, Status) {
 		return Account{}, Deleted
 	}
 	return Account{}, Unknown
+}
+
+// Revoked reports whether a token was revoked: by its jti, by its session
+// (refresh-token family), or by a "revoke everything" of its subject after
+// it was issued.
+func (v *View) Revoked(jti, session, subject string, issuedAt time.Time) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.revoked.covers(jti, session, subject, issuedAt)
+}
+
+// SessionRevoked reports whether a session (refresh-token family) was revoked.
+func (v *View) SessionRevoked(session string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	_, ok := v.revoked.families[session]
+	return ok
 }
 
 // LastSync is when the view last read the change log successfully.
@@ -144,6 +162,7 @@ func (v *View) loadLocked(ctx context.Context) error {
 		accounts[a.ID] = fromStore(a)
 	}
 	deleted := make(map[string]time.Time)
+	revoked := newRevocations()
 	for after := int64(0); ; {
 		page, err := v.store.ChangesAfter(ctx, after, 1000)
 		if err != nil {
@@ -153,6 +172,7 @@ func (v *View) loadLocked(ctx context.Context) error {
 			if c.Kind == store.ChangeAccount && accounts[c.Subject] == nil {
 				deleted[c.Subject] = c.CreatedAt
 			}
+			revoked.apply(c)
 			after = c.Seq
 		}
 		if len(page) < 1000 {
@@ -161,7 +181,7 @@ func (v *View) loadLocked(ctx context.Context) error {
 	}
 	v.ring.Store(ring)
 	v.mu.Lock()
-	v.accounts, v.deleted = accounts, deleted
+	v.accounts, v.deleted, v.revoked = accounts, deleted, revoked
 	v.mu.Unlock()
 	v.tail = tail{floor: seq}
 	v.lastFull = start
@@ -196,6 +216,10 @@ func (v *View) Poll(ctx context.Context) error {
 				}
 			case store.ChangeKey:
 				reloadKeys = true
+			default:
+				v.mu.Lock()
+				v.revoked.apply(c)
+				v.mu.Unlock()
 			}
 		}
 		if len(page) < 1000 {
@@ -278,6 +302,7 @@ func (v *View) prune(ctx context.Context, now time.Time) {
 			delete(v.deleted, id)
 		}
 	}
+	v.revoked.prune(cutoff)
 	v.mu.Unlock()
 }
 

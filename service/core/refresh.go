@@ -1,0 +1,330 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/secrets"
+	"github.com/gatehouse/gatehouse/service/view"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Opaque token prefixes: recognisable by secret scanners, and telling the
+// two kinds apart without a database read.
+const (
+	RefreshTokenPrefix = "ghr_"
+	OfflineTokenPrefix = "gho_"
+	// ScopeOfflineAccess asks for an offline token (OIDC Core §11).
+	ScopeOfflineAccess = "offline_access"
+	// GrantRefreshToken is RFC 6749 §6.
+	GrantRefreshToken = "refresh_token"
+)
+
+// opaqueTokenLen is prefix + 43 base64url characters (256 bits).
+const opaqueTokenLen = 4 + 43
+
+// looksOpaque reports whether tok has the shape of a gatehouse refresh or
+// offline token, so that junk is refused before any database read.
+func looksOpaque(tok, prefix string) bool {
+	if len(tok) != opaqueTokenLen || !strings.HasPrefix(tok, prefix) {
+		return false
+	}
+	for i := len(prefix); i < len(tok); i++ {
+		c := tok[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var errBadRefresh = errs.New(errs.Unauthenticated, "the refresh token is invalid, expired or revoked").WithOAuth("invalid_grant")
+
+// newSession starts a login session: a rotating refresh token, or an offline
+// token when the scopes include offline_access.
+func (s *Service) newSession(ctx context.Context, acct store.Account, clientID string, scopes []string) (token, familyID string, err error) {
+	offline := slices.Contains(scopes, ScopeOfflineAccess)
+	prefix := RefreshTokenPrefix
+	if offline {
+		prefix = OfflineTokenPrefix
+	}
+	token, err = secrets.RandomToken(prefix)
+	if err != nil {
+		return "", "", errs.Wrap(errs.Internal, err, "could not make a refresh token")
+	}
+	now := s.now().UTC()
+	family := uuid.NewString()
+	t := store.RefreshToken{
+		ID:              uuid.NewString(),
+		TokenHash:       s.secrets.Hash(token),
+		FamilyID:        family,
+		AccountID:       acct.ID,
+		ClientID:        clientID,
+		Scope:           strings.Join(scopes, " "),
+		Offline:         offline,
+		CreatedAt:       now,
+		FamilyCreatedAt: now,
+		LastUsedAt:      now,
+	}
+	if !offline {
+		t.ExpiresAt = now.Add(s.cfg.RefreshAbsoluteTTL)
+	}
+	if _, err := s.store.CreateRefreshToken(ctx, t); err != nil {
+		return "", "", errs.Wrap(errs.Internal, err, "could not store the refresh token")
+	}
+	return token, family, nil
+}
+
+// refreshGrant runs grant_type=refresh_token.
+func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	if req.RefreshToken == "" {
+		return TokenResponse{}, errs.New(errs.InvalidArgument, "the refresh_token grant needs refresh_token").WithOAuth("invalid_request")
+	}
+	offline := looksOpaque(req.RefreshToken, OfflineTokenPrefix)
+	if !offline && !looksOpaque(req.RefreshToken, RefreshTokenPrefix) {
+		return TokenResponse{}, errBadRefresh
+	}
+	old, err := s.store.RefreshTokenByHash(ctx, s.secrets.Hash(req.RefreshToken))
+	if errors.Is(err, store.ErrNotFound) {
+		return TokenResponse{}, errBadRefresh
+	}
+	if err != nil {
+		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not read the refresh token")
+	}
+	if err := s.checkRefreshClient(ctx, old, req); err != nil {
+		return TokenResponse{}, err
+	}
+	scopes, err := s.narrowRefreshScope(old.Scope, req.Scope)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	if offline {
+		res, err := s.renewOffline(ctx, req.RefreshToken)
+		if err != nil {
+			return TokenResponse{}, err
+		}
+		if scopes != old.Scope {
+			// A narrower scope is a new token, not the cached one.
+			return s.signForSession(ctx, old, splitScope(scopes))
+		}
+		return res, nil
+	}
+	acct, err := s.sessionAccount(ctx, old)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	now := s.now().UTC()
+	next, err := secrets.RandomToken(RefreshTokenPrefix)
+	if err != nil {
+		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not make a refresh token")
+	}
+	_, err = s.store.RotateRefreshToken(ctx, old.TokenHash, now,
+		func(cur store.RefreshToken) error { return s.checkRefreshLifetime(cur, now) },
+		func(cur store.RefreshToken) store.RefreshToken {
+			cur.ID, cur.TokenHash = uuid.NewString(), s.secrets.Hash(next)
+			cur.CreatedAt, cur.LastUsedAt = now, now
+			return cur
+		})
+	switch {
+	case errors.Is(err, store.ErrTokenReused):
+		s.log.Warn("refresh token replayed: session revoked", "session", old.FamilyID, "account", old.AccountID)
+		s.syncView(ctx)
+		return TokenResponse{}, errs.New(errs.Unauthenticated, "the refresh token was already used; the session is revoked").WithOAuth("invalid_grant")
+	case errors.Is(err, store.ErrTokenRevoked), errors.Is(err, store.ErrNotFound):
+		return TokenResponse{}, errBadRefresh
+	case err != nil:
+		var e *errs.Error
+		if errors.As(err, &e) {
+			return TokenResponse{}, e
+		}
+		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not rotate the refresh token")
+	}
+	res, err := s.sign(acct, acct.ID, old.ClientID, splitScope(scopes), old.FamilyID)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	res.RefreshToken = next
+	return res, nil
+}
+
+// checkRefreshClient enforces RFC 6749 §6: a token issued to a client may be
+// used only by that client, authenticated; a token of the default (public)
+// client needs no client authentication.
+func (s *Service) checkRefreshClient(ctx context.Context, t store.RefreshToken, req TokenRequest) error {
+	if req.ClientID == "" && req.ClientSecret == "" {
+		if t.ClientID != s.cfg.DefaultClientID {
+			return errs.New(errs.Unauthenticated, "this refresh token was issued to a client; authenticate as it").WithOAuth("invalid_client")
+		}
+		return nil
+	}
+	client, err := s.authenticateClient(ctx, req.ClientID, req.ClientSecret, req.ClientIP)
+	if err != nil {
+		return err
+	}
+	if client.ClientID != t.ClientID {
+		return errs.New(errs.Unauthenticated, "the refresh token was issued to another client").WithOAuth("invalid_grant")
+	}
+	return nil
+}
+
+// narrowRefreshScope returns the scope of a refreshed token: the original
+// one, or a requested subset of it (RFC 6749 §6).
+func (s *Service) narrowRefreshScope(original, requested string) (string, error) {
+	if requested == "" {
+		return original, nil
+	}
+	want, err := s.parseScope(requested)
+	if err != nil {
+		return "", err
+	}
+	have := splitScope(original)
+	for _, sc := range want {
+		if !slices.Contains(have, sc) {
+			return "", errs.New(errs.InvalidArgument, "scope %q was not granted to this refresh token", truncate(sc)).WithOAuth("invalid_scope")
+		}
+	}
+	return strings.Join(want, " "), nil
+}
+
+func (s *Service) checkRefreshLifetime(t store.RefreshToken, now time.Time) error {
+	idle := s.cfg.RefreshIdleTTL
+	if t.Offline {
+		idle = s.cfg.OfflineIdleTTL
+	}
+	if (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) || (idle > 0 && now.Sub(t.LastUsedAt) > idle) {
+		return errBadRefresh
+	}
+	return nil
+}
+
+// sessionAccount returns the account of a session if it may still get tokens.
+func (s *Service) sessionAccount(ctx context.Context, t store.RefreshToken) (store.Account, error) {
+	acct, err := s.store.GetAccount(ctx, store.AccountKey{ID: t.AccountID})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, errBadRefresh
+	}
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
+	}
+	if !acct.Active {
+		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant")
+	}
+	return acct, nil
+}
+
+// signForSession signs an access token for a live offline session.
+func (s *Service) signForSession(ctx context.Context, t store.RefreshToken, scopes []string) (TokenResponse, error) {
+	if !t.RevokedAt.IsZero() || s.view.SessionRevoked(t.FamilyID) {
+		return TokenResponse{}, errBadRefresh
+	}
+	if err := s.checkRefreshLifetime(t, s.now()); err != nil {
+		return TokenResponse{}, err
+	}
+	acct, err := s.sessionAccount(ctx, t)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return s.sign(acct, acct.ID, t.ClientID, scopes, t.FamilyID)
+}
+
+// offlineCache keeps the access token minted for each offline token until
+// it nears expiry, so that clients sending their offline token on every call
+// cost one database read per access-token lifetime, not one per call.
+type offlineCache struct {
+	mu      sync.RWMutex
+	entries map[string]offlineEntry // key: the token's keyed hash
+	flight  singleflight.Group
+}
+
+type offlineEntry struct {
+	res       TokenResponse
+	session   string
+	account   string
+	issuedAt  time.Time
+	refreshAt time.Time
+}
+
+func newOfflineCache() *offlineCache {
+	return &offlineCache{entries: make(map[string]offlineEntry)}
+}
+
+func (c *offlineCache) get(key string) (offlineEntry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.entries[key]
+	return e, ok
+}
+
+func (c *offlineCache) put(key string, e offlineEntry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, old := range c.entries { // drop stale entries as the map grows
+		if len(c.entries) < 1024 {
+			break
+		}
+		if now.After(old.refreshAt) {
+			delete(c.entries, k)
+		}
+	}
+	c.entries[key] = e
+}
+
+func (c *offlineCache) drop(key string) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	c.mu.Unlock()
+}
+
+// renewOffline returns an access token for an offline token: the cached one
+// while it has more than a tenth of its life (at least 30 s) left, otherwise
+// a new one, after checking the token in the database. Concurrent renewals
+// of one token share a single database round.
+func (s *Service) renewOffline(ctx context.Context, token string) (TokenResponse, error) {
+	if !looksOpaque(token, OfflineTokenPrefix) {
+		return TokenResponse{}, errBadRefresh
+	}
+	hash := s.secrets.Hash(token)
+	key := string(hash)
+	now := s.now()
+	if e, ok := s.offline.get(key); ok && now.Before(e.refreshAt) {
+		acct, status := s.view.Account(e.account)
+		if !s.view.Revoked("", e.session, e.account, e.issuedAt) && status != view.Deleted && (status == view.Unknown || acct.Active) {
+			return e.res, nil
+		}
+		s.offline.drop(key)
+		return TokenResponse{}, errBadRefresh
+	}
+	v, err, _ := s.offline.flight.Do(key, func() (any, error) {
+		t, err := s.store.RefreshTokenByHash(ctx, hash)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !t.Offline) {
+			return nil, errBadRefresh
+		}
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "could not read the offline token")
+		}
+		res, err := s.signForSession(ctx, t, splitScope(t.Scope))
+		if err != nil {
+			return nil, err
+		}
+		if err := s.store.TouchRefreshToken(ctx, t.ID, s.now().UTC()); err != nil {
+			s.log.Warn("could not record offline token use", "session", t.FamilyID, "err", err)
+		}
+		ttl := time.Duration(res.ExpiresIn) * time.Second
+		margin := max(ttl/10, 30*time.Second)
+		issued := s.now().Truncate(time.Second)
+		s.offline.put(key, offlineEntry{res: res, session: t.FamilyID, account: t.AccountID, issuedAt: issued, refreshAt: issued.Add(ttl - margin)}, issued)
+		return res, nil
+	})
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return v.(TokenResponse), nil
+}
