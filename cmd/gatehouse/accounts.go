@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
@@ -131,6 +132,63 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return changeAccount(ctx, c, a, sub, nil, stdout, stderr)
 	}
 	return usageErr("unknown clients subcommand %q", sub)
+}
+
+func sessions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("sessions needs a subcommand: list, revoke, revoke-all")
+	}
+	sub, args := args[0], args[1:]
+	var o options
+	fs := newFlagSet("sessions "+sub, &o, false, stderr)
+	if err := o.parse(fs, args); err != nil {
+		return err
+	}
+	if sub != "list" && sub != "revoke" && sub != "revoke-all" {
+		return usageErr("unknown sessions subcommand %q", sub)
+	}
+	if fs.NArg() != 1 {
+		return usageErr("sessions %s needs exactly one argument", sub)
+	}
+	app, err := openApp(ctx, &o, stderr)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	c := app.Core()
+	if sub == "revoke" {
+		if err := c.RevokeSessionUnchecked(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked session %s\n", fs.Arg(0))
+		return nil
+	}
+	a, err := c.FindAccountUnchecked(ctx, store.KindUser, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if sub == "revoke-all" {
+		n, err := c.RevokeAllSessionsUnchecked(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %d sessions of %s and every access token issued to it so far\n", n, a.Username)
+		return nil
+	}
+	list, err := c.ListSessionsUnchecked(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tCLIENT\tSCOPE\tOFFLINE\tCREATED\tLAST USED\tEXPIRES")
+	for _, s := range list {
+		expires := "never"
+		if !s.ExpiresAt.IsZero() {
+			expires = s.ExpiresAt.Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", s.ID, s.ClientID, s.Scope, s.Offline, s.CreatedAt.Format(time.DateTime), s.LastUsedAt.Format(time.DateTime), expires)
+	}
+	return tw.Flush()
 }
 
 func changeAccount(ctx context.Context, c *core.Service, a store.Account, action string, stdin io.Reader, stdout, stderr io.Writer) error {

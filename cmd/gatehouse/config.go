@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -37,7 +38,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 		fs.StringVar(p, flagName, *p, fmt.Sprintf("%s (env %s)", help, envName(flagName)))
 	}
 	dur := func(p *time.Duration, flagName, help string) {
-		fs.Var(&envDuration{p: p}, flagName, fmt.Sprintf("%s (env %s, default %s)", help, envName(flagName), *p))
+		fs.Var(&envDuration{p: p}, flagName, fmt.Sprintf("%s (env %s)", help, envName(flagName)))
 	}
 	str(&o.cfg.DataDir, "data-dir", "directory for the embedded SQLite database and generated master key")
 	str(&o.cfg.DatabaseURL, "database-url", "postgres://... URL or SQLite file path (default DATA_DIR/gatehouse.db)")
@@ -51,8 +52,16 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	str(&o.cfg.SigningAlg, "signing-alg", "signing algorithm of new keys: ES256, EdDSA or RS256")
 	dur(&o.cfg.Core.AccessTokenTTL, "token-ttl", "access token lifetime")
 	dur(&o.cfg.Core.Leeway, "leeway", "clock skew tolerated on exp/nbf/iat")
+	dur(&o.cfg.Core.RefreshIdleTTL, "refresh-idle-ttl", "a refresh-token session unused this long ends")
+	dur(&o.cfg.Core.RefreshAbsoluteTTL, "refresh-absolute-ttl", "a refresh-token session ends this long after the login")
+	dur(&o.cfg.Core.OfflineIdleTTL, "offline-idle-ttl", "an offline token unused this long ends (0: lives until revoked)")
+	fs.Var(&envInt{p: &o.cfg.Core.UserThrottle.MaxFailures}, "login-max-failures", fmt.Sprintf("failed logins per username within --login-window before a lockout (env %s)", envName("login-max-failures")))
+	fs.Var(&envInt{p: &o.cfg.Core.IPThrottle.MaxFailures}, "ip-max-failures", fmt.Sprintf("failed logins and client authentications per client IP within --login-window before a lockout (env %s)", envName("ip-max-failures")))
+	dur(&o.cfg.Core.UserThrottle.Window, "login-window", "window in which failures are counted")
+	dur(&o.cfg.Core.UserThrottle.Lockout, "login-lockout", "how long a lockout lasts")
+	fs.Var(&prefixList{p: &o.cfg.Core.TrustedProxies}, "trusted-proxies", fmt.Sprintf("comma-separated CIDRs of proxies whose X-Forwarded-For is believed (env %s)", envName("trusted-proxies")))
 	if withServe {
-		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s, default %d)", envName("verify-cache-size"), o.cfg.Core.VerifyCacheSize))
+		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
 		dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
@@ -75,6 +84,10 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 			bad = v.fromEnv(f.Name)
 		}
 	})
+	// One window and lockout for every throttle keeps the knobs few.
+	c := &o.cfg.Core
+	c.ClientThrottle.Window, c.IPThrottle.Window = c.UserThrottle.Window, c.UserThrottle.Window
+	c.ClientThrottle.Lockout, c.IPThrottle.Lockout = c.UserThrottle.Lockout, c.UserThrottle.Lockout
 	return bad
 }
 
@@ -151,6 +164,54 @@ func (d *envDuration) fromEnv(flagName string) error {
 		return fmt.Errorf("%s: not a duration like 15m or 30s: %q", envName(flagName), s)
 	}
 	*d.p = v
+	return nil
+}
+
+// prefixList is a comma-separated list of CIDR prefixes.
+type prefixList struct {
+	p   *[]netip.Prefix
+	set bool
+}
+
+func (l *prefixList) String() string {
+	if l.p == nil {
+		return ""
+	}
+	parts := make([]string, len(*l.p))
+	for i, p := range *l.p {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(s string) error {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return fmt.Errorf("not a CIDR or IP address: %q", part)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	*l.p, l.set = out, true
+	return nil
+}
+
+func (l *prefixList) fromEnv(flagName string) error {
+	s, ok := os.LookupEnv(envName(flagName))
+	if l.set || !ok {
+		return nil
+	}
+	if err := l.Set(s); err != nil {
+		return fmt.Errorf("%s: %w", envName(flagName), err)
+	}
 	return nil
 }
 

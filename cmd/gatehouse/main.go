@@ -24,6 +24,9 @@ Usage:
   gatehouse clients create [--client-id ID] [--display-name N] [--roles r1,r2]
   gatehouse clients list
   gatehouse clients disable|delete CLIENT_ID
+  gatehouse sessions list USERNAME             live sessions and offline tokens (metadata only)
+  gatehouse sessions revoke SESSION_ID
+  gatehouse sessions revoke-all USERNAME       end every session and access token of the user
   gatehouse masterkey generate                 print a new random master key
 
 Passwords are read from standard input (one line) or prompted for on a terminal,
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return users(ctx, rest, stdin, stdout, stderr)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
+	case "sessions":
+		return sessions(ctx, rest, stdout, stderr)
 	case "masterkey":
 		return masterkey(rest, stdout)
 	case "-h", "--help", "help":

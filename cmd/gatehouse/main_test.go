@@ -95,3 +95,40 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("masterkey generate = %q, %v", out.String(), err)
 	}
 }
+
+func TestCLISessions(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := cli(t, dir, "alice-password\n", "users", "create", "--username", "alice"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cfg := server.DefaultConfig()
+	cfg.DataDir = dir
+	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range []string{"", "offline_access"} {
+		res, err := app.Core().IssueToken(context.Background(), core.TokenRequest{GrantType: core.GrantPassword, Username: "alice", Password: "alice-password", Scope: scope})
+		if err != nil || res.RefreshToken == "" {
+			t.Fatalf("login: %v", err)
+		}
+	}
+	app.Close()
+	out, err := cli(t, dir, "", "sessions", "list", "alice")
+	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, "offline_access") || strings.Contains(out, "ghr_") || strings.Contains(out, "gho_") {
+		t.Fatalf("sessions list = %v:\n%s", err, out)
+	}
+	id := strings.Fields(strings.Split(out, "\n")[1])[0]
+	if out, err := cli(t, dir, "", "sessions", "revoke", id); err != nil || !strings.Contains(out, "revoked session "+id) {
+		t.Fatalf("revoke = %v: %s", err, out)
+	}
+	if out, err := cli(t, dir, "", "sessions", "revoke-all", "alice"); err != nil || !strings.Contains(out, "revoked 1 sessions") {
+		t.Fatalf("revoke-all = %v: %s", err, out)
+	}
+	if out, err := cli(t, dir, "", "sessions", "list", "alice"); err != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("after revoke-all = %v:\n%s", err, out)
+	}
+	if _, err := cli(t, dir, "", "sessions", "revoke", "no-such-session"); err == nil {
+		t.Error("revoking an unknown session succeeded")
+	}
+}

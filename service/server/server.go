@@ -234,6 +234,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Go(func() { a.view.Run(ctx) })
+	wg.Go(func() { a.housekeep(ctx) })
 	wg.Go(func() {
 		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("gRPC server: %w", err)
@@ -274,6 +275,32 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	wg.Wait()
 	a.log.Info("gatehouse stopped")
 	return serveErr
+}
+
+// housekeep deletes, once an hour, refresh tokens that can never be used
+// again and stale login-failure counters. Every replica does it; the deletes
+// are idempotent.
+func (a *App) housekeep(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.cfg.Now()
+		if n, err := a.store.PruneRefreshTokens(ctx, now.Add(-24*time.Hour)); err != nil {
+			a.log.Warn("pruning refresh tokens failed", "err", err)
+		} else if n > 0 {
+			a.log.Debug("pruned refresh tokens", "rows", n)
+		}
+		c := a.cfg.Core
+		keep := max(c.UserThrottle.Window+c.UserThrottle.Lockout, c.IPThrottle.Window+c.IPThrottle.Lockout, c.ClientThrottle.Window+c.ClientThrottle.Lockout)
+		if _, err := a.store.PruneThrottles(ctx, now.Add(-keep)); err != nil {
+			a.log.Warn("pruning login throttles failed", "err", err)
+		}
+	}
 }
 
 // Listen opens the configured listeners.
