@@ -92,14 +92,19 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 	if !offline && !looksOpaque(req.RefreshToken, RefreshTokenPrefix) {
 		return TokenResponse{}, errBadRefresh
 	}
+	checkClient := func(clientID string) error { return s.checkRefreshClient(ctx, clientID, req) }
+	if offline && req.Scope == "" {
+		// The common case: served from the renew cache, no database.
+		return s.renewOffline(ctx, req.RefreshToken, checkClient)
+	}
 	old, err := s.store.RefreshTokenByHash(ctx, s.secrets.Hash(req.RefreshToken))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && old.Offline != offline) {
 		return TokenResponse{}, errBadRefresh
 	}
 	if err != nil {
 		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not read the refresh token")
 	}
-	if err := s.checkRefreshClient(ctx, old, req); err != nil {
+	if err := checkClient(old.ClientID); err != nil {
 		return TokenResponse{}, err
 	}
 	scopes, err := s.narrowRefreshScope(old.Scope, req.Scope)
@@ -107,15 +112,8 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 		return TokenResponse{}, err
 	}
 	if offline {
-		res, err := s.renewOffline(ctx, req.RefreshToken)
-		if err != nil {
-			return TokenResponse{}, err
-		}
-		if scopes != old.Scope {
-			// A narrower scope is a new token, not the cached one.
-			return s.signForSession(ctx, old, splitScope(scopes))
-		}
-		return res, nil
+		// A narrower scope is a new access token, not the cached one.
+		return s.signForSession(ctx, old, splitScope(scopes))
 	}
 	acct, err := s.sessionAccount(ctx, old)
 	if err != nil {
@@ -158,9 +156,9 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 // checkRefreshClient enforces RFC 6749 §6: a token issued to a client may be
 // used only by that client, authenticated; a token of the default (public)
 // client needs no client authentication.
-func (s *Service) checkRefreshClient(ctx context.Context, t store.RefreshToken, req TokenRequest) error {
+func (s *Service) checkRefreshClient(ctx context.Context, tokenClient string, req TokenRequest) error {
 	if req.ClientID == "" && req.ClientSecret == "" {
-		if t.ClientID != s.cfg.DefaultClientID {
+		if tokenClient != s.cfg.DefaultClientID {
 			return errs.New(errs.Unauthenticated, "this refresh token was issued to a client; authenticate as it").WithOAuth("invalid_client")
 		}
 		return nil
@@ -169,7 +167,7 @@ func (s *Service) checkRefreshClient(ctx context.Context, t store.RefreshToken, 
 	if err != nil {
 		return err
 	}
-	if client.ClientID != t.ClientID {
+	if client.ClientID != tokenClient {
 		return errs.New(errs.Unauthenticated, "the refresh token was issued to another client").WithOAuth("invalid_grant")
 	}
 	return nil
@@ -246,6 +244,7 @@ type offlineCache struct {
 
 type offlineEntry struct {
 	res       TokenResponse
+	clientID  string
 	session   string
 	account   string
 	issuedAt  time.Time
@@ -286,8 +285,9 @@ func (c *offlineCache) drop(key string) {
 // renewOffline returns an access token for an offline token: the cached one
 // while it has more than a tenth of its life (at least 30 s) left, otherwise
 // a new one, after checking the token in the database. Concurrent renewals
-// of one token share a single database round.
-func (s *Service) renewOffline(ctx context.Context, token string) (TokenResponse, error) {
+// of one token share a single database round. checkClient, when not nil,
+// vets the client the token was issued to before anything is returned.
+func (s *Service) renewOffline(ctx context.Context, token string, checkClient func(clientID string) error) (TokenResponse, error) {
 	if !looksOpaque(token, OfflineTokenPrefix) {
 		return TokenResponse{}, errBadRefresh
 	}
@@ -297,6 +297,11 @@ func (s *Service) renewOffline(ctx context.Context, token string) (TokenResponse
 	if e, ok := s.offline.get(key); ok && now.Before(e.refreshAt) {
 		acct, status := s.view.Account(e.account)
 		if !s.view.Revoked("", e.session, e.account, e.issuedAt) && status != view.Deleted && (status == view.Unknown || acct.Active) {
+			if checkClient != nil {
+				if err := checkClient(e.clientID); err != nil {
+					return TokenResponse{}, err
+				}
+			}
 			return e.res, nil
 		}
 		s.offline.drop(key)
@@ -320,11 +325,20 @@ func (s *Service) renewOffline(ctx context.Context, token string) (TokenResponse
 		ttl := time.Duration(res.ExpiresIn) * time.Second
 		margin := max(ttl/10, 30*time.Second)
 		issued := s.now().Truncate(time.Second)
-		s.offline.put(key, offlineEntry{res: res, session: t.FamilyID, account: t.AccountID, issuedAt: issued, refreshAt: issued.Add(ttl - margin)}, issued)
-		return res, nil
+		e := offlineEntry{res: res, clientID: t.ClientID, session: t.FamilyID, account: t.AccountID, issuedAt: issued, refreshAt: issued.Add(ttl - margin)}
+		s.offline.put(key, e, issued)
+		return e, nil
 	})
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	return v.(TokenResponse), nil
+	// Checked per caller: concurrent callers share the database round, not
+	// their client's authentication.
+	e := v.(offlineEntry)
+	if checkClient != nil {
+		if err := checkClient(e.clientID); err != nil {
+			return TokenResponse{}, err
+		}
+	}
+	return e.res, nil
 }

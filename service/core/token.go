@@ -215,7 +215,7 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 	}
 	if strings.HasPrefix(token, OfflineTokenPrefix) {
 		// An offline token stands for the access token it renews.
-		res, err := s.renewOffline(ctx, token)
+		res, err := s.renewOffline(ctx, token, nil)
 		if err != nil {
 			return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", errs.As(err).Message)
 		}
