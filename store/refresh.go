@@ -166,7 +166,13 @@ func (s *Store) RevokeAccountTokens(ctx context.Context, accountID string, now t
 	var n int
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
 		families, err := tx.RefreshToken.Query().
-			Where(refreshtoken.AccountID(accountID), refreshtoken.RevokedAtIsNil(), refreshtoken.RotatedAtIsNil()).
+			Where(
+				refreshtoken.AccountID(accountID),
+				refreshtoken.RevokedAtIsNil(),
+				refreshtoken.RotatedAtIsNil(),
+				refreshtoken.Or(refreshtoken.ExpiresAtIsNil(), refreshtoken.ExpiresAtGT(now)),
+			).
+			Unique(true).
 			Select(refreshtoken.FieldFamilyID).
 			Strings(ctx)
 		if err != nil {

@@ -78,6 +78,9 @@ func (s *Store) recordFailure(ctx context.Context, key string, now time.Time, p 
 		}
 		failures++
 		u := tx.Throttle.UpdateOneID(e.ID).SetFailures(failures).SetWindowStart(start)
+		if e.LockedUntil != nil && !e.LockedUntil.After(now) {
+			u.ClearLockedUntil() // the lockout is over: forget it, or the key could never lock again
+		}
 		if failures >= p.MaxFailures {
 			locked = now.Add(p.Lockout)
 			u.SetLockedUntil(locked)
