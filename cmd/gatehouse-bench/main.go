@@ -2,7 +2,9 @@
 // drives ValidateToken and IssueToken over gRPC and REST with c concurrent
 // callers for a fixed time per scenario, and measures jwx's in-process
 // verify rate on the same tokens as the reference the server's
-// ValidateToken is judged against.
+// ValidateToken is judged against. On request it also drives the refresh
+// grant (rotating refresh tokens, one chain per caller) and token
+// introspection, over gRPC and the /oauth2/* endpoints.
 //
 // It only ever loads the local machine unless -allow-remote is given.
 package main
@@ -28,6 +30,8 @@ import (
 const (
 	envClientID     = "GATEHOUSE_BENCH_CLIENT_ID"
 	envClientSecret = "GATEHOUSE_BENCH_CLIENT_SECRET"
+	envUsername     = "GATEHOUSE_BENCH_USERNAME"
+	envPassword     = "GATEHOUSE_BENCH_PASSWORD"
 
 	jwxModeVerify = "verify"
 	jwxModeParse  = "parse"
@@ -51,6 +55,8 @@ type config struct {
 	httpBase     string
 	clientID     string
 	clientSecret string
+	username     string // for the refresh scenarios' password grants
+	password     string
 	concurrency  int
 	duration     time.Duration
 	scenarios    []string
@@ -60,7 +66,7 @@ type config struct {
 	allowRemote  bool
 	jwxMode      string
 	verbose      bool
-	shown        []flagValue // the effective flags, secret redacted
+	shown        []flagValue // the effective flags, secrets redacted
 }
 
 // flagValue is one effective flag for the report.
@@ -91,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	red := redactor{secrets: []string{cfg.clientSecret}}
+	red := redactor{secrets: []string{cfg.clientSecret, cfg.password}}
 
 	guard := loopbackGuard{allowRemote: cfg.allowRemote, lookup: net.DefaultResolver.LookupNetIP}
 	base, err := checkTargets(ctx, guard, cfg)
@@ -159,12 +165,14 @@ type bench struct {
 	grpc   *grpcPool // nil when no scenario needs gRPC
 	rest   restClient
 	tokens tokenSet
+	chains chains // the refresh workers' refresh-token chains
 }
 
 // runAll sets up and runs the selected scenarios in order. On ctx's end the
 // remaining scenarios are reported as skipped and ctx's error returned.
 func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 	cfg := b.cfg
+	defer b.logout(ctx)
 	if b.grpc != nil {
 		b.log.Info("connecting", "grpc", cfg.grpcTarget, "conns", cfg.conns)
 		if err := b.grpc.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
@@ -193,6 +201,11 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 		if needsTokens(name) && !b.tokens.fresh(cfg.duration+tokenMargin) {
 			if err := b.refreshTokens(ctx); err != nil {
+				return results, fmt.Errorf("setup: %w", err)
+			}
+		}
+		if needsLogin(name) {
+			if err := b.login(ctx); err != nil {
 				return results, fmt.Errorf("setup: %w", err)
 			}
 		}
@@ -251,6 +264,55 @@ func (b *bench) refreshTokens(ctx context.Context) error {
 	return nil
 }
 
+// login gives every refresh worker a refresh-token chain, logging in (over
+// gRPC, password grant) those that have none: all of them before the first
+// refresh scenario, those whose chain broke before a later one.
+func (b *bench) login(ctx context.Context) error {
+	c := b.cfg.concurrency
+	if len(b.chains) != c {
+		b.chains = make(chains, c)
+	}
+	n := 0
+	for _, tok := range b.chains {
+		if tok == "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	// Generous: a password grant costs an argon2id hash on the server.
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout+time.Duration(n)*100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	b.log.Info("logging in", "user", b.cfg.username, "sessions", n)
+	if err := fillChains(ctx, b.chains, b.loginFunc(), min(8, n)); err != nil {
+		return fmt.Errorf("log in %d sessions as %q via gRPC: %w", n, b.cfg.username, err)
+	}
+	b.log.Info("logged in", "sessions", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// logout revokes the refresh workers' sessions, best effort and also after
+// an interrupt, so that a run leaves no live sessions behind (except those
+// of chains that broke during the run).
+func (b *bench) logout(ctx context.Context) {
+	live := filter(b.chains, func(tok string) bool { return tok != "" })
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := revokeChains(ctx, b.grpc, live, min(8, len(live))); err != nil {
+		b.log.Warn("could not revoke all login sessions", "err", b.red.clean(err.Error()))
+		return
+	}
+	b.log.Info("revoked login sessions", "n", len(live))
+	clear(b.chains)
+}
+
+func (b *bench) loginFunc() loginFunc { return grpcLogin(b.grpc, b.cfg.username, b.cfg.password) }
+
 // factory returns the worker factory of a scenario.
 func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
 	cfg := b.cfg
@@ -265,6 +327,14 @@ func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
 		return issueREST(b.rest, cfg.clientID, cfg.clientSecret)
 	case scJWXVerify:
 		return jwxVerify(v, b.tokens.tokens), nil
+	case scRefreshGRPC:
+		return refreshGRPC(b.grpc, b.chains, b.loginFunc()), nil
+	case scRefreshREST:
+		return refreshREST(b.rest, b.chains, b.loginFunc()), nil
+	case scIntrospectGRPC:
+		return introspectGRPC(b.grpc, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
+	case scIntrospectREST:
+		return introspectREST(b.rest, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }
@@ -279,10 +349,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.httpBase, "http", "http://localhost:8080", "REST base `URL`")
 	fs.StringVar(&cfg.clientID, "client-id", "", "service client `id` (default $"+envClientID+")")
 	fs.StringVar(&cfg.clientSecret, "client-secret", "", "service client `secret` (default $"+envClientSecret+"; prefer the variable)")
+	fs.StringVar(&cfg.username, "username", "", "user `name` the refresh scenarios log in as (default $"+envUsername+")")
+	fs.StringVar(&cfg.password, "password", "", "that user's `password` (default $"+envPassword+"; prefer the variable)")
 	fs.IntVar(&cfg.concurrency, "c", 32, "concurrent callers per scenario")
 	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of each scenario (at most 10m)")
-	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios to run, in order")
-	fs.IntVar(&cfg.tokens, "tokens", 64, "distinct access tokens the validate scenarios rotate through")
+	scenarios := fs.String("scenarios", strings.Join(defaultScenarios, ","),
+		"comma-separated `list` of scenarios to run, in order; \"default\" (or \"all\") stands for the default list,\n"+
+			"others: "+strings.Join(extraScenarios, ", "))
+	fs.IntVar(&cfg.tokens, "tokens", 64, "distinct access tokens the validate, jwx-verify and introspect scenarios rotate through")
 	fs.IntVar(&cfg.conns, "conns", 4, "gRPC connections; callers are spread over them round-robin")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "also print the results as JSON lines")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow targets that are not loopback (127.0.0.0/8, ::1, localhost)")
@@ -305,6 +379,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if !set["client-secret"] {
 		cfg.clientSecret, secretFrom = getenv(envClientSecret), "$"+envClientSecret
 	}
+	userFrom, passwordFrom := "flag", "flag"
+	if !set["username"] {
+		cfg.username, userFrom = getenv(envUsername), "$"+envUsername
+	}
+	if !set["password"] {
+		cfg.password, passwordFrom = getenv(envPassword), "$"+envPassword
+	}
 
 	var errs []error
 	if cfg.concurrency < 1 || cfg.concurrency > maxConcurrency {
@@ -326,8 +407,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.scenarios, err = parseScenarios(*scenarios); err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.clientID == "" || cfg.clientSecret == "" {
-		errs = append(errs, fmt.Errorf("missing client credentials: set %s and %s (or -client-id/-client-secret)", envClientID, envClientSecret))
+	if need := filter(cfg.scenarios, needsClient); len(need) > 0 && (cfg.clientID == "" || cfg.clientSecret == "") {
+		errs = append(errs, fmt.Errorf("missing client credentials (needed by %s): set %s and %s (or -client-id/-client-secret)",
+			strings.Join(need, ", "), envClientID, envClientSecret))
+	}
+	if need := filter(cfg.scenarios, needsLogin); len(need) > 0 && (cfg.username == "" || cfg.password == "") {
+		errs = append(errs, fmt.Errorf("missing user credentials (needed by %s): set %s and %s (or -username/-password)",
+			strings.Join(need, ", "), envUsername, envPassword))
 	}
 	if len(errs) > 0 {
 		return config{}, errors.Join(errs...)
@@ -339,7 +425,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		case "client-id":
 			v = fmt.Sprintf("%s (from %s)", cfg.clientID, idFrom)
 		case "client-secret":
-			v = "(redacted, from " + secretFrom + ")"
+			v = redactedFrom(cfg.clientSecret, secretFrom)
+		case "username":
+			v = fmt.Sprintf("%s (from %s)", cfg.username, userFrom)
+		case "password":
+			v = redactedFrom(cfg.password, passwordFrom)
 		case "scenarios":
 			v = strings.Join(cfg.scenarios, ",")
 		}
@@ -348,7 +438,29 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if set["client-secret"] {
 		slog.New(slog.NewTextHandler(stderr, nil)).Warn("a secret given as a flag is visible in the process list and shell history; prefer $" + envClientSecret)
 	}
+	if set["password"] {
+		slog.New(slog.NewTextHandler(stderr, nil)).Warn("a password given as a flag is visible in the process list and shell history; prefer $" + envPassword)
+	}
 	return cfg, nil
+}
+
+// filter returns the names for which keep is true.
+func filter(names []string, keep func(string) bool) []string {
+	var out []string
+	for _, n := range names {
+		if keep(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// redactedFrom shows a secret flag's value in the report: never the value.
+func redactedFrom(secret, from string) string {
+	if secret == "" {
+		return "(unset, from " + from + ")"
+	}
+	return "(redacted, from " + from + ")"
 }
 
 // parseScenarios splits and checks the -scenarios list; duplicates are
@@ -360,16 +472,16 @@ func parseScenarios(s string) ([]string, error) {
 		if name == "" {
 			continue
 		}
-		if name == "all" {
-			for _, n := range allScenarios {
+		if name == "default" || name == "all" {
+			for _, n := range defaultScenarios {
 				if !slices.Contains(out, n) {
 					out = append(out, n)
 				}
 			}
 			continue
 		}
-		if !slices.Contains(allScenarios, name) {
-			return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: %s)", name, strings.Join(allScenarios, ", "))
+		if !slices.Contains(knownScenarios, name) {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q (known: %s)", name, strings.Join(knownScenarios, ", "))
 		}
 		if !slices.Contains(out, name) {
 			out = append(out, name)
@@ -389,26 +501,51 @@ tokens.
 
 Usage:
   %[1]s=ID %[2]s=SECRET gatehouse-bench [flags]
+  %[3]s=NAME %[4]s=PASSWORD \
+    gatehouse-bench -scenarios refresh-grpc,refresh-rest [flags]
 
-Scenarios (each runs -c callers for -d, one after the other):
-  validate-grpc  AuthService.ValidateToken over gRPC
-  validate-rest  POST /v1/token:validate
-  issue-grpc     AuthService.IssueToken (client_credentials) over gRPC
-  issue-rest     POST /v1/token (client_credentials)
-  jwx-verify     jwx verifying the same tokens in-process against the
-                 server's JWKS (the reference)
+Default scenarios (each runs -c callers for -d, one after the other):
+  validate-grpc    AuthService.ValidateToken over gRPC
+  validate-rest    POST /v1/token:validate
+  issue-grpc       AuthService.IssueToken (client_credentials) over gRPC
+  issue-rest       POST /v1/token (client_credentials)
+  jwx-verify       jwx verifying the same tokens in-process against the
+                   server's JWKS (the reference)
+
+Further scenarios, run only when named in -scenarios:
+  refresh-grpc     AuthService.IssueToken (refresh_token) over gRPC
+  refresh-rest     POST /oauth2/token, form grant_type=refresh_token
+  introspect-grpc  AuthService.IntrospectToken (client credentials in the
+                   request) over gRPC, expecting active=true
+  introspect-rest  POST /oauth2/introspect, form token=..., HTTP Basic client
+                   authentication, expecting {"active":true,...}
 
 Setup issues -tokens access tokens over gRPC and fetches the JWKS over HTTP.
 The server remembers verified tokens (VerifyCacheSize, 10000 by default): with
 fewer -tokens the validate scenarios measure cache hits; use more (e.g.
--tokens 20000) to measure signature verification on every call.
+-tokens 20000) to measure signature verification on every call. The
+introspect scenarios rotate through the same tokens.
+
+The refresh scenarios need a user's credentials (%[3]s and
+%[4]s, or -username/-password; the service client's are not
+needed for them). Refresh tokens rotate: every call consumes its token and
+returns the successor, and reusing a consumed token revokes the session. So
+each caller keeps its own chain, started in setup (not timed) by a password
+grant over gRPC, without client authentication (the default public client);
+the chains carry over from one refresh scenario to the next. After a failed
+call (an error) a caller never resends its token: it logs in again on its
+next turn, which is neither counted nor timed (a failed re-login is an error
+"re-login ..."). At the end the tool revokes the sessions it still holds
+(AuthService.RevokeToken); those of broken chains stay until they expire.
+
 Only loopback targets (127.0.0.0/8, ::1, localhost) are loaded unless
 -allow-remote is given. Exit codes: 0 done, 1 failure, 2 usage, 130 interrupted.
 
-Example:
+Examples:
   gatehouse-bench -c 64 -d 20s -scenarios validate-grpc,jwx-verify -json
+  gatehouse-bench -c 16 -d 5s -scenarios refresh-grpc,refresh-rest,introspect-grpc,introspect-rest
 
 Flags:
-`, envClientID, envClientSecret)
+`, envClientID, envClientSecret, envUsername, envPassword)
 	fs.PrintDefaults()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,28 +16,60 @@ import (
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 )
 
-// Scenario names, in their default order.
+// Scenario names: the default ones in their default order, then the ones
+// that run only when named.
 const (
 	scValidateGRPC = "validate-grpc"
 	scValidateREST = "validate-rest"
 	scIssueGRPC    = "issue-grpc"
 	scIssueREST    = "issue-rest"
 	scJWXVerify    = "jwx-verify"
+
+	scRefreshGRPC    = "refresh-grpc"
+	scRefreshREST    = "refresh-rest"
+	scIntrospectGRPC = "introspect-grpc"
+	scIntrospectREST = "introspect-rest"
 )
 
-// allScenarios is the default -scenarios list.
-var allScenarios = []string{scValidateGRPC, scValidateREST, scIssueGRPC, scIssueREST, scJWXVerify}
+// defaultScenarios is the default -scenarios list (also what "default" and,
+// for compatibility, "all" expand to).
+var defaultScenarios = []string{scValidateGRPC, scValidateREST, scIssueGRPC, scIssueREST, scJWXVerify}
+
+// extraScenarios run only when named: the refresh scenarios need a user's
+// credentials, and neither kind is part of the historical default run.
+var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST}
+
+// knownScenarios is every scenario -scenarios accepts.
+var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
 
 // needsTokens reports whether a scenario rotates through issued tokens.
 func needsTokens(name string) bool {
-	return name == scValidateGRPC || name == scValidateREST || name == scJWXVerify
+	switch name {
+	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST:
+		return true
+	}
+	return false
 }
 
 // needsGRPC reports whether a scenario, or its setup, uses the gRPC port.
+// (refresh-rest logs its workers in over gRPC.)
 func needsGRPC(name string) bool { return name != scIssueREST }
 
+// needsLogin reports whether a scenario needs a user's credentials: each
+// of its workers keeps a refresh-token chain started by a password grant.
+func needsLogin(name string) bool { return name == scRefreshGRPC || name == scRefreshREST }
+
+// needsClient reports whether a scenario, or its setup, needs the service
+// client's credentials.
+func needsClient(name string) bool { return !needsLogin(name) }
+
 // callFunc performs one measured call. It is owned by one worker goroutine.
+// It returns errNotMeasured when it only did setup work (e.g. logged in
+// again after a failure): such a turn is neither counted nor timed.
 type callFunc func(ctx context.Context) error
+
+// errNotMeasured: see callFunc.
+var errNotMeasured = errors.New("setup work, not a measured call")
 
 // workerFactory builds the call of worker w (0 <= w < c) before the clock
 // starts, so that per-call work is only the call itself.
@@ -107,7 +140,8 @@ const callGrace = 5 * time.Second
 // deadline is allowed to finish (within callGrace) and counted, so that no
 // deadline propagated to the server (gRPC sends it along) turns into a
 // spurious DEADLINE_EXCEEDED. Calls cut short because ctx ended (Ctrl-C)
-// are neither counted nor timed.
+// are neither counted nor timed, and so are turns that return
+// errNotMeasured.
 func runScenario(ctx context.Context, name string, c int, d time.Duration, newCall workerFactory, red redactor) result {
 	calls := make([]callFunc, c)
 	stats := make([]*workerStats, c)
@@ -133,6 +167,9 @@ func runScenario(ctx context.Context, name string, c int, d time.Duration, newCa
 				if err == nil {
 					st.ok(lat)
 					continue
+				}
+				if errors.Is(err, errNotMeasured) {
+					continue // setup work (a re-login) done between calls
 				}
 				if ctx.Err() != nil {
 					return // interrupted: not a server error

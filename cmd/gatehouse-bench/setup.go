@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,36 @@ func (r restClient) post(ctx context.Context, url string, body []byte) error {
 	}
 	_, err = readResponse(resp, 0)
 	return err
+}
+
+// postForm sends an application/x-www-form-urlencoded body, with an
+// Authorization header when authz is not empty, and returns at most keep
+// bytes of a 200 answer (keep <= 0: discards it); any non-200 is an
+// *httpStatusError.
+func (r restClient) postForm(ctx context.Context, url, body, authz string, keep int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return nil, err // *url.Error already names the method and URL
+	}
+	return readResponse(resp, keep)
+}
+
+// basicAuth is the Authorization header of HTTP Basic client
+// authentication as RFC 6749 §2.3.1 has it: client id and secret are each
+// application/x-www-form-urlencoded first, then joined by ":" and base64
+// encoded (RFC 7617).
+func basicAuth(clientID, clientSecret string) string {
+	pair := url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret)
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
 }
 
 // get fetches url and returns at most limit bytes of a 200 body.
@@ -213,7 +244,13 @@ func sanitizeJWKS(raw []byte) ([]byte, error) {
 // jwtLike matches a compact JWS/JWT (three base64url segments).
 var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 
-// redactor scrubs tokens and secrets from messages before they are shown.
+// opaqueLike matches gatehouse's opaque tokens and secrets: a short "gh…_"
+// prefix (ghr_ refresh, gho_ offline, ghcs_ client secret) and a long
+// base64url tail.
+var opaqueLike = regexp.MustCompile(`gh[a-z]{1,3}_[A-Za-z0-9_-]{20,}`)
+
+// redactor scrubs tokens and secrets (the client secret, the user's
+// password) from messages before they are shown.
 type redactor struct {
 	secrets []string
 }
@@ -227,12 +264,15 @@ const (
 )
 
 func (r redactor) clean(msg string) string {
-	msg = jwtLike.ReplaceAllString(msg, "[token]")
+	// Literal secrets first: a pattern could otherwise replace part of one
+	// and leave the rest.
 	for _, s := range r.secrets {
 		if len(s) >= minRedactLen {
 			msg = strings.ReplaceAll(msg, s, "[secret]")
 		}
 	}
+	msg = jwtLike.ReplaceAllString(msg, "[token]")
+	msg = opaqueLike.ReplaceAllString(msg, "[token]")
 	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) > maxMsg {
 		msg = strings.ToValidUTF8(msg[:maxMsg], "") + "…"

@@ -56,6 +56,10 @@ func TestRedactor(t *testing.T) {
 		{"whitespace", "a\n\tb   c", "a b c"},
 		{"plain", "rpc error: code = Unavailable", "rpc error: code = Unavailable"},
 		{"version numbers stay", "go1.26.8 v3.3.0", "go1.26.8 v3.3.0"},
+		{"refresh token", "unknown refresh token ghr_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde!", "unknown refresh token [token]!"},
+		{"offline token and client secret", `{"a":"gho_AbCdEfGhIjKlMnOpQrStUv","b":"ghcs_0123456789abcdefghijKL"}`, `{"a":"[token]","b":"[token]"}`},
+		{"short gh words stay", "ghr_ gho_short github_actions", "ghr_ gho_short github_actions"},
+		{"secret before patterns", "secret ghr_hunter2-secret-and-more-text", "secret ghr_[secret]-and-more-text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
