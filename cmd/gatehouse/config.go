@@ -88,6 +88,7 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	c := &o.cfg.Core
 	c.ClientThrottle.Window, c.IPThrottle.Window = c.UserThrottle.Window, c.UserThrottle.Window
 	c.ClientThrottle.Lockout, c.IPThrottle.Lockout = c.UserThrottle.Lockout, c.UserThrottle.Lockout
+	c.ClientThrottle.MaxFailures = 2 * c.UserThrottle.MaxFailures
 	return bad
 }
 

@@ -65,6 +65,9 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 	mux.Handle("/v1/", gw)
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
 	mux.HandleFunc("POST /auth/token", h.authToken)
+	mux.HandleFunc("POST /oauth2/token", h.oauthToken)
+	mux.HandleFunc("POST /oauth2/revoke", h.oauthRevoke)
+	mux.HandleFunc("POST /oauth2/introspect", h.oauthIntrospect)
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
