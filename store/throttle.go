@@ -21,19 +21,27 @@ type ThrottlePolicy struct {
 // LockedUntil returns the latest lockout end among keys that is after now,
 // or the zero time when none is locked.
 func (s *Store) LockedUntil(ctx context.Context, now time.Time, keys ...string) (time.Time, error) {
-	es, err := s.client.Throttle.Query().
-		Where(throttle.KeyIn(keys...), throttle.LockedUntilGT(now)).
-		All(ctx)
+	until, _, err := s.ThrottleState(ctx, now, keys...)
+	return until, err
+}
+
+// ThrottleState returns the latest lockout end among keys that is after now
+// (zero when none is locked) and which of the keys have failures counted, so
+// that a success need only reset counters that exist.
+func (s *Store) ThrottleState(ctx context.Context, now time.Time, keys ...string) (time.Time, map[string]bool, error) {
+	es, err := s.client.Throttle.Query().Where(throttle.KeyIn(keys...)).All(ctx)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read lockouts: %w", mapErr(err))
+		return time.Time{}, nil, fmt.Errorf("read throttles: %w", mapErr(err))
 	}
 	var until time.Time
+	counted := make(map[string]bool, len(es))
 	for _, e := range es {
-		if e.LockedUntil.After(until) {
+		counted[e.Key] = e.Failures > 0 || e.LockedUntil != nil
+		if e.LockedUntil != nil && e.LockedUntil.After(now) && e.LockedUntil.After(until) {
 			until = e.LockedUntil.UTC()
 		}
 	}
-	return until, nil
+	return until, counted, nil
 }
 
 // RecordFailure counts one failed attempt for key under p and returns the

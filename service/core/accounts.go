@@ -35,7 +35,8 @@ var errBadCredentials = errs.New(errs.Unauthenticated, "invalid username or pass
 func (s *Service) authenticateUser(ctx context.Context, username, password, ip string) (store.Account, error) {
 	username = strings.ToLower(username)
 	keys := s.userThrottle(username, ip)
-	if err := s.checkLocked(ctx, keys); err != nil {
+	counted, err := s.checkLocked(ctx, keys)
+	if err != nil {
 		return store.Account{}, err
 	}
 	a, err := s.store.GetAccount(ctx, store.AccountKey{Username: username})
@@ -61,7 +62,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password, ip s
 		s.recordFailure(ctx, keys)
 		return store.Account{}, errBadCredentials
 	}
-	s.resetFailures(ctx, keys)
+	s.resetFailures(ctx, keys, counted)
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant")
 	}
@@ -108,7 +109,8 @@ func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip s
 		return store.Account{}, errBadClient
 	}
 	keys := s.clientThrottle(clientID, ip)
-	if err := s.checkLocked(ctx, keys); err != nil {
+	counted, err := s.checkLocked(ctx, keys)
+	if err != nil {
 		return store.Account{}, err
 	}
 	a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
@@ -120,7 +122,7 @@ func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip s
 		s.recordFailure(ctx, keys)
 		return store.Account{}, errBadClient
 	}
-	s.resetFailures(ctx, keys)
+	s.resetFailures(ctx, keys, counted)
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client")
 	}

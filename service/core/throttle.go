@@ -37,21 +37,22 @@ func (s *Service) throttleKeys(key string, p store.ThrottlePolicy, ip string) th
 }
 
 // checkLocked refuses an attempt while any of its counters is locked,
-// before any password or secret is checked.
-func (s *Service) checkLocked(ctx context.Context, keys throttleKeys) error {
+// before any password or secret is checked. It reports whether the first
+// (name) counter holds failures, which a success then clears.
+func (s *Service) checkLocked(ctx context.Context, keys throttleKeys) (counted bool, err error) {
 	names := make([]string, len(keys))
 	for i, k := range keys {
 		names[i] = k.key
 	}
 	now := s.now().UTC()
-	until, err := s.store.LockedUntil(ctx, now, names...)
+	until, state, err := s.store.ThrottleState(ctx, now, names...)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "could not check the login throttle")
+		return false, errs.Wrap(errs.Internal, err, "could not check the login throttle")
 	}
-	if until.IsZero() {
-		return nil
+	if !until.IsZero() {
+		return false, tooManyAttempts(until.Sub(now))
 	}
-	return tooManyAttempts(until.Sub(now))
+	return state[names[0]], nil
 }
 
 func tooManyAttempts(wait time.Duration) error {
@@ -74,9 +75,13 @@ func (s *Service) recordFailure(ctx context.Context, keys throttleKeys) {
 	}
 }
 
-// resetFailures clears the name's counter after a success; the IP counter
-// is kept, so that one valid account cannot launder guesses at others.
-func (s *Service) resetFailures(ctx context.Context, keys throttleKeys) {
+// resetFailures clears the name's counter after a success, if it counted
+// anything (so that a success costs no write); the IP counter is kept, so
+// that one valid account cannot launder guesses at others.
+func (s *Service) resetFailures(ctx context.Context, keys throttleKeys, counted bool) {
+	if !counted {
+		return
+	}
 	if err := s.store.ResetFailures(ctx, keys[0].key); err != nil {
 		s.log.Warn("could not reset the failure counter", "err", err)
 	}
