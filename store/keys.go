@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/gatehouse/gatehouse/store/ent"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 )
@@ -89,4 +91,100 @@ func toSigningKey(e *ent.SigningKey) SigningKey {
 		k.RetiredAt = e.RetiredAt.UTC()
 	}
 	return k
+}
+
+// KeyChanges is what one key-lifecycle step writes.
+type KeyChanges struct {
+	Create []SigningKey
+	// Update writes State, ActivatedAt, RetiredAt and PrivateSealed of
+	// existing keys (matched by KID).
+	Update []SigningKey
+	Delete []string // kids
+}
+
+func (c KeyChanges) empty() bool { return len(c.Create)+len(c.Update)+len(c.Delete) == 0 }
+
+// keyLockID is the PostgreSQL advisory lock key serialising key changes.
+const keyLockID = 0x67682d6b657973 // "gh-keys"
+
+// ChangeKeys runs plan on every stored key (all states, oldest first) while
+// holding a lock that serialises key changes across all replicas, and writes
+// what plan returns in the same transaction, logging each changed kid for
+// the replicas' views. Two replicas rotating at the same moment thus see each
+// other's result instead of both creating a key. On SQLite the write
+// transaction itself is the lock (BEGIN IMMEDIATE).
+func (s *Store) ChangeKeys(ctx context.Context, plan func(keys []SigningKey) (KeyChanges, error)) error {
+	return s.inTx(ctx, func(tx *ent.Tx) error {
+		if s.dialect == dialect.Postgres {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", keyLockID); err != nil {
+				return fmt.Errorf("take key lock: %w", err)
+			}
+		}
+		es, err := tx.SigningKey.Query().
+			Order(ent.Asc(signingkey.FieldCreatedAt), ent.Asc(signingkey.FieldKid)).
+			All(ctx)
+		if err != nil {
+			return fmt.Errorf("load signing keys: %w", mapErr(err))
+		}
+		keys := make([]SigningKey, len(es))
+		for i, e := range es {
+			keys[i] = toSigningKey(e)
+		}
+		changes, err := plan(keys)
+		if err != nil || changes.empty() {
+			return err
+		}
+		now := s.clock()
+		for _, k := range changes.Create {
+			c := tx.SigningKey.Create().
+				SetKid(k.KID).
+				SetAlg(k.Alg).
+				SetState(signingkey.State(k.State)).
+				SetPublicJwk(k.PublicJWK).
+				SetPrivateSealed(k.PrivateSealed).
+				SetCreatedAt(now).
+				SetNillableActivatedAt(nonZeroTime(k.ActivatedAt)).
+				SetNillableRetiredAt(nonZeroTime(k.RetiredAt))
+			if _, err := c.Save(ctx); err != nil {
+				return fmt.Errorf("insert signing key: %w", mapErr(err))
+			}
+			if err := s.appendChange(ctx, tx, ChangeKey, k.KID); err != nil {
+				return err
+			}
+		}
+		for _, k := range changes.Update {
+			n, err := tx.SigningKey.Update().
+				Where(signingkey.Kid(k.KID)).
+				SetState(signingkey.State(k.State)).
+				SetPrivateSealed(k.PrivateSealed).
+				SetNillableActivatedAt(nonZeroTime(k.ActivatedAt)).
+				SetNillableRetiredAt(nonZeroTime(k.RetiredAt)).
+				Save(ctx)
+			if err != nil {
+				return fmt.Errorf("update signing key: %w", mapErr(err))
+			}
+			if n == 0 {
+				return fmt.Errorf("update signing key %s: %w", k.KID, ErrNotFound)
+			}
+			if err := s.appendChange(ctx, tx, ChangeKey, k.KID); err != nil {
+				return err
+			}
+		}
+		for _, kid := range changes.Delete {
+			if _, err := tx.SigningKey.Delete().Where(signingkey.Kid(kid)).Exec(ctx); err != nil {
+				return fmt.Errorf("delete signing key: %w", mapErr(err))
+			}
+			if err := s.appendChange(ctx, tx, ChangeKey, kid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func nonZeroTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/jose"
+	"github.com/gatehouse/gatehouse/service/keys"
 	"github.com/gatehouse/gatehouse/service/secrets"
 	"github.com/gatehouse/gatehouse/service/view"
 	"github.com/gatehouse/gatehouse/store"
@@ -127,6 +128,7 @@ func (c Config) Validate() error {
 type Service struct {
 	cfg     Config
 	store   *store.Store
+	keys    *keys.Manager
 	view    *view.View
 	pw      *secrets.Hasher
 	secrets *secrets.SecretHasher
@@ -140,6 +142,7 @@ type Service struct {
 // Deps are the collaborators of the core.
 type Deps struct {
 	Store     *store.Store
+	Keys      *keys.Manager
 	View      *view.View
 	Passwords *secrets.Hasher
 	Secrets   *secrets.SecretHasher
@@ -158,7 +161,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: d.Store, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), now: d.Now, log: d.Log}, nil
+	return &Service{cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), now: d.Now, log: d.Log}, nil
 }
 
 // Config returns the token policy in force.

@@ -192,3 +192,31 @@ func (s *AdminServer) RevokeAllSessions(ctx context.Context, req *gatehousev1.Re
 	}
 	return &gatehousev1.RevokeAllSessionsResponse{Revoked: int32(n)}, nil
 }
+
+func (s *AdminServer) ListSigningKeys(ctx context.Context, _ *gatehousev1.ListSigningKeysRequest) (*gatehousev1.ListSigningKeysResponse, error) {
+	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) { return s.core.SigningKeys(ctx, who) })
+}
+
+func (s *AdminServer) RotateSigningKey(ctx context.Context, req *gatehousev1.RotateSigningKeyRequest) (*gatehousev1.ListSigningKeysResponse, error) {
+	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) {
+		return s.core.RotateSigningKey(ctx, who, req.GetImmediate())
+	})
+}
+
+func (s *AdminServer) RevokeSigningKey(ctx context.Context, req *gatehousev1.RevokeSigningKeyRequest) (*gatehousev1.ListSigningKeysResponse, error) {
+	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) {
+		return s.core.RevokeSigningKey(ctx, who, req.GetKid())
+	})
+}
+
+func (s *AdminServer) keys(ctx context.Context, fn func(core.Principal) ([]store.SigningKey, error)) (*gatehousev1.ListSigningKeysResponse, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	list, err := fn(who)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.ListSigningKeysResponse{Keys: signingKeysToProto(list)}, nil
+}

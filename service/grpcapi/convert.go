@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
@@ -73,6 +74,24 @@ func sessionsToProto(list []core.Session) []*gatehousev1.Session {
 		}
 		if !s.ExpiresAt.IsZero() {
 			out[i].ExpiresAt = timestamppb.New(s.ExpiresAt)
+		}
+	}
+	return out
+}
+
+func signingKeysToProto(list []store.SigningKey) []*gatehousev1.SigningKey {
+	out := make([]*gatehousev1.SigningKey, len(list))
+	for i, k := range list {
+		out[i] = &gatehousev1.SigningKey{Kid: k.KID, Alg: k.Alg, State: string(k.State), CreatedAt: timestamppb.New(k.CreatedAt)}
+		if !k.ActivatedAt.IsZero() {
+			out[i].ActivatedAt = timestamppb.New(k.ActivatedAt)
+		}
+		if !k.RetiredAt.IsZero() {
+			out[i].RetiredAt = timestamppb.New(k.RetiredAt)
+		}
+		var j gatehousev1.JSONWebKey
+		if err := protojson.Unmarshal(k.PublicJWK, &j); err == nil {
+			out[i].PublicKey = &j
 		}
 	}
 	return out

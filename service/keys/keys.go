@@ -14,25 +14,42 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/jose"
-	"github.com/gatehouse/gatehouse/service/secrets"
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// Manager creates and loads signing keys.
+// Manager creates, rotates and loads signing keys.
 type Manager struct {
-	store  *store.Store
-	master *secrets.MasterKey
-	alg    string
-	now    func() time.Time
-	log    *slog.Logger
+	store   *store.Store
+	master  *MasterKeys
+	alg     string
+	rsaBits int
+	policy  Policy
+	now     func() time.Time
+	log     *slog.Logger
 }
 
-// NewManager returns a Manager that signs new keys with alg.
-func NewManager(st *store.Store, master *secrets.MasterKey, alg string, now func() time.Time, log *slog.Logger) (*Manager, error) {
-	if !jose.Supported(alg) {
-		return nil, fmt.Errorf("signing algorithm %q is not supported (use ES256, EdDSA or RS256)", alg)
+// Options configure a Manager.
+type Options struct {
+	Alg     string // algorithm of new keys (ES256, EdDSA, RS256)
+	RSABits int    // 2048 (default) or 3072, for RS256
+	Policy  Policy
+}
+
+// NewManager returns a Manager.
+func NewManager(st *store.Store, master *MasterKeys, o Options, now func() time.Time, log *slog.Logger) (*Manager, error) {
+	if !jose.Supported(o.Alg) {
+		return nil, fmt.Errorf("signing algorithm %q is not supported (use ES256, EdDSA or RS256)", o.Alg)
 	}
-	return &Manager{store: st, master: master, alg: alg, now: now, log: log}, nil
+	if o.RSABits == 0 {
+		o.RSABits = 2048
+	}
+	if o.RSABits != 2048 && o.RSABits != 3072 {
+		return nil, fmt.Errorf("RSA key size %d is not supported (use 2048 or 3072)", o.RSABits)
+	}
+	if err := o.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	return &Manager{store: st, master: master, alg: o.Alg, rsaBits: o.RSABits, policy: o.Policy, now: now, log: log}, nil
 }
 
 // Ring is an immutable snapshot of the published keys. Replacing the whole
@@ -55,25 +72,81 @@ func (r *Ring) Key(kid string) (jose.PublicKey, bool) {
 // swapped between rows.
 func sealAD(kid string) []byte { return []byte("gatehouse signing key:" + kid) }
 
-// EnsureActive creates and activates a key when none is active, as on the
-// first start on an empty database.
-func (m *Manager) EnsureActive(ctx context.Context) error {
-	stored, err := m.store.SigningKeys(ctx)
-	if err != nil {
-		return err
-	}
-	for _, k := range stored {
-		if k.State == store.KeyActive {
-			return nil
-		}
-	}
-	_, err = m.Create(ctx, store.KeyActive)
-	return err
+// Tick runs the scheduled lifecycle step (first start: create the first
+// key; later: publish successors, switch, remove expired keys) under the
+// database's key lock, so that replicas ticking together act once.
+func (m *Manager) Tick(ctx context.Context) error {
+	return m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
+		c, err := plan(keys, m.now().UTC(), m.policy, m.newKey)
+		m.logChanges("scheduled", c)
+		return c, err
+	})
 }
 
-// Create generates a key with the manager's algorithm and stores it in state.
-func (m *Manager) Create(ctx context.Context, state store.KeyState) (store.SigningKey, error) {
-	priv, err := jose.GenerateKey(m.alg)
+// Rotate starts a rotation now (see planRotate).
+func (m *Manager) Rotate(ctx context.Context, immediate bool) error {
+	return m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
+		c, err := planRotate(keys, m.now().UTC(), m.policy, immediate, m.newKey)
+		m.logChanges("rotate", c)
+		return c, err
+	})
+}
+
+// Revoke withdraws a key at once (see planRevoke).
+func (m *Manager) Revoke(ctx context.Context, kid string) error {
+	return m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
+		c, err := planRevoke(keys, kid, m.now().UTC(), m.policy, m.newKey)
+		m.logChanges("revoke", c)
+		return c, err
+	})
+}
+
+// List returns every stored key, oldest first.
+func (m *Manager) List(ctx context.Context) ([]store.SigningKey, error) {
+	var out []store.SigningKey
+	err := m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
+		out = keys
+		return store.KeyChanges{}, nil
+	})
+	return out, err
+}
+
+// Rewrap re-seals every private key and shared secret under the primary
+// master key; values sealed under a previous master key are opened with it.
+func (m *Manager) Rewrap(ctx context.Context) (keys, settings int, err error) {
+	reseal := func(ad []byte, sealed []byte) ([]byte, error) {
+		plain, err := m.master.Open(sealed, ad)
+		if err != nil {
+			return nil, err
+		}
+		return m.master.Seal(plain, ad)
+	}
+	return m.store.Rewrap(ctx,
+		func(kid string, sealed []byte) ([]byte, error) { return reseal(sealAD(kid), sealed) },
+		func(name string, sealed []byte) ([]byte, error) { return reseal(settingAD(name), sealed) })
+}
+
+func (m *Manager) logChanges(why string, c store.KeyChanges) {
+	for _, k := range c.Create {
+		m.log.Info("signing key created", "why", why, "kid", k.KID, "alg", k.Alg, "state", k.State, "activates", k.ActivatedAt)
+	}
+	for _, k := range c.Update {
+		m.log.Info("signing key changed", "why", why, "kid", k.KID, "state", k.State)
+	}
+	for _, kid := range c.Delete {
+		m.log.Info("signing key removed", "why", why, "kid", kid)
+	}
+}
+
+// newKey generates a key with the manager's algorithm, sealed.
+func (m *Manager) newKey(state store.KeyState, activatedAt time.Time) (store.SigningKey, error) {
+	var priv jose.PrivateKey
+	var err error
+	if m.alg == jose.RS256 {
+		priv, err = jose.GenerateRSAKey(m.rsaBits)
+	} else {
+		priv, err = jose.GenerateKey(m.alg)
+	}
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("generate %s key: %w", m.alg, err)
 	}
@@ -93,16 +166,7 @@ func (m *Manager) Create(ctx context.Context, state store.KeyState) (store.Signi
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("seal private key: %w", err)
 	}
-	k := store.SigningKey{KID: priv.KID, Alg: priv.Alg, State: state, PublicJWK: pub, PrivateSealed: sealed}
-	if state == store.KeyActive {
-		k.ActivatedAt = m.now().UTC()
-	}
-	k, err = m.store.CreateSigningKey(ctx, k)
-	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("store signing key: %w", err)
-	}
-	m.log.Info("created signing key", "kid", k.KID, "alg", k.Alg, "state", k.State)
-	return k, nil
+	return store.SigningKey{KID: priv.KID, Alg: priv.Alg, State: state, PublicJWK: pub, PrivateSealed: sealed, ActivatedAt: activatedAt}, nil
 }
 
 // Load reads the stored keys and builds a Ring. Only the active key's private
@@ -134,7 +198,7 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	}
 	der, err := m.master.Open(active.PrivateSealed, sealAD(active.KID))
 	if err != nil {
-		return nil, fmt.Errorf("decrypt signing key %s (is the master key the one it was sealed with?): %w", active.KID, err)
+		return nil, fmt.Errorf("decrypt signing key %s (is its master key configured, as primary or previous?): %w", active.KID, err)
 	}
 	r.Signer, err = jose.UnmarshalPrivate(active.Alg, active.KID, der)
 	if err != nil {

@@ -44,11 +44,21 @@ type Config struct {
 	// PostgreSQL.
 	MasterKey     string
 	MasterKeyFile string
-	SigningAlg    string // default ES256
-	Core          core.Config
-	View          view.Options
-	HTTP          httpapi.Options
-	Argon2        secrets.Params
+	// PreviousMasterKeys (base64 or hex) still open what they sealed; list
+	// the old key here on every replica before `gatehouse keys rewrap`.
+	PreviousMasterKeys []string
+	SigningAlg         string // algorithm of new keys, default ES256
+	RSABits            int    // 2048 or 3072 for RS256
+	// KeyRotation is the signing-key lifecycle; RetainRetired is derived
+	// from the token lifetime when zero.
+	KeyRotation keys.Policy
+	// KeyCheckInterval is how often each replica runs the scheduled key
+	// lifecycle step (default 1 min).
+	KeyCheckInterval time.Duration
+	Core             core.Config
+	View             view.Options
+	HTTP             httpapi.Options
+	Argon2           secrets.Params
 	// ShutdownTimeout bounds the graceful stop (default 10 s).
 	ShutdownTimeout time.Duration
 	// Now is the clock (default time.Now); tests inject a fake one.
@@ -58,13 +68,16 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		GRPCAddr:        "localhost:50051",
-		HTTPAddr:        "localhost:8080",
-		DataDir:         "data",
-		SigningAlg:      jose.ES256,
-		Core:            core.DefaultConfig(),
-		Argon2:          secrets.DefaultParams(),
-		ShutdownTimeout: 10 * time.Second,
+		GRPCAddr:         "localhost:50051",
+		HTTPAddr:         "localhost:8080",
+		DataDir:          "data",
+		SigningAlg:       jose.ES256,
+		RSABits:          2048,
+		KeyRotation:      keys.Policy{RotationInterval: 30 * 24 * time.Hour, PublishLead: 2 * time.Hour},
+		KeyCheckInterval: time.Minute,
+		Core:             core.DefaultConfig(),
+		Argon2:           secrets.DefaultParams(),
+		ShutdownTimeout:  10 * time.Second,
 	}
 }
 
@@ -73,6 +86,7 @@ type App struct {
 	cfg   Config
 	log   *slog.Logger
 	store *store.Store
+	keys  *keys.Manager
 	view  *view.View
 	core  *core.Service
 }
@@ -97,7 +111,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 		f.Close()
 	}
-	master, err := loadMasterKey(cfg, dsn, log)
+	master, err := loadMasterKeys(cfg, dsn, log)
 	if err != nil {
 		return nil, err
 	}
@@ -113,13 +127,22 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, master *secrets.MasterKey) (*App, error) {
-	km, err := keys.NewManager(st, master, cfg.SigningAlg, cfg.Now, log)
+func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, master *keys.MasterKeys) (*App, error) {
+	policy := cfg.KeyRotation
+	if policy.RetainRetired == 0 {
+		// A retired key stays published until its last token has expired.
+		policy.RetainRetired = cfg.Core.AccessTokenTTL + cfg.Core.Leeway + time.Minute
+	}
+	km, err := keys.NewManager(st, master, keys.Options{Alg: cfg.SigningAlg, RSABits: cfg.RSABits, Policy: policy}, cfg.Now, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := km.EnsureActive(ctx); err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
+	if err := km.Tick(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	hashKey, err := keys.HashKey(ctx, st, master)
+	if err != nil {
+		return nil, err
 	}
 	v := view.New(st, km, cfg.View, cfg.Now, log)
 	if err := v.Load(ctx); err != nil {
@@ -131,20 +154,37 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 	}
 	c, err := core.New(cfg.Core, core.Deps{
 		Store:     st,
+		Keys:      km,
 		View:      v,
 		Passwords: pw,
-		Secrets:   secrets.NewSecretHasher(master.Derive("client-secret-hash")),
+		Secrets:   secrets.NewSecretHasher(hashKey),
 		Now:       cfg.Now,
 		Log:       log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return &App{cfg: cfg, log: log, store: st, view: v, core: c}, nil
+	return &App{cfg: cfg, log: log, store: st, keys: km, view: v, core: c}, nil
 }
 
 // loadMasterKey takes the master key from the configuration, or for the
 // embedded SQLite database from (or into) a key file in the data directory.
+func loadMasterKeys(cfg Config, dsn string, log *slog.Logger) (*keys.MasterKeys, error) {
+	primary, err := loadMasterKey(cfg, dsn, log)
+	if err != nil {
+		return nil, err
+	}
+	mk := &keys.MasterKeys{Primary: primary}
+	for i, text := range cfg.PreviousMasterKeys {
+		k, err := secrets.ParseMasterKey(text)
+		if err != nil {
+			return nil, fmt.Errorf("previous master key %d: %w", i+1, err)
+		}
+		mk.Previous = append(mk.Previous, k)
+	}
+	return mk, nil
+}
+
 func loadMasterKey(cfg Config, dsn string, log *slog.Logger) (*secrets.MasterKey, error) {
 	switch {
 	case cfg.MasterKey != "":
@@ -235,6 +275,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	errc := make(chan error, 2)
 	wg.Go(func() { a.view.Run(ctx) })
 	wg.Go(func() { a.housekeep(ctx) })
+	wg.Go(func() { a.rotateKeys(ctx) })
 	wg.Go(func() {
 		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("gRPC server: %w", err)
@@ -302,6 +343,34 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 	}
 }
+
+// rotateKeys runs the scheduled key lifecycle step on every replica; the key
+// lock in the database makes sure only one of them acts on each change.
+func (a *App) rotateKeys(ctx context.Context) {
+	every := a.cfg.KeyCheckInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.keys.Tick(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("scheduled key rotation failed; retrying at the next check", "err", err)
+			continue
+		}
+		if err := a.view.Poll(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("view refresh after key check failed", "err", err)
+		}
+	}
+}
+
+// Keys returns the key manager, for the CLI and tests.
+func (a *App) Keys() *keys.Manager { return a.keys }
 
 // Listen opens the configured listeners.
 func (a *App) Listen() (grpcLis, httpLis net.Listener, err error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
+	"github.com/gatehouse/gatehouse/store/ent/setting"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
 )
@@ -82,6 +83,7 @@ func checkColumn(t, c string) error {
 			change.Table:       change.ValidColumn,
 			refreshtoken.Table: refreshtoken.ValidColumn,
 			role.Table:         role.ValidColumn,
+			setting.Table:      setting.ValidColumn,
 			signingkey.Table:   signingkey.ValidColumn,
 			throttle.Table:     throttle.ValidColumn,
 		})

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
+	"github.com/gatehouse/gatehouse/store/ent/setting"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
 	"github.com/gatehouse/gatehouse/store/schema"
@@ -202,6 +203,26 @@ func init() {
 	roleDescCreatedAt := roleFields[1].Descriptor()
 	// role.DefaultCreatedAt holds the default value on creation for the created_at field.
 	role.DefaultCreatedAt = roleDescCreatedAt.Default.(func() time.Time)
+	settingFields := schema.Setting{}.Fields()
+	_ = settingFields
+	// settingDescName is the schema descriptor for name field.
+	settingDescName := settingFields[0].Descriptor()
+	// setting.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	setting.NameValidator = func() func(string) error {
+		validators := settingDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	signingkeyFields := schema.SigningKey{}.Fields()
 	_ = signingkeyFields
 	// signingkeyDescKid is the schema descriptor for kid field.
