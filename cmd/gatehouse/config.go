@@ -44,12 +44,18 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	str(&o.cfg.DatabaseURL, "database-url", "postgres://... URL or SQLite file path (default DATA_DIR/gatehouse.db)")
 	str(&o.cfg.MasterKeyFile, "master-key-file", "file holding the 32-byte master key (base64 or hex); or set GATEHOUSE_MASTER_KEY")
 	o.cfg.MasterKey = os.Getenv(envPrefix + "MASTER_KEY")
+	// Old master keys, comma-separated, only from the environment (secrets
+	// do not belong in flags).
+	o.cfg.PreviousMasterKeys = splitList(os.Getenv(envPrefix + "MASTER_KEY_PREVIOUS"))
 	o.logLevel, o.logFormat = "info", "text"
 	str(&o.logLevel, "log-level", "debug, info, warn or error")
 	str(&o.logFormat, "log-format", "text or json")
 	str(&o.cfg.Core.Issuer, "issuer", "the iss of issued tokens; must be the URL clients reach gatehouse at")
 	str(&o.cfg.Core.Audience, "audience", "the default aud of issued tokens")
 	str(&o.cfg.SigningAlg, "signing-alg", "signing algorithm of new keys: ES256, EdDSA or RS256")
+	fs.Var(&envInt{p: &o.cfg.RSABits}, "rsa-bits", fmt.Sprintf("RSA key size for RS256: 2048 or 3072 (env %s)", envName("rsa-bits")))
+	dur(&o.cfg.KeyRotation.RotationInterval, "key-rotation-interval", "how long a signing key signs before its successor takes over (0: only manual rotation)")
+	dur(&o.cfg.KeyRotation.PublishLead, "key-publish-lead", "how long a new key is published before it signs")
 	dur(&o.cfg.Core.AccessTokenTTL, "token-ttl", "access token lifetime")
 	dur(&o.cfg.Core.Leeway, "leeway", "clock skew tolerated on exp/nbf/iat")
 	dur(&o.cfg.Core.RefreshIdleTTL, "refresh-idle-ttl", "a refresh-token session unused this long ends")
@@ -64,6 +70,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
+		dur(&o.cfg.KeyCheckInterval, "key-check-interval", "how often each replica runs the scheduled key rotation step")
 		dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
 	}
 	return fs

@@ -27,6 +27,11 @@ Usage:
   gatehouse sessions list USERNAME             live sessions and offline tokens (metadata only)
   gatehouse sessions revoke SESSION_ID
   gatehouse sessions revoke-all USERNAME       end every session and access token of the user
+  gatehouse keys list                          signing keys and their states
+  gatehouse keys rotate [--now]                publish a successor (signs after the lead time; --now: at once)
+  gatehouse keys revoke KID                    withdraw a key at once (leak); its tokens are refused
+  gatehouse keys rewrap                        re-seal all keys under GATEHOUSE_MASTER_KEY (old key in
+                                               GATEHOUSE_MASTER_KEY_PREVIOUS)
   gatehouse masterkey generate                 print a new random master key
 
 Passwords are read from standard input (one line) or prompted for on a terminal,
@@ -72,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return clients(ctx, rest, stdout, stderr)
 	case "sessions":
 		return sessions(ctx, rest, stdout, stderr)
+	case "keys":
+		return signingKeys(ctx, rest, stdout, stderr)
 	case "masterkey":
 		return masterkey(rest, stdout)
 	case "-h", "--help", "help":
