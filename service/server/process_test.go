@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +23,14 @@ import (
 
 // startProcess runs `gatehouse serve` as a separate OS process on the same
 // database and master key as ts, and returns an AuthService client for it.
-func startProcess(t *testing.T, ts *testServer) gatehousev1.AuthServiceClient {
+func startProcess(t *testing.T, ts *testServer, extraArgs ...string) gatehousev1.AuthServiceClient {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the gatehouse binary; skipped in -short mode")
 	}
-	bin := filepath.Join(t.TempDir(), "gatehouse")
-	build := exec.Command("go", "build", "-o", bin, "github.com/gatehouse/gatehouse/cmd/gatehouse")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	grpcAddr, httpAddr := loopbackAddr(t), loopbackAddr(t)
-	cmd := exec.Command(bin, "serve", "--poll-interval", "1s", "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--poll-interval", "1s", "--log-level", "warn"}, extraArgs...)...)
 	cmd.Env = append(os.Environ(),
 		"GATEHOUSE_DATA_DIR="+ts.dataDir,
 		"GATEHOUSE_DATABASE_URL="+ts.dsn,
@@ -73,6 +70,32 @@ func startProcess(t *testing.T, ts *testServer) gatehousev1.AuthServiceClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return gatehousev1.NewAuthServiceClient(conn)
+}
+
+var binary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// buildBinary builds cmd/gatehouse once per test run.
+func buildBinary(t *testing.T) string {
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "gatehouse-bin-")
+		if err != nil {
+			binary.err = err
+			return
+		}
+		binary.path = filepath.Join(dir, "gatehouse")
+		out, err := exec.Command("go", "build", "-o", binary.path, "github.com/gatehouse/gatehouse/cmd/gatehouse").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
 }
 
 func loopbackAddr(t *testing.T) string {

@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/grpcapi"
 	"github.com/gatehouse/gatehouse/service/httpapi"
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -242,9 +243,14 @@ func (a *App) Bootstrap(ctx context.Context, password string) (generated string,
 		}
 		generated = password
 	}
-	if _, err := a.core.CreateUserUnchecked(ctx, core.NewUser{
+	_, err = a.core.CreateUserUnchecked(ctx, core.NewUser{
 		Username: "admin", DisplayName: "Administrator", Password: password, Roles: []string{core.RoleAdmin},
-	}); err != nil {
+	})
+	if errs.KindOf(err) == errs.AlreadyExists {
+		// Replicas started together on an empty database: another one won.
+		return "", nil
+	}
+	if err != nil {
 		return "", fmt.Errorf("create admin user: %w", err)
 	}
 	a.log.Info("created the admin user on an empty database", "username", "admin")
@@ -368,6 +374,9 @@ func (a *App) rotateKeys(ctx context.Context) {
 		}
 	}
 }
+
+// Logger returns the instance's logger.
+func (a *App) Logger() *slog.Logger { return a.log }
 
 // Keys returns the key manager, for the CLI and tests.
 func (a *App) Keys() *keys.Manager { return a.keys }
