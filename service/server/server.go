@@ -76,6 +76,7 @@ func DefaultConfig() Config {
 		RSABits:          2048,
 		KeyRotation:      keys.Policy{RotationInterval: 30 * 24 * time.Hour, PublishLead: 2 * time.Hour},
 		KeyCheckInterval: time.Minute,
+		HTTP:             httpapi.Options{JWKSMaxAge: 5 * time.Minute},
 		Core:             core.DefaultConfig(),
 		Argon2:           secrets.DefaultParams(),
 		ShutdownTimeout:  10 * time.Second,
