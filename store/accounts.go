@@ -245,11 +245,13 @@ func ensureRoles(ctx context.Context, tx *ent.Tx, names []string) ([]int, error)
 		if have[n] {
 			continue
 		}
-		r, err := tx.Role.Create().SetName(n).Save(ctx)
+		// Upsert: two transactions creating the same new role at once must
+		// both succeed (the second waits for the first and reuses its row).
+		id, err := tx.Role.Create().SetName(n).OnConflictColumns(role.FieldName).Ignore().ID(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("create role %q: %w", n, mapErr(err))
 		}
-		ids = append(ids, r.ID)
+		ids = append(ids, id)
 	}
 	return ids, nil
 }

@@ -1,3 +1,3 @@
 package store
 
-//go:generate go tool ent generate --feature sql/lock,sql/execquery --target ./ent ./schema
+//go:generate go tool ent generate --feature sql/lock,sql/execquery,sql/upsert --target ./ent ./schema

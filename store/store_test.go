@@ -274,3 +274,32 @@ func testConcurrentWrites(t *testing.T, s *store.Store) {
 		t.Errorf("change log rows = %d, want %d", len(changes), 1+n-failed)
 	}
 }
+
+// TestConcurrentNewRole: accounts created at the same time with the same new
+// role all succeed (the role row is created once).
+func TestConcurrentNewRole(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			s, err := store.Open(context.Background(), b.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var wg sync.WaitGroup
+			errc := make(chan error, 8)
+			for i := range 8 {
+				wg.Go(func() {
+					_, err := s.CreateAccount(context.Background(), user(fmt.Sprintf("u%d", i), fmt.Sprintf("user%d", i), "brand-new-role"))
+					errc <- err
+				})
+			}
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				if err != nil {
+					t.Errorf("create with a new role: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -64,6 +64,7 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", gw)
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
 	mux.HandleFunc("POST /auth/token", h.authToken)
 	mux.HandleFunc("POST /oauth2/token", h.oauthToken)
 	mux.HandleFunc("POST /oauth2/revoke", h.oauthRevoke)

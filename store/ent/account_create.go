@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehouse/gatehouse/store/ent/account"
@@ -19,6 +21,7 @@ type AccountCreate struct {
 	config
 	mutation *AccountMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetKind sets the "kind" field.
@@ -304,6 +307,7 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 		_node = &Account{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(account.Table, sqlgraph.NewFieldSpec(account.FieldID, field.TypeString))
 	)
+	_spec.OnConflict = _c.conflict
 	if id, ok := _c.mutation.ID(); ok {
 		_node.ID = id
 		_spec.ID.Value = id
@@ -367,11 +371,413 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Account.Create().
+//		SetKind(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.AccountUpsert) {
+//			SetKind(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *AccountCreate) OnConflict(opts ...sql.ConflictOption) *AccountUpsertOne {
+	_c.conflict = opts
+	return &AccountUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Account.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *AccountCreate) OnConflictColumns(columns ...string) *AccountUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &AccountUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// AccountUpsertOne is the builder for "upsert"-ing
+	//  one Account node.
+	AccountUpsertOne struct {
+		create *AccountCreate
+	}
+
+	// AccountUpsert is the "OnConflict" setter.
+	AccountUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetUsername sets the "username" field.
+func (u *AccountUpsert) SetUsername(v string) *AccountUpsert {
+	u.Set(account.FieldUsername, v)
+	return u
+}
+
+// UpdateUsername sets the "username" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateUsername() *AccountUpsert {
+	u.SetExcluded(account.FieldUsername)
+	return u
+}
+
+// ClearUsername clears the value of the "username" field.
+func (u *AccountUpsert) ClearUsername() *AccountUpsert {
+	u.SetNull(account.FieldUsername)
+	return u
+}
+
+// SetClientID sets the "client_id" field.
+func (u *AccountUpsert) SetClientID(v string) *AccountUpsert {
+	u.Set(account.FieldClientID, v)
+	return u
+}
+
+// UpdateClientID sets the "client_id" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateClientID() *AccountUpsert {
+	u.SetExcluded(account.FieldClientID)
+	return u
+}
+
+// ClearClientID clears the value of the "client_id" field.
+func (u *AccountUpsert) ClearClientID() *AccountUpsert {
+	u.SetNull(account.FieldClientID)
+	return u
+}
+
+// SetEmail sets the "email" field.
+func (u *AccountUpsert) SetEmail(v string) *AccountUpsert {
+	u.Set(account.FieldEmail, v)
+	return u
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateEmail() *AccountUpsert {
+	u.SetExcluded(account.FieldEmail)
+	return u
+}
+
+// ClearEmail clears the value of the "email" field.
+func (u *AccountUpsert) ClearEmail() *AccountUpsert {
+	u.SetNull(account.FieldEmail)
+	return u
+}
+
+// SetDisplayName sets the "display_name" field.
+func (u *AccountUpsert) SetDisplayName(v string) *AccountUpsert {
+	u.Set(account.FieldDisplayName, v)
+	return u
+}
+
+// UpdateDisplayName sets the "display_name" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateDisplayName() *AccountUpsert {
+	u.SetExcluded(account.FieldDisplayName)
+	return u
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (u *AccountUpsert) SetPasswordHash(v string) *AccountUpsert {
+	u.Set(account.FieldPasswordHash, v)
+	return u
+}
+
+// UpdatePasswordHash sets the "password_hash" field to the value that was provided on create.
+func (u *AccountUpsert) UpdatePasswordHash() *AccountUpsert {
+	u.SetExcluded(account.FieldPasswordHash)
+	return u
+}
+
+// SetSecretHash sets the "secret_hash" field.
+func (u *AccountUpsert) SetSecretHash(v []byte) *AccountUpsert {
+	u.Set(account.FieldSecretHash, v)
+	return u
+}
+
+// UpdateSecretHash sets the "secret_hash" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateSecretHash() *AccountUpsert {
+	u.SetExcluded(account.FieldSecretHash)
+	return u
+}
+
+// ClearSecretHash clears the value of the "secret_hash" field.
+func (u *AccountUpsert) ClearSecretHash() *AccountUpsert {
+	u.SetNull(account.FieldSecretHash)
+	return u
+}
+
+// SetActive sets the "active" field.
+func (u *AccountUpsert) SetActive(v bool) *AccountUpsert {
+	u.Set(account.FieldActive, v)
+	return u
+}
+
+// UpdateActive sets the "active" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateActive() *AccountUpsert {
+	u.SetExcluded(account.FieldActive)
+	return u
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *AccountUpsert) SetUpdatedAt(v time.Time) *AccountUpsert {
+	u.Set(account.FieldUpdatedAt, v)
+	return u
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateUpdatedAt() *AccountUpsert {
+	u.SetExcluded(account.FieldUpdatedAt)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
+// Using this option is equivalent to using:
+//
+//	client.Account.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//			sql.ResolveWith(func(u *sql.UpdateSet) {
+//				u.SetIgnore(account.FieldID)
+//			}),
+//		).
+//		Exec(ctx)
+func (u *AccountUpsertOne) UpdateNewValues() *AccountUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.ID(); exists {
+			s.SetIgnore(account.FieldID)
+		}
+		if _, exists := u.create.mutation.Kind(); exists {
+			s.SetIgnore(account.FieldKind)
+		}
+		if _, exists := u.create.mutation.CreatedAt(); exists {
+			s.SetIgnore(account.FieldCreatedAt)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Account.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *AccountUpsertOne) Ignore() *AccountUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *AccountUpsertOne) DoNothing() *AccountUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the AccountCreate.OnConflict
+// documentation for more info.
+func (u *AccountUpsertOne) Update(set func(*AccountUpsert)) *AccountUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&AccountUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUsername sets the "username" field.
+func (u *AccountUpsertOne) SetUsername(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetUsername(v)
+	})
+}
+
+// UpdateUsername sets the "username" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateUsername() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateUsername()
+	})
+}
+
+// ClearUsername clears the value of the "username" field.
+func (u *AccountUpsertOne) ClearUsername() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearUsername()
+	})
+}
+
+// SetClientID sets the "client_id" field.
+func (u *AccountUpsertOne) SetClientID(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClientID(v)
+	})
+}
+
+// UpdateClientID sets the "client_id" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateClientID() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClientID()
+	})
+}
+
+// ClearClientID clears the value of the "client_id" field.
+func (u *AccountUpsertOne) ClearClientID() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearClientID()
+	})
+}
+
+// SetEmail sets the "email" field.
+func (u *AccountUpsertOne) SetEmail(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEmail(v)
+	})
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateEmail() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEmail()
+	})
+}
+
+// ClearEmail clears the value of the "email" field.
+func (u *AccountUpsertOne) ClearEmail() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearEmail()
+	})
+}
+
+// SetDisplayName sets the "display_name" field.
+func (u *AccountUpsertOne) SetDisplayName(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetDisplayName(v)
+	})
+}
+
+// UpdateDisplayName sets the "display_name" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateDisplayName() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateDisplayName()
+	})
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (u *AccountUpsertOne) SetPasswordHash(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPasswordHash(v)
+	})
+}
+
+// UpdatePasswordHash sets the "password_hash" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdatePasswordHash() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePasswordHash()
+	})
+}
+
+// SetSecretHash sets the "secret_hash" field.
+func (u *AccountUpsertOne) SetSecretHash(v []byte) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSecretHash(v)
+	})
+}
+
+// UpdateSecretHash sets the "secret_hash" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateSecretHash() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSecretHash()
+	})
+}
+
+// ClearSecretHash clears the value of the "secret_hash" field.
+func (u *AccountUpsertOne) ClearSecretHash() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearSecretHash()
+	})
+}
+
+// SetActive sets the "active" field.
+func (u *AccountUpsertOne) SetActive(v bool) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetActive(v)
+	})
+}
+
+// UpdateActive sets the "active" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateActive() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateActive()
+	})
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *AccountUpsertOne) SetUpdatedAt(v time.Time) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateUpdatedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// Exec executes the query.
+func (u *AccountUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for AccountCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *AccountUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *AccountUpsertOne) ID(ctx context.Context) (id string, err error) {
+	if u.create.driver.Dialect() == dialect.MySQL {
+		// In case of "ON CONFLICT", there is no way to get back non-numeric ID
+		// fields from the database since MySQL does not support the RETURNING clause.
+		return id, errors.New("ent: AccountUpsertOne.ID is not supported by MySQL driver. Use AccountUpsertOne.Exec instead")
+	}
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *AccountUpsertOne) IDX(ctx context.Context) string {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // AccountCreateBulk is the builder for creating many Account entities in bulk.
 type AccountCreateBulk struct {
 	config
 	err      error
 	builders []*AccountCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Account entities in the database.
@@ -401,6 +807,7 @@ func (_c *AccountCreateBulk) Save(ctx context.Context) ([]*Account, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -447,6 +854,266 @@ func (_c *AccountCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *AccountCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Account.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.AccountUpsert) {
+//			SetKind(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *AccountCreateBulk) OnConflict(opts ...sql.ConflictOption) *AccountUpsertBulk {
+	_c.conflict = opts
+	return &AccountUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Account.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *AccountCreateBulk) OnConflictColumns(columns ...string) *AccountUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &AccountUpsertBulk{
+		create: _c,
+	}
+}
+
+// AccountUpsertBulk is the builder for "upsert"-ing
+// a bulk of Account nodes.
+type AccountUpsertBulk struct {
+	create *AccountCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Account.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//			sql.ResolveWith(func(u *sql.UpdateSet) {
+//				u.SetIgnore(account.FieldID)
+//			}),
+//		).
+//		Exec(ctx)
+func (u *AccountUpsertBulk) UpdateNewValues() *AccountUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.ID(); exists {
+				s.SetIgnore(account.FieldID)
+			}
+			if _, exists := b.mutation.Kind(); exists {
+				s.SetIgnore(account.FieldKind)
+			}
+			if _, exists := b.mutation.CreatedAt(); exists {
+				s.SetIgnore(account.FieldCreatedAt)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Account.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *AccountUpsertBulk) Ignore() *AccountUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *AccountUpsertBulk) DoNothing() *AccountUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the AccountCreateBulk.OnConflict
+// documentation for more info.
+func (u *AccountUpsertBulk) Update(set func(*AccountUpsert)) *AccountUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&AccountUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetUsername sets the "username" field.
+func (u *AccountUpsertBulk) SetUsername(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetUsername(v)
+	})
+}
+
+// UpdateUsername sets the "username" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateUsername() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateUsername()
+	})
+}
+
+// ClearUsername clears the value of the "username" field.
+func (u *AccountUpsertBulk) ClearUsername() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearUsername()
+	})
+}
+
+// SetClientID sets the "client_id" field.
+func (u *AccountUpsertBulk) SetClientID(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClientID(v)
+	})
+}
+
+// UpdateClientID sets the "client_id" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateClientID() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClientID()
+	})
+}
+
+// ClearClientID clears the value of the "client_id" field.
+func (u *AccountUpsertBulk) ClearClientID() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearClientID()
+	})
+}
+
+// SetEmail sets the "email" field.
+func (u *AccountUpsertBulk) SetEmail(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEmail(v)
+	})
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateEmail() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEmail()
+	})
+}
+
+// ClearEmail clears the value of the "email" field.
+func (u *AccountUpsertBulk) ClearEmail() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearEmail()
+	})
+}
+
+// SetDisplayName sets the "display_name" field.
+func (u *AccountUpsertBulk) SetDisplayName(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetDisplayName(v)
+	})
+}
+
+// UpdateDisplayName sets the "display_name" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateDisplayName() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateDisplayName()
+	})
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (u *AccountUpsertBulk) SetPasswordHash(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPasswordHash(v)
+	})
+}
+
+// UpdatePasswordHash sets the "password_hash" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdatePasswordHash() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePasswordHash()
+	})
+}
+
+// SetSecretHash sets the "secret_hash" field.
+func (u *AccountUpsertBulk) SetSecretHash(v []byte) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSecretHash(v)
+	})
+}
+
+// UpdateSecretHash sets the "secret_hash" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateSecretHash() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSecretHash()
+	})
+}
+
+// ClearSecretHash clears the value of the "secret_hash" field.
+func (u *AccountUpsertBulk) ClearSecretHash() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearSecretHash()
+	})
+}
+
+// SetActive sets the "active" field.
+func (u *AccountUpsertBulk) SetActive(v bool) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetActive(v)
+	})
+}
+
+// UpdateActive sets the "active" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateActive() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateActive()
+	})
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (u *AccountUpsertBulk) SetUpdatedAt(v time.Time) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetUpdatedAt(v)
+	})
+}
+
+// UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateUpdatedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateUpdatedAt()
+	})
+}
+
+// Exec executes the query.
+func (u *AccountUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the AccountCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for AccountCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *AccountUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }

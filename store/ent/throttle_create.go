@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
@@ -18,6 +19,7 @@ type ThrottleCreate struct {
 	config
 	mutation *ThrottleMutation
 	hooks    []Hook
+	conflict []sql.ConflictOption
 }
 
 // SetKey sets the "key" field.
@@ -143,6 +145,7 @@ func (_c *ThrottleCreate) createSpec() (*Throttle, *sqlgraph.CreateSpec) {
 		_node = &Throttle{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(throttle.Table, sqlgraph.NewFieldSpec(throttle.FieldID, field.TypeInt))
 	)
+	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.Key(); ok {
 		_spec.SetField(throttle.FieldKey, field.TypeString, value)
 		_node.Key = value
@@ -162,11 +165,243 @@ func (_c *ThrottleCreate) createSpec() (*Throttle, *sqlgraph.CreateSpec) {
 	return _node, _spec
 }
 
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Throttle.Create().
+//		SetKey(v).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.ThrottleUpsert) {
+//			SetKey(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *ThrottleCreate) OnConflict(opts ...sql.ConflictOption) *ThrottleUpsertOne {
+	_c.conflict = opts
+	return &ThrottleUpsertOne{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Throttle.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *ThrottleCreate) OnConflictColumns(columns ...string) *ThrottleUpsertOne {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &ThrottleUpsertOne{
+		create: _c,
+	}
+}
+
+type (
+	// ThrottleUpsertOne is the builder for "upsert"-ing
+	//  one Throttle node.
+	ThrottleUpsertOne struct {
+		create *ThrottleCreate
+	}
+
+	// ThrottleUpsert is the "OnConflict" setter.
+	ThrottleUpsert struct {
+		*sql.UpdateSet
+	}
+)
+
+// SetFailures sets the "failures" field.
+func (u *ThrottleUpsert) SetFailures(v int) *ThrottleUpsert {
+	u.Set(throttle.FieldFailures, v)
+	return u
+}
+
+// UpdateFailures sets the "failures" field to the value that was provided on create.
+func (u *ThrottleUpsert) UpdateFailures() *ThrottleUpsert {
+	u.SetExcluded(throttle.FieldFailures)
+	return u
+}
+
+// AddFailures adds v to the "failures" field.
+func (u *ThrottleUpsert) AddFailures(v int) *ThrottleUpsert {
+	u.Add(throttle.FieldFailures, v)
+	return u
+}
+
+// SetWindowStart sets the "window_start" field.
+func (u *ThrottleUpsert) SetWindowStart(v time.Time) *ThrottleUpsert {
+	u.Set(throttle.FieldWindowStart, v)
+	return u
+}
+
+// UpdateWindowStart sets the "window_start" field to the value that was provided on create.
+func (u *ThrottleUpsert) UpdateWindowStart() *ThrottleUpsert {
+	u.SetExcluded(throttle.FieldWindowStart)
+	return u
+}
+
+// SetLockedUntil sets the "locked_until" field.
+func (u *ThrottleUpsert) SetLockedUntil(v time.Time) *ThrottleUpsert {
+	u.Set(throttle.FieldLockedUntil, v)
+	return u
+}
+
+// UpdateLockedUntil sets the "locked_until" field to the value that was provided on create.
+func (u *ThrottleUpsert) UpdateLockedUntil() *ThrottleUpsert {
+	u.SetExcluded(throttle.FieldLockedUntil)
+	return u
+}
+
+// ClearLockedUntil clears the value of the "locked_until" field.
+func (u *ThrottleUpsert) ClearLockedUntil() *ThrottleUpsert {
+	u.SetNull(throttle.FieldLockedUntil)
+	return u
+}
+
+// UpdateNewValues updates the mutable fields using the new values that were set on create.
+// Using this option is equivalent to using:
+//
+//	client.Throttle.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *ThrottleUpsertOne) UpdateNewValues() *ThrottleUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		if _, exists := u.create.mutation.Key(); exists {
+			s.SetIgnore(throttle.FieldKey)
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Throttle.Create().
+//	    OnConflict(sql.ResolveWithIgnore()).
+//	    Exec(ctx)
+func (u *ThrottleUpsertOne) Ignore() *ThrottleUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *ThrottleUpsertOne) DoNothing() *ThrottleUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the ThrottleCreate.OnConflict
+// documentation for more info.
+func (u *ThrottleUpsertOne) Update(set func(*ThrottleUpsert)) *ThrottleUpsertOne {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&ThrottleUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetFailures sets the "failures" field.
+func (u *ThrottleUpsertOne) SetFailures(v int) *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetFailures(v)
+	})
+}
+
+// AddFailures adds v to the "failures" field.
+func (u *ThrottleUpsertOne) AddFailures(v int) *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.AddFailures(v)
+	})
+}
+
+// UpdateFailures sets the "failures" field to the value that was provided on create.
+func (u *ThrottleUpsertOne) UpdateFailures() *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateFailures()
+	})
+}
+
+// SetWindowStart sets the "window_start" field.
+func (u *ThrottleUpsertOne) SetWindowStart(v time.Time) *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetWindowStart(v)
+	})
+}
+
+// UpdateWindowStart sets the "window_start" field to the value that was provided on create.
+func (u *ThrottleUpsertOne) UpdateWindowStart() *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateWindowStart()
+	})
+}
+
+// SetLockedUntil sets the "locked_until" field.
+func (u *ThrottleUpsertOne) SetLockedUntil(v time.Time) *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetLockedUntil(v)
+	})
+}
+
+// UpdateLockedUntil sets the "locked_until" field to the value that was provided on create.
+func (u *ThrottleUpsertOne) UpdateLockedUntil() *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateLockedUntil()
+	})
+}
+
+// ClearLockedUntil clears the value of the "locked_until" field.
+func (u *ThrottleUpsertOne) ClearLockedUntil() *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.ClearLockedUntil()
+	})
+}
+
+// Exec executes the query.
+func (u *ThrottleUpsertOne) Exec(ctx context.Context) error {
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for ThrottleCreate.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *ThrottleUpsertOne) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// Exec executes the UPSERT query and returns the inserted/updated ID.
+func (u *ThrottleUpsertOne) ID(ctx context.Context) (id int, err error) {
+	node, err := u.create.Save(ctx)
+	if err != nil {
+		return id, err
+	}
+	return node.ID, nil
+}
+
+// IDX is like ID, but panics if an error occurs.
+func (u *ThrottleUpsertOne) IDX(ctx context.Context) int {
+	id, err := u.ID(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
 // ThrottleCreateBulk is the builder for creating many Throttle entities in bulk.
 type ThrottleCreateBulk struct {
 	config
 	err      error
 	builders []*ThrottleCreate
+	conflict []sql.ConflictOption
 }
 
 // Save creates the Throttle entities in the database.
@@ -196,6 +431,7 @@ func (_c *ThrottleCreateBulk) Save(ctx context.Context) ([]*Throttle, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {
 						if sqlgraph.IsConstraintError(err) {
@@ -246,6 +482,173 @@ func (_c *ThrottleCreateBulk) Exec(ctx context.Context) error {
 // ExecX is like Exec, but panics if an error occurs.
 func (_c *ThrottleCreateBulk) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
+		panic(err)
+	}
+}
+
+// OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
+// of the `INSERT` statement. For example:
+//
+//	client.Throttle.CreateBulk(builders...).
+//		OnConflict(
+//			// Update the row with the new values
+//			// the was proposed for insertion.
+//			sql.ResolveWithNewValues(),
+//		).
+//		// Override some of the fields with custom
+//		// update values.
+//		Update(func(u *ent.ThrottleUpsert) {
+//			SetKey(v+v).
+//		}).
+//		Exec(ctx)
+func (_c *ThrottleCreateBulk) OnConflict(opts ...sql.ConflictOption) *ThrottleUpsertBulk {
+	_c.conflict = opts
+	return &ThrottleUpsertBulk{
+		create: _c,
+	}
+}
+
+// OnConflictColumns calls `OnConflict` and configures the columns
+// as conflict target. Using this option is equivalent to using:
+//
+//	client.Throttle.Create().
+//		OnConflict(sql.ConflictColumns(columns...)).
+//		Exec(ctx)
+func (_c *ThrottleCreateBulk) OnConflictColumns(columns ...string) *ThrottleUpsertBulk {
+	_c.conflict = append(_c.conflict, sql.ConflictColumns(columns...))
+	return &ThrottleUpsertBulk{
+		create: _c,
+	}
+}
+
+// ThrottleUpsertBulk is the builder for "upsert"-ing
+// a bulk of Throttle nodes.
+type ThrottleUpsertBulk struct {
+	create *ThrottleCreateBulk
+}
+
+// UpdateNewValues updates the mutable fields using the new values that
+// were set on create. Using this option is equivalent to using:
+//
+//	client.Throttle.Create().
+//		OnConflict(
+//			sql.ResolveWithNewValues(),
+//		).
+//		Exec(ctx)
+func (u *ThrottleUpsertBulk) UpdateNewValues() *ThrottleUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithNewValues())
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
+		for _, b := range u.create.builders {
+			if _, exists := b.mutation.Key(); exists {
+				s.SetIgnore(throttle.FieldKey)
+			}
+		}
+	}))
+	return u
+}
+
+// Ignore sets each column to itself in case of conflict.
+// Using this option is equivalent to using:
+//
+//	client.Throttle.Create().
+//		OnConflict(sql.ResolveWithIgnore()).
+//		Exec(ctx)
+func (u *ThrottleUpsertBulk) Ignore() *ThrottleUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWithIgnore())
+	return u
+}
+
+// DoNothing configures the conflict_action to `DO NOTHING`.
+// Supported only by SQLite and PostgreSQL.
+func (u *ThrottleUpsertBulk) DoNothing() *ThrottleUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.DoNothing())
+	return u
+}
+
+// Update allows overriding fields `UPDATE` values. See the ThrottleCreateBulk.OnConflict
+// documentation for more info.
+func (u *ThrottleUpsertBulk) Update(set func(*ThrottleUpsert)) *ThrottleUpsertBulk {
+	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(update *sql.UpdateSet) {
+		set(&ThrottleUpsert{UpdateSet: update})
+	}))
+	return u
+}
+
+// SetFailures sets the "failures" field.
+func (u *ThrottleUpsertBulk) SetFailures(v int) *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetFailures(v)
+	})
+}
+
+// AddFailures adds v to the "failures" field.
+func (u *ThrottleUpsertBulk) AddFailures(v int) *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.AddFailures(v)
+	})
+}
+
+// UpdateFailures sets the "failures" field to the value that was provided on create.
+func (u *ThrottleUpsertBulk) UpdateFailures() *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateFailures()
+	})
+}
+
+// SetWindowStart sets the "window_start" field.
+func (u *ThrottleUpsertBulk) SetWindowStart(v time.Time) *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetWindowStart(v)
+	})
+}
+
+// UpdateWindowStart sets the "window_start" field to the value that was provided on create.
+func (u *ThrottleUpsertBulk) UpdateWindowStart() *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateWindowStart()
+	})
+}
+
+// SetLockedUntil sets the "locked_until" field.
+func (u *ThrottleUpsertBulk) SetLockedUntil(v time.Time) *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetLockedUntil(v)
+	})
+}
+
+// UpdateLockedUntil sets the "locked_until" field to the value that was provided on create.
+func (u *ThrottleUpsertBulk) UpdateLockedUntil() *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateLockedUntil()
+	})
+}
+
+// ClearLockedUntil clears the value of the "locked_until" field.
+func (u *ThrottleUpsertBulk) ClearLockedUntil() *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.ClearLockedUntil()
+	})
+}
+
+// Exec executes the query.
+func (u *ThrottleUpsertBulk) Exec(ctx context.Context) error {
+	if u.create.err != nil {
+		return u.create.err
+	}
+	for i, b := range u.create.builders {
+		if len(b.conflict) != 0 {
+			return fmt.Errorf("ent: OnConflict was set for builder %d. Set it on the ThrottleCreateBulk instead", i)
+		}
+	}
+	if len(u.create.conflict) == 0 {
+		return errors.New("ent: missing options for ThrottleCreateBulk.OnConflict")
+	}
+	return u.create.Exec(ctx)
+}
+
+// ExecX is like Exec, but panics if an error occurs.
+func (u *ThrottleUpsertBulk) ExecX(ctx context.Context) {
+	if err := u.create.Exec(ctx); err != nil {
 		panic(err)
 	}
 }
