@@ -29,7 +29,7 @@ type Policy struct {
 func (p Policy) Validate() error {
 	switch {
 	case p.PublishLead < 0 || p.RetainRetired <= 0 || p.RotationInterval < 0:
-		return fmt.Errorf("key policy: lead %s and retention %s must be positive", p.PublishLead, p.RetainRetired)
+		return fmt.Errorf("key policy: lead %s must not be negative and retention %s must be positive", p.PublishLead, p.RetainRetired)
 	case p.RotationInterval > 0 && p.RotationInterval <= p.PublishLead:
 		return fmt.Errorf("key rotation interval %s must be longer than the publish lead %s", p.RotationInterval, p.PublishLead)
 	}
@@ -78,10 +78,10 @@ func plan(keys []store.SigningKey, now time.Time, p Policy, newKey newKeyFunc) (
 			return store.KeyChanges{}, err
 		}
 		c.Create = append(c.Create, k)
-	case p.RotationInterval <= 0:
 	case len(next) > 0 && !now.Before(next[0].ActivatedAt):
+		// Due successor, scheduled or asked for by an operator.
 		c.Update = append(c.Update, activate(next[0], now), retire(active[0], now))
-	case len(next) == 0 && !now.Before(active[0].ActivatedAt.Add(p.RotationInterval-p.PublishLead)):
+	case len(next) == 0 && p.RotationInterval > 0 && !now.Before(active[0].ActivatedAt.Add(p.RotationInterval-p.PublishLead)):
 		at := later(now.Add(p.PublishLead), active[0].ActivatedAt.Add(p.RotationInterval))
 		k, err := newKey(store.KeyNext, at)
 		if err != nil {
