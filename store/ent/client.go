@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/setting"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
+	"github.com/gatehouse/gatehouse/store/ent/trustedissuer"
 
 	stdsql "database/sql"
 )
@@ -45,6 +46,8 @@ type Client struct {
 	SigningKey *SigningKeyClient
 	// Throttle is the client for interacting with the Throttle builders.
 	Throttle *ThrottleClient
+	// TrustedIssuer is the client for interacting with the TrustedIssuer builders.
+	TrustedIssuer *TrustedIssuerClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -63,6 +66,7 @@ func (c *Client) init() {
 	c.Setting = NewSettingClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
 	c.Throttle = NewThrottleClient(c.config)
+	c.TrustedIssuer = NewTrustedIssuerClient(c.config)
 }
 
 type (
@@ -153,15 +157,16 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:          ctx,
-		config:       cfg,
-		Account:      NewAccountClient(cfg),
-		Change:       NewChangeClient(cfg),
-		RefreshToken: NewRefreshTokenClient(cfg),
-		Role:         NewRoleClient(cfg),
-		Setting:      NewSettingClient(cfg),
-		SigningKey:   NewSigningKeyClient(cfg),
-		Throttle:     NewThrottleClient(cfg),
+		ctx:           ctx,
+		config:        cfg,
+		Account:       NewAccountClient(cfg),
+		Change:        NewChangeClient(cfg),
+		RefreshToken:  NewRefreshTokenClient(cfg),
+		Role:          NewRoleClient(cfg),
+		Setting:       NewSettingClient(cfg),
+		SigningKey:    NewSigningKeyClient(cfg),
+		Throttle:      NewThrottleClient(cfg),
+		TrustedIssuer: NewTrustedIssuerClient(cfg),
 	}, nil
 }
 
@@ -179,15 +184,16 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:          ctx,
-		config:       cfg,
-		Account:      NewAccountClient(cfg),
-		Change:       NewChangeClient(cfg),
-		RefreshToken: NewRefreshTokenClient(cfg),
-		Role:         NewRoleClient(cfg),
-		Setting:      NewSettingClient(cfg),
-		SigningKey:   NewSigningKeyClient(cfg),
-		Throttle:     NewThrottleClient(cfg),
+		ctx:           ctx,
+		config:        cfg,
+		Account:       NewAccountClient(cfg),
+		Change:        NewChangeClient(cfg),
+		RefreshToken:  NewRefreshTokenClient(cfg),
+		Role:          NewRoleClient(cfg),
+		Setting:       NewSettingClient(cfg),
+		SigningKey:    NewSigningKeyClient(cfg),
+		Throttle:      NewThrottleClient(cfg),
+		TrustedIssuer: NewTrustedIssuerClient(cfg),
 	}, nil
 }
 
@@ -218,7 +224,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Account, c.Change, c.RefreshToken, c.Role, c.Setting, c.SigningKey,
-		c.Throttle,
+		c.Throttle, c.TrustedIssuer,
 	} {
 		n.Use(hooks...)
 	}
@@ -229,7 +235,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Account, c.Change, c.RefreshToken, c.Role, c.Setting, c.SigningKey,
-		c.Throttle,
+		c.Throttle, c.TrustedIssuer,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -252,6 +258,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.SigningKey.mutate(ctx, m)
 	case *ThrottleMutation:
 		return c.Throttle.mutate(ctx, m)
+	case *TrustedIssuerMutation:
+		return c.TrustedIssuer.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -1220,14 +1228,148 @@ func (c *ThrottleClient) mutate(ctx context.Context, m *ThrottleMutation) (Value
 	}
 }
 
+// TrustedIssuerClient is a client for the TrustedIssuer schema.
+type TrustedIssuerClient struct {
+	config
+}
+
+// NewTrustedIssuerClient returns a client for the TrustedIssuer from the given config.
+func NewTrustedIssuerClient(c config) *TrustedIssuerClient {
+	return &TrustedIssuerClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `trustedissuer.Hooks(f(g(h())))`.
+func (c *TrustedIssuerClient) Use(hooks ...Hook) {
+	c.hooks.TrustedIssuer = append(c.hooks.TrustedIssuer, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `trustedissuer.Intercept(f(g(h())))`.
+func (c *TrustedIssuerClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TrustedIssuer = append(c.inters.TrustedIssuer, interceptors...)
+}
+
+// Create returns a builder for creating a TrustedIssuer entity.
+func (c *TrustedIssuerClient) Create() *TrustedIssuerCreate {
+	mutation := newTrustedIssuerMutation(c.config, OpCreate)
+	return &TrustedIssuerCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TrustedIssuer entities.
+func (c *TrustedIssuerClient) CreateBulk(builders ...*TrustedIssuerCreate) *TrustedIssuerCreateBulk {
+	return &TrustedIssuerCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TrustedIssuerClient) MapCreateBulk(slice any, setFunc func(*TrustedIssuerCreate, int)) *TrustedIssuerCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TrustedIssuerCreateBulk{err: fmt.Errorf("calling to TrustedIssuerClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TrustedIssuerCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TrustedIssuerCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TrustedIssuer.
+func (c *TrustedIssuerClient) Update() *TrustedIssuerUpdate {
+	mutation := newTrustedIssuerMutation(c.config, OpUpdate)
+	return &TrustedIssuerUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TrustedIssuerClient) UpdateOne(_m *TrustedIssuer) *TrustedIssuerUpdateOne {
+	mutation := newTrustedIssuerMutation(c.config, OpUpdateOne, withTrustedIssuer(_m))
+	return &TrustedIssuerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TrustedIssuerClient) UpdateOneID(id string) *TrustedIssuerUpdateOne {
+	mutation := newTrustedIssuerMutation(c.config, OpUpdateOne, withTrustedIssuerID(id))
+	return &TrustedIssuerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TrustedIssuer.
+func (c *TrustedIssuerClient) Delete() *TrustedIssuerDelete {
+	mutation := newTrustedIssuerMutation(c.config, OpDelete)
+	return &TrustedIssuerDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TrustedIssuerClient) DeleteOne(_m *TrustedIssuer) *TrustedIssuerDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TrustedIssuerClient) DeleteOneID(id string) *TrustedIssuerDeleteOne {
+	builder := c.Delete().Where(trustedissuer.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TrustedIssuerDeleteOne{builder}
+}
+
+// Query returns a query builder for TrustedIssuer.
+func (c *TrustedIssuerClient) Query() *TrustedIssuerQuery {
+	return &TrustedIssuerQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTrustedIssuer},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TrustedIssuer entity by its id.
+func (c *TrustedIssuerClient) Get(ctx context.Context, id string) (*TrustedIssuer, error) {
+	return c.Query().Where(trustedissuer.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TrustedIssuerClient) GetX(ctx context.Context, id string) *TrustedIssuer {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TrustedIssuerClient) Hooks() []Hook {
+	return c.hooks.TrustedIssuer
+}
+
+// Interceptors returns the client interceptors.
+func (c *TrustedIssuerClient) Interceptors() []Interceptor {
+	return c.inters.TrustedIssuer
+}
+
+func (c *TrustedIssuerClient) mutate(ctx context.Context, m *TrustedIssuerMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TrustedIssuerCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TrustedIssuerUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TrustedIssuerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TrustedIssuerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TrustedIssuer mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, Change, RefreshToken, Role, Setting, SigningKey, Throttle []ent.Hook
+		Account, Change, RefreshToken, Role, Setting, SigningKey, Throttle,
+		TrustedIssuer []ent.Hook
 	}
 	inters struct {
-		Account, Change, RefreshToken, Role, Setting, SigningKey,
-		Throttle []ent.Interceptor
+		Account, Change, RefreshToken, Role, Setting, SigningKey, Throttle,
+		TrustedIssuer []ent.Interceptor
 	}
 )
 

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/setting"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
+	"github.com/gatehouse/gatehouse/store/ent/trustedissuer"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -79,13 +80,14 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:      account.ValidColumn,
-			change.Table:       change.ValidColumn,
-			refreshtoken.Table: refreshtoken.ValidColumn,
-			role.Table:         role.ValidColumn,
-			setting.Table:      setting.ValidColumn,
-			signingkey.Table:   signingkey.ValidColumn,
-			throttle.Table:     throttle.ValidColumn,
+			account.Table:       account.ValidColumn,
+			change.Table:        change.ValidColumn,
+			refreshtoken.Table:  refreshtoken.ValidColumn,
+			role.Table:          role.ValidColumn,
+			setting.Table:       setting.ValidColumn,
+			signingkey.Table:    signingkey.ValidColumn,
+			throttle.Table:      throttle.ValidColumn,
+			trustedissuer.Table: trustedissuer.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/setting"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
+	"github.com/gatehouse/gatehouse/store/ent/trustedissuer"
 )
 
 const (
@@ -30,13 +31,14 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAccount      = "Account"
-	TypeChange       = "Change"
-	TypeRefreshToken = "RefreshToken"
-	TypeRole         = "Role"
-	TypeSetting      = "Setting"
-	TypeSigningKey   = "SigningKey"
-	TypeThrottle     = "Throttle"
+	TypeAccount       = "Account"
+	TypeChange        = "Change"
+	TypeRefreshToken  = "RefreshToken"
+	TypeRole          = "Role"
+	TypeSetting       = "Setting"
+	TypeSigningKey    = "SigningKey"
+	TypeThrottle      = "Throttle"
+	TypeTrustedIssuer = "TrustedIssuer"
 )
 
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
@@ -4645,4 +4647,1046 @@ func (m *ThrottleMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ThrottleMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Throttle edge %s", name)
+}
+
+// TrustedIssuerMutation represents an operation that mutates the TrustedIssuer nodes in the graph.
+type TrustedIssuerMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *string
+	issuer                *string
+	jwks_uri              *string
+	audiences             *[]string
+	appendaudiences       []string
+	allowed_algs          *[]string
+	appendallowed_algs    []string
+	leeway_seconds        *int64
+	addleeway_seconds     *int64
+	required_claims       *[]string
+	appendrequired_claims []string
+	identity_claims       *[]string
+	appendidentity_claims []string
+	group_claims          *[]string
+	appendgroup_claims    []string
+	role_map              *map[string][]string
+	jit_provisioning      *bool
+	created_at            *time.Time
+	updated_at            *time.Time
+	clearedFields         map[string]struct{}
+	done                  bool
+	oldValue              func(context.Context) (*TrustedIssuer, error)
+	predicates            []predicate.TrustedIssuer
+}
+
+var _ ent.Mutation = (*TrustedIssuerMutation)(nil)
+
+// trustedissuerOption allows management of the mutation configuration using functional options.
+type trustedissuerOption func(*TrustedIssuerMutation)
+
+// newTrustedIssuerMutation creates new mutation for the TrustedIssuer entity.
+func newTrustedIssuerMutation(c config, op Op, opts ...trustedissuerOption) *TrustedIssuerMutation {
+	m := &TrustedIssuerMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTrustedIssuer,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTrustedIssuerID sets the ID field of the mutation.
+func withTrustedIssuerID(id string) trustedissuerOption {
+	return func(m *TrustedIssuerMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TrustedIssuer
+		)
+		m.oldValue = func(ctx context.Context) (*TrustedIssuer, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TrustedIssuer.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTrustedIssuer sets the old TrustedIssuer of the mutation.
+func withTrustedIssuer(node *TrustedIssuer) trustedissuerOption {
+	return func(m *TrustedIssuerMutation) {
+		m.oldValue = func(context.Context) (*TrustedIssuer, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TrustedIssuerMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TrustedIssuerMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of TrustedIssuer entities.
+func (m *TrustedIssuerMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TrustedIssuerMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TrustedIssuerMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TrustedIssuer.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetIssuer sets the "issuer" field.
+func (m *TrustedIssuerMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *TrustedIssuerMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *TrustedIssuerMutation) ResetIssuer() {
+	m.issuer = nil
+}
+
+// SetJwksURI sets the "jwks_uri" field.
+func (m *TrustedIssuerMutation) SetJwksURI(s string) {
+	m.jwks_uri = &s
+}
+
+// JwksURI returns the value of the "jwks_uri" field in the mutation.
+func (m *TrustedIssuerMutation) JwksURI() (r string, exists bool) {
+	v := m.jwks_uri
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJwksURI returns the old "jwks_uri" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldJwksURI(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJwksURI is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJwksURI requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJwksURI: %w", err)
+	}
+	return oldValue.JwksURI, nil
+}
+
+// ResetJwksURI resets all changes to the "jwks_uri" field.
+func (m *TrustedIssuerMutation) ResetJwksURI() {
+	m.jwks_uri = nil
+}
+
+// SetAudiences sets the "audiences" field.
+func (m *TrustedIssuerMutation) SetAudiences(s []string) {
+	m.audiences = &s
+	m.appendaudiences = nil
+}
+
+// Audiences returns the value of the "audiences" field in the mutation.
+func (m *TrustedIssuerMutation) Audiences() (r []string, exists bool) {
+	v := m.audiences
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAudiences returns the old "audiences" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldAudiences(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAudiences is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAudiences requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAudiences: %w", err)
+	}
+	return oldValue.Audiences, nil
+}
+
+// AppendAudiences adds s to the "audiences" field.
+func (m *TrustedIssuerMutation) AppendAudiences(s []string) {
+	m.appendaudiences = append(m.appendaudiences, s...)
+}
+
+// AppendedAudiences returns the list of values that were appended to the "audiences" field in this mutation.
+func (m *TrustedIssuerMutation) AppendedAudiences() ([]string, bool) {
+	if len(m.appendaudiences) == 0 {
+		return nil, false
+	}
+	return m.appendaudiences, true
+}
+
+// ResetAudiences resets all changes to the "audiences" field.
+func (m *TrustedIssuerMutation) ResetAudiences() {
+	m.audiences = nil
+	m.appendaudiences = nil
+}
+
+// SetAllowedAlgs sets the "allowed_algs" field.
+func (m *TrustedIssuerMutation) SetAllowedAlgs(s []string) {
+	m.allowed_algs = &s
+	m.appendallowed_algs = nil
+}
+
+// AllowedAlgs returns the value of the "allowed_algs" field in the mutation.
+func (m *TrustedIssuerMutation) AllowedAlgs() (r []string, exists bool) {
+	v := m.allowed_algs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllowedAlgs returns the old "allowed_algs" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldAllowedAlgs(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllowedAlgs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllowedAlgs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllowedAlgs: %w", err)
+	}
+	return oldValue.AllowedAlgs, nil
+}
+
+// AppendAllowedAlgs adds s to the "allowed_algs" field.
+func (m *TrustedIssuerMutation) AppendAllowedAlgs(s []string) {
+	m.appendallowed_algs = append(m.appendallowed_algs, s...)
+}
+
+// AppendedAllowedAlgs returns the list of values that were appended to the "allowed_algs" field in this mutation.
+func (m *TrustedIssuerMutation) AppendedAllowedAlgs() ([]string, bool) {
+	if len(m.appendallowed_algs) == 0 {
+		return nil, false
+	}
+	return m.appendallowed_algs, true
+}
+
+// ResetAllowedAlgs resets all changes to the "allowed_algs" field.
+func (m *TrustedIssuerMutation) ResetAllowedAlgs() {
+	m.allowed_algs = nil
+	m.appendallowed_algs = nil
+}
+
+// SetLeewaySeconds sets the "leeway_seconds" field.
+func (m *TrustedIssuerMutation) SetLeewaySeconds(i int64) {
+	m.leeway_seconds = &i
+	m.addleeway_seconds = nil
+}
+
+// LeewaySeconds returns the value of the "leeway_seconds" field in the mutation.
+func (m *TrustedIssuerMutation) LeewaySeconds() (r int64, exists bool) {
+	v := m.leeway_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeewaySeconds returns the old "leeway_seconds" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldLeewaySeconds(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeewaySeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeewaySeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeewaySeconds: %w", err)
+	}
+	return oldValue.LeewaySeconds, nil
+}
+
+// AddLeewaySeconds adds i to the "leeway_seconds" field.
+func (m *TrustedIssuerMutation) AddLeewaySeconds(i int64) {
+	if m.addleeway_seconds != nil {
+		*m.addleeway_seconds += i
+	} else {
+		m.addleeway_seconds = &i
+	}
+}
+
+// AddedLeewaySeconds returns the value that was added to the "leeway_seconds" field in this mutation.
+func (m *TrustedIssuerMutation) AddedLeewaySeconds() (r int64, exists bool) {
+	v := m.addleeway_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLeewaySeconds resets all changes to the "leeway_seconds" field.
+func (m *TrustedIssuerMutation) ResetLeewaySeconds() {
+	m.leeway_seconds = nil
+	m.addleeway_seconds = nil
+}
+
+// SetRequiredClaims sets the "required_claims" field.
+func (m *TrustedIssuerMutation) SetRequiredClaims(s []string) {
+	m.required_claims = &s
+	m.appendrequired_claims = nil
+}
+
+// RequiredClaims returns the value of the "required_claims" field in the mutation.
+func (m *TrustedIssuerMutation) RequiredClaims() (r []string, exists bool) {
+	v := m.required_claims
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequiredClaims returns the old "required_claims" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldRequiredClaims(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequiredClaims is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequiredClaims requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequiredClaims: %w", err)
+	}
+	return oldValue.RequiredClaims, nil
+}
+
+// AppendRequiredClaims adds s to the "required_claims" field.
+func (m *TrustedIssuerMutation) AppendRequiredClaims(s []string) {
+	m.appendrequired_claims = append(m.appendrequired_claims, s...)
+}
+
+// AppendedRequiredClaims returns the list of values that were appended to the "required_claims" field in this mutation.
+func (m *TrustedIssuerMutation) AppendedRequiredClaims() ([]string, bool) {
+	if len(m.appendrequired_claims) == 0 {
+		return nil, false
+	}
+	return m.appendrequired_claims, true
+}
+
+// ResetRequiredClaims resets all changes to the "required_claims" field.
+func (m *TrustedIssuerMutation) ResetRequiredClaims() {
+	m.required_claims = nil
+	m.appendrequired_claims = nil
+}
+
+// SetIdentityClaims sets the "identity_claims" field.
+func (m *TrustedIssuerMutation) SetIdentityClaims(s []string) {
+	m.identity_claims = &s
+	m.appendidentity_claims = nil
+}
+
+// IdentityClaims returns the value of the "identity_claims" field in the mutation.
+func (m *TrustedIssuerMutation) IdentityClaims() (r []string, exists bool) {
+	v := m.identity_claims
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdentityClaims returns the old "identity_claims" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldIdentityClaims(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdentityClaims is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdentityClaims requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdentityClaims: %w", err)
+	}
+	return oldValue.IdentityClaims, nil
+}
+
+// AppendIdentityClaims adds s to the "identity_claims" field.
+func (m *TrustedIssuerMutation) AppendIdentityClaims(s []string) {
+	m.appendidentity_claims = append(m.appendidentity_claims, s...)
+}
+
+// AppendedIdentityClaims returns the list of values that were appended to the "identity_claims" field in this mutation.
+func (m *TrustedIssuerMutation) AppendedIdentityClaims() ([]string, bool) {
+	if len(m.appendidentity_claims) == 0 {
+		return nil, false
+	}
+	return m.appendidentity_claims, true
+}
+
+// ResetIdentityClaims resets all changes to the "identity_claims" field.
+func (m *TrustedIssuerMutation) ResetIdentityClaims() {
+	m.identity_claims = nil
+	m.appendidentity_claims = nil
+}
+
+// SetGroupClaims sets the "group_claims" field.
+func (m *TrustedIssuerMutation) SetGroupClaims(s []string) {
+	m.group_claims = &s
+	m.appendgroup_claims = nil
+}
+
+// GroupClaims returns the value of the "group_claims" field in the mutation.
+func (m *TrustedIssuerMutation) GroupClaims() (r []string, exists bool) {
+	v := m.group_claims
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupClaims returns the old "group_claims" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldGroupClaims(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupClaims is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupClaims requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupClaims: %w", err)
+	}
+	return oldValue.GroupClaims, nil
+}
+
+// AppendGroupClaims adds s to the "group_claims" field.
+func (m *TrustedIssuerMutation) AppendGroupClaims(s []string) {
+	m.appendgroup_claims = append(m.appendgroup_claims, s...)
+}
+
+// AppendedGroupClaims returns the list of values that were appended to the "group_claims" field in this mutation.
+func (m *TrustedIssuerMutation) AppendedGroupClaims() ([]string, bool) {
+	if len(m.appendgroup_claims) == 0 {
+		return nil, false
+	}
+	return m.appendgroup_claims, true
+}
+
+// ResetGroupClaims resets all changes to the "group_claims" field.
+func (m *TrustedIssuerMutation) ResetGroupClaims() {
+	m.group_claims = nil
+	m.appendgroup_claims = nil
+}
+
+// SetRoleMap sets the "role_map" field.
+func (m *TrustedIssuerMutation) SetRoleMap(value map[string][]string) {
+	m.role_map = &value
+}
+
+// RoleMap returns the value of the "role_map" field in the mutation.
+func (m *TrustedIssuerMutation) RoleMap() (r map[string][]string, exists bool) {
+	v := m.role_map
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoleMap returns the old "role_map" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldRoleMap(ctx context.Context) (v map[string][]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoleMap is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoleMap requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoleMap: %w", err)
+	}
+	return oldValue.RoleMap, nil
+}
+
+// ResetRoleMap resets all changes to the "role_map" field.
+func (m *TrustedIssuerMutation) ResetRoleMap() {
+	m.role_map = nil
+}
+
+// SetJitProvisioning sets the "jit_provisioning" field.
+func (m *TrustedIssuerMutation) SetJitProvisioning(b bool) {
+	m.jit_provisioning = &b
+}
+
+// JitProvisioning returns the value of the "jit_provisioning" field in the mutation.
+func (m *TrustedIssuerMutation) JitProvisioning() (r bool, exists bool) {
+	v := m.jit_provisioning
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJitProvisioning returns the old "jit_provisioning" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldJitProvisioning(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJitProvisioning is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJitProvisioning requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJitProvisioning: %w", err)
+	}
+	return oldValue.JitProvisioning, nil
+}
+
+// ResetJitProvisioning resets all changes to the "jit_provisioning" field.
+func (m *TrustedIssuerMutation) ResetJitProvisioning() {
+	m.jit_provisioning = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TrustedIssuerMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TrustedIssuerMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TrustedIssuerMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TrustedIssuerMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TrustedIssuerMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TrustedIssuerMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the TrustedIssuerMutation builder.
+func (m *TrustedIssuerMutation) Where(ps ...predicate.TrustedIssuer) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TrustedIssuerMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TrustedIssuerMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TrustedIssuer, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TrustedIssuerMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TrustedIssuerMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TrustedIssuer).
+func (m *TrustedIssuerMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TrustedIssuerMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.issuer != nil {
+		fields = append(fields, trustedissuer.FieldIssuer)
+	}
+	if m.jwks_uri != nil {
+		fields = append(fields, trustedissuer.FieldJwksURI)
+	}
+	if m.audiences != nil {
+		fields = append(fields, trustedissuer.FieldAudiences)
+	}
+	if m.allowed_algs != nil {
+		fields = append(fields, trustedissuer.FieldAllowedAlgs)
+	}
+	if m.leeway_seconds != nil {
+		fields = append(fields, trustedissuer.FieldLeewaySeconds)
+	}
+	if m.required_claims != nil {
+		fields = append(fields, trustedissuer.FieldRequiredClaims)
+	}
+	if m.identity_claims != nil {
+		fields = append(fields, trustedissuer.FieldIdentityClaims)
+	}
+	if m.group_claims != nil {
+		fields = append(fields, trustedissuer.FieldGroupClaims)
+	}
+	if m.role_map != nil {
+		fields = append(fields, trustedissuer.FieldRoleMap)
+	}
+	if m.jit_provisioning != nil {
+		fields = append(fields, trustedissuer.FieldJitProvisioning)
+	}
+	if m.created_at != nil {
+		fields = append(fields, trustedissuer.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, trustedissuer.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TrustedIssuerMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case trustedissuer.FieldIssuer:
+		return m.Issuer()
+	case trustedissuer.FieldJwksURI:
+		return m.JwksURI()
+	case trustedissuer.FieldAudiences:
+		return m.Audiences()
+	case trustedissuer.FieldAllowedAlgs:
+		return m.AllowedAlgs()
+	case trustedissuer.FieldLeewaySeconds:
+		return m.LeewaySeconds()
+	case trustedissuer.FieldRequiredClaims:
+		return m.RequiredClaims()
+	case trustedissuer.FieldIdentityClaims:
+		return m.IdentityClaims()
+	case trustedissuer.FieldGroupClaims:
+		return m.GroupClaims()
+	case trustedissuer.FieldRoleMap:
+		return m.RoleMap()
+	case trustedissuer.FieldJitProvisioning:
+		return m.JitProvisioning()
+	case trustedissuer.FieldCreatedAt:
+		return m.CreatedAt()
+	case trustedissuer.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TrustedIssuerMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case trustedissuer.FieldIssuer:
+		return m.OldIssuer(ctx)
+	case trustedissuer.FieldJwksURI:
+		return m.OldJwksURI(ctx)
+	case trustedissuer.FieldAudiences:
+		return m.OldAudiences(ctx)
+	case trustedissuer.FieldAllowedAlgs:
+		return m.OldAllowedAlgs(ctx)
+	case trustedissuer.FieldLeewaySeconds:
+		return m.OldLeewaySeconds(ctx)
+	case trustedissuer.FieldRequiredClaims:
+		return m.OldRequiredClaims(ctx)
+	case trustedissuer.FieldIdentityClaims:
+		return m.OldIdentityClaims(ctx)
+	case trustedissuer.FieldGroupClaims:
+		return m.OldGroupClaims(ctx)
+	case trustedissuer.FieldRoleMap:
+		return m.OldRoleMap(ctx)
+	case trustedissuer.FieldJitProvisioning:
+		return m.OldJitProvisioning(ctx)
+	case trustedissuer.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case trustedissuer.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown TrustedIssuer field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TrustedIssuerMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case trustedissuer.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
+		return nil
+	case trustedissuer.FieldJwksURI:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJwksURI(v)
+		return nil
+	case trustedissuer.FieldAudiences:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAudiences(v)
+		return nil
+	case trustedissuer.FieldAllowedAlgs:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllowedAlgs(v)
+		return nil
+	case trustedissuer.FieldLeewaySeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeewaySeconds(v)
+		return nil
+	case trustedissuer.FieldRequiredClaims:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequiredClaims(v)
+		return nil
+	case trustedissuer.FieldIdentityClaims:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdentityClaims(v)
+		return nil
+	case trustedissuer.FieldGroupClaims:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupClaims(v)
+		return nil
+	case trustedissuer.FieldRoleMap:
+		v, ok := value.(map[string][]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoleMap(v)
+		return nil
+	case trustedissuer.FieldJitProvisioning:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJitProvisioning(v)
+		return nil
+	case trustedissuer.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case trustedissuer.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedIssuer field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TrustedIssuerMutation) AddedFields() []string {
+	var fields []string
+	if m.addleeway_seconds != nil {
+		fields = append(fields, trustedissuer.FieldLeewaySeconds)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TrustedIssuerMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case trustedissuer.FieldLeewaySeconds:
+		return m.AddedLeewaySeconds()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TrustedIssuerMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case trustedissuer.FieldLeewaySeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLeewaySeconds(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedIssuer numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TrustedIssuerMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TrustedIssuerMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TrustedIssuerMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown TrustedIssuer nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TrustedIssuerMutation) ResetField(name string) error {
+	switch name {
+	case trustedissuer.FieldIssuer:
+		m.ResetIssuer()
+		return nil
+	case trustedissuer.FieldJwksURI:
+		m.ResetJwksURI()
+		return nil
+	case trustedissuer.FieldAudiences:
+		m.ResetAudiences()
+		return nil
+	case trustedissuer.FieldAllowedAlgs:
+		m.ResetAllowedAlgs()
+		return nil
+	case trustedissuer.FieldLeewaySeconds:
+		m.ResetLeewaySeconds()
+		return nil
+	case trustedissuer.FieldRequiredClaims:
+		m.ResetRequiredClaims()
+		return nil
+	case trustedissuer.FieldIdentityClaims:
+		m.ResetIdentityClaims()
+		return nil
+	case trustedissuer.FieldGroupClaims:
+		m.ResetGroupClaims()
+		return nil
+	case trustedissuer.FieldRoleMap:
+		m.ResetRoleMap()
+		return nil
+	case trustedissuer.FieldJitProvisioning:
+		m.ResetJitProvisioning()
+		return nil
+	case trustedissuer.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case trustedissuer.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedIssuer field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TrustedIssuerMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TrustedIssuerMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TrustedIssuerMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TrustedIssuerMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TrustedIssuerMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TrustedIssuerMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TrustedIssuerMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown TrustedIssuer unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TrustedIssuerMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown TrustedIssuer edge %s", name)
 }

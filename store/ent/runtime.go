@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/setting"
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
+	"github.com/gatehouse/gatehouse/store/ent/trustedissuer"
 	"github.com/gatehouse/gatehouse/store/schema"
 )
 
@@ -297,4 +298,56 @@ func init() {
 	throttleDescFailures := throttleFields[1].Descriptor()
 	// throttle.DefaultFailures holds the default value on creation for the failures field.
 	throttle.DefaultFailures = throttleDescFailures.Default.(int)
+	trustedissuerFields := schema.TrustedIssuer{}.Fields()
+	_ = trustedissuerFields
+	// trustedissuerDescIssuer is the schema descriptor for issuer field.
+	trustedissuerDescIssuer := trustedissuerFields[1].Descriptor()
+	// trustedissuer.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	trustedissuer.IssuerValidator = func() func(string) error {
+		validators := trustedissuerDescIssuer.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(issuer string) error {
+			for _, fn := range fns {
+				if err := fn(issuer); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// trustedissuerDescJwksURI is the schema descriptor for jwks_uri field.
+	trustedissuerDescJwksURI := trustedissuerFields[2].Descriptor()
+	// trustedissuer.DefaultJwksURI holds the default value on creation for the jwks_uri field.
+	trustedissuer.DefaultJwksURI = trustedissuerDescJwksURI.Default.(string)
+	// trustedissuer.JwksURIValidator is a validator for the "jwks_uri" field. It is called by the builders before save.
+	trustedissuer.JwksURIValidator = trustedissuerDescJwksURI.Validators[0].(func(string) error)
+	// trustedissuerDescLeewaySeconds is the schema descriptor for leeway_seconds field.
+	trustedissuerDescLeewaySeconds := trustedissuerFields[5].Descriptor()
+	// trustedissuer.DefaultLeewaySeconds holds the default value on creation for the leeway_seconds field.
+	trustedissuer.DefaultLeewaySeconds = trustedissuerDescLeewaySeconds.Default.(int64)
+	// trustedissuerDescJitProvisioning is the schema descriptor for jit_provisioning field.
+	trustedissuerDescJitProvisioning := trustedissuerFields[10].Descriptor()
+	// trustedissuer.DefaultJitProvisioning holds the default value on creation for the jit_provisioning field.
+	trustedissuer.DefaultJitProvisioning = trustedissuerDescJitProvisioning.Default.(bool)
+	// trustedissuerDescID is the schema descriptor for id field.
+	trustedissuerDescID := trustedissuerFields[0].Descriptor()
+	// trustedissuer.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	trustedissuer.IDValidator = func() func(string) error {
+		validators := trustedissuerDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 }

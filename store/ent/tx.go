@@ -28,6 +28,8 @@ type Tx struct {
 	SigningKey *SigningKeyClient
 	// Throttle is the client for interacting with the Throttle builders.
 	Throttle *ThrottleClient
+	// TrustedIssuer is the client for interacting with the TrustedIssuer builders.
+	TrustedIssuer *TrustedIssuerClient
 
 	// lazily loaded.
 	client     *Client
@@ -166,6 +168,7 @@ func (tx *Tx) init() {
 	tx.Setting = NewSettingClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.Throttle = NewThrottleClient(tx.config)
+	tx.TrustedIssuer = NewTrustedIssuerClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -1534,6 +1534,373 @@ func (x *RevokeSigningKeyRequest) GetKid() string {
 	return ""
 }
 
+// TrustedIssuer is a company IdP and how its identities map to local ones.
+type TrustedIssuer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set by the server on create.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The exact `iss` of its tokens, e.g. https://sts.windows.net/<tenant>/.
+	Issuer string `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// Empty: discovered from <issuer>/.well-known/openid-configuration.
+	JwksUri string `protobuf:"bytes,3,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
+	// Accepted `aud` values (at least one).
+	Audiences []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	// Default ["RS256"].
+	AllowedAlgs []string `protobuf:"bytes,5,rep,name=allowed_algs,json=allowedAlgs,proto3" json:"allowed_algs,omitempty"`
+	// Clock leeway in seconds (default 60).
+	LeewaySeconds int64 `protobuf:"varint,6,opt,name=leeway_seconds,json=leewaySeconds,proto3" json:"leeway_seconds,omitempty"`
+	// Default ["exp", "iat"] (nbf is checked whenever present).
+	RequiredClaims []string `protobuf:"bytes,7,rep,name=required_claims,json=requiredClaims,proto3" json:"required_claims,omitempty"`
+	// Claims tried in order to find the local account. Default ["email",
+	// "preferred_username", "upn", "appid", "azp"]; appid/azp match service
+	// clients by client_id.
+	IdentityClaims []string `protobuf:"bytes,8,rep,name=identity_claims,json=identityClaims,proto3" json:"identity_claims,omitempty"`
+	// Claims holding group or role names. Default ["groups", "roles"].
+	GroupClaims []string       `protobuf:"bytes,9,rep,name=group_claims,json=groupClaims,proto3" json:"group_claims,omitempty"`
+	RoleMap     []*RoleMapping `protobuf:"bytes,10,rep,name=role_map,json=roleMap,proto3" json:"role_map,omitempty"`
+	// Create unknown users on first sight with the mapped roles (default
+	// false: unknown identities are refused).
+	JitProvisioning bool                   `protobuf:"varint,11,opt,name=jit_provisioning,json=jitProvisioning,proto3" json:"jit_provisioning,omitempty"`
+	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TrustedIssuer) Reset() {
+	*x = TrustedIssuer{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustedIssuer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustedIssuer) ProtoMessage() {}
+
+func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustedIssuer.ProtoReflect.Descriptor instead.
+func (*TrustedIssuer) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TrustedIssuer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TrustedIssuer) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *TrustedIssuer) GetJwksUri() string {
+	if x != nil {
+		return x.JwksUri
+	}
+	return ""
+}
+
+func (x *TrustedIssuer) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetAllowedAlgs() []string {
+	if x != nil {
+		return x.AllowedAlgs
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetLeewaySeconds() int64 {
+	if x != nil {
+		return x.LeewaySeconds
+	}
+	return 0
+}
+
+func (x *TrustedIssuer) GetRequiredClaims() []string {
+	if x != nil {
+		return x.RequiredClaims
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetIdentityClaims() []string {
+	if x != nil {
+		return x.IdentityClaims
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetGroupClaims() []string {
+	if x != nil {
+		return x.GroupClaims
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetRoleMap() []*RoleMapping {
+	if x != nil {
+		return x.RoleMap
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetJitProvisioning() bool {
+	if x != nil {
+		return x.JitProvisioning
+	}
+	return false
+}
+
+func (x *TrustedIssuer) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *TrustedIssuer) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// RoleMapping grants local roles to holders of an IdP group.
+type RoleMapping struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Roles         []string               `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleMapping) Reset() {
+	*x = RoleMapping{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleMapping) ProtoMessage() {}
+
+func (x *RoleMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleMapping.ProtoReflect.Descriptor instead.
+func (*RoleMapping) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RoleMapping) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RoleMapping) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+type ListTrustedIssuersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrustedIssuersRequest) Reset() {
+	*x = ListTrustedIssuersRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrustedIssuersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrustedIssuersRequest) ProtoMessage() {}
+
+func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrustedIssuersRequest.ProtoReflect.Descriptor instead.
+func (*ListTrustedIssuersRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
+}
+
+type ListTrustedIssuersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Issuers       []*TrustedIssuer       `protobuf:"bytes,1,rep,name=issuers,proto3" json:"issuers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrustedIssuersResponse) Reset() {
+	*x = ListTrustedIssuersResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrustedIssuersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrustedIssuersResponse) ProtoMessage() {}
+
+func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrustedIssuersResponse.ProtoReflect.Descriptor instead.
+func (*ListTrustedIssuersResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListTrustedIssuersResponse) GetIssuers() []*TrustedIssuer {
+	if x != nil {
+		return x.Issuers
+	}
+	return nil
+}
+
+type DeleteTrustedIssuerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTrustedIssuerRequest) Reset() {
+	*x = DeleteTrustedIssuerRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTrustedIssuerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTrustedIssuerRequest) ProtoMessage() {}
+
+func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTrustedIssuerRequest.ProtoReflect.Descriptor instead.
+func (*DeleteTrustedIssuerRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeleteTrustedIssuerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteTrustedIssuerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTrustedIssuerResponse) Reset() {
+	*x = DeleteTrustedIssuerResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTrustedIssuerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTrustedIssuerResponse) ProtoMessage() {}
+
+func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTrustedIssuerResponse.ProtoReflect.Descriptor instead.
+func (*DeleteTrustedIssuerResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
 type SetRolesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A user or service client id.
@@ -1545,7 +1912,7 @@ type SetRolesRequest struct {
 
 func (x *SetRolesRequest) Reset() {
 	*x = SetRolesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1924,7 @@ func (x *SetRolesRequest) String() string {
 func (*SetRolesRequest) ProtoMessage() {}
 
 func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1937,7 @@ func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetRolesRequest) GetId() string {
@@ -1685,10 +2052,36 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x17RotateSigningKeyRequest\x12\x1c\n" +
 	"\timmediate\x18\x01 \x01(\bR\timmediate\"+\n" +
 	"\x17RevokeSigningKeyRequest\x12\x10\n" +
-	"\x03kid\x18\x01 \x01(\tR\x03kid\"7\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\"\x86\x04\n" +
+	"\rTrustedIssuer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x19\n" +
+	"\bjwks_uri\x18\x03 \x01(\tR\ajwksUri\x12\x1c\n" +
+	"\taudiences\x18\x04 \x03(\tR\taudiences\x12!\n" +
+	"\fallowed_algs\x18\x05 \x03(\tR\vallowedAlgs\x12%\n" +
+	"\x0eleeway_seconds\x18\x06 \x01(\x03R\rleewaySeconds\x12'\n" +
+	"\x0frequired_claims\x18\a \x03(\tR\x0erequiredClaims\x12'\n" +
+	"\x0fidentity_claims\x18\b \x03(\tR\x0eidentityClaims\x12!\n" +
+	"\fgroup_claims\x18\t \x03(\tR\vgroupClaims\x124\n" +
+	"\brole_map\x18\n" +
+	" \x03(\v2\x19.gatehouse.v1.RoleMappingR\aroleMap\x12)\n" +
+	"\x10jit_provisioning\x18\v \x01(\bR\x0fjitProvisioning\x129\n" +
+	"\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"9\n" +
+	"\vRoleMapping\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x1b\n" +
+	"\x19ListTrustedIssuersRequest\"S\n" +
+	"\x1aListTrustedIssuersResponse\x125\n" +
+	"\aissuers\x18\x01 \x03(\v2\x1b.gatehouse.v1.TrustedIssuerR\aissuers\",\n" +
+	"\x1aDeleteTrustedIssuerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1d\n" +
+	"\x1bDeleteTrustedIssuerResponse\"7\n" +
 	"\x0fSetRolesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\xf3\f\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles2\xea\x0f\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -1712,7 +2105,11 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x11RevokeAllSessions\x12&.gatehouse.v1.RevokeAllSessionsRequest\x1a'.gatehouse.v1.RevokeAllSessionsResponse\x12^\n" +
 	"\x0fListSigningKeys\x12$.gatehouse.v1.ListSigningKeysRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12`\n" +
 	"\x10RotateSigningKey\x12%.gatehouse.v1.RotateSigningKeyRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12`\n" +
-	"\x10RevokeSigningKey\x12%.gatehouse.v1.RevokeSigningKeyRequest\x1a%.gatehouse.v1.ListSigningKeysResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"\x10RevokeSigningKey\x12%.gatehouse.v1.RevokeSigningKeyRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12O\n" +
+	"\x13CreateTrustedIssuer\x12\x1b.gatehouse.v1.TrustedIssuer\x1a\x1b.gatehouse.v1.TrustedIssuer\x12g\n" +
+	"\x12ListTrustedIssuers\x12'.gatehouse.v1.ListTrustedIssuersRequest\x1a(.gatehouse.v1.ListTrustedIssuersResponse\x12O\n" +
+	"\x13UpdateTrustedIssuer\x12\x1b.gatehouse.v1.TrustedIssuer\x1a\x1b.gatehouse.v1.TrustedIssuer\x12j\n" +
+	"\x13DeleteTrustedIssuer\x12(.gatehouse.v1.DeleteTrustedIssuerRequest\x1a).gatehouse.v1.DeleteTrustedIssuerResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_admin_proto_rawDescOnce sync.Once
@@ -1726,7 +2123,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),           // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),              // 1: gatehouse.v1.GetUserRequest
@@ -1758,67 +2155,85 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*SigningKey)(nil),                  // 27: gatehouse.v1.SigningKey
 	(*RotateSigningKeyRequest)(nil),     // 28: gatehouse.v1.RotateSigningKeyRequest
 	(*RevokeSigningKeyRequest)(nil),     // 29: gatehouse.v1.RevokeSigningKeyRequest
-	(*SetRolesRequest)(nil),             // 30: gatehouse.v1.SetRolesRequest
-	(*Account)(nil),                     // 31: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                  // 33: gatehouse.v1.JSONWebKey
+	(*TrustedIssuer)(nil),               // 30: gatehouse.v1.TrustedIssuer
+	(*RoleMapping)(nil),                 // 31: gatehouse.v1.RoleMapping
+	(*ListTrustedIssuersRequest)(nil),   // 32: gatehouse.v1.ListTrustedIssuersRequest
+	(*ListTrustedIssuersResponse)(nil),  // 33: gatehouse.v1.ListTrustedIssuersResponse
+	(*DeleteTrustedIssuerRequest)(nil),  // 34: gatehouse.v1.DeleteTrustedIssuerRequest
+	(*DeleteTrustedIssuerResponse)(nil), // 35: gatehouse.v1.DeleteTrustedIssuerResponse
+	(*SetRolesRequest)(nil),             // 36: gatehouse.v1.SetRolesRequest
+	(*Account)(nil),                     // 37: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                  // 39: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	31, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	31, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	31, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	37, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	37, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	37, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
 	20, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	32, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	32, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	32, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	38, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	38, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	38, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	27, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	32, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	32, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	32, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	33, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
-	0,  // 12: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 13: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 14: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 15: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 16: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 17: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 18: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 19: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 20: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 21: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 22: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 23: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	30, // 24: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	18, // 25: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	21, // 26: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	23, // 27: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	25, // 28: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	28, // 29: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	29, // 30: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	31, // 31: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	31, // 32: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 33: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	31, // 34: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	31, // 35: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	31, // 36: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 37: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 38: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 39: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 40: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	31, // 41: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 42: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	31, // 43: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	19, // 44: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	22, // 45: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	24, // 46: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	26, // 47: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	26, // 48: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	26, // 49: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	31, // [31:50] is the sub-list for method output_type
-	12, // [12:31] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	38, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	38, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	38, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	39, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	31, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
+	38, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	38, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 15: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
+	0,  // 16: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 17: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 18: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 19: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 20: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 21: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 22: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 23: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 24: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 25: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 26: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 27: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	36, // 28: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	18, // 29: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	21, // 30: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	23, // 31: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	25, // 32: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	28, // 33: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	29, // 34: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	30, // 35: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.TrustedIssuer
+	32, // 36: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	30, // 37: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.TrustedIssuer
+	34, // 38: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	37, // 39: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	37, // 40: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 41: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	37, // 42: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	37, // 43: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	37, // 44: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 45: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 46: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 47: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 48: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	37, // 49: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 50: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	37, // 51: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	19, // 52: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	22, // 53: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	24, // 54: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	26, // 55: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	26, // 56: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	26, // 57: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	30, // 58: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	33, // 59: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	30, // 60: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	35, // 61: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	39, // [39:62] is the sub-list for method output_type
+	16, // [16:39] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -1834,7 +2249,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,10 @@ const (
 	AdminService_ListSigningKeys_FullMethodName      = "/gatehouse.v1.AdminService/ListSigningKeys"
 	AdminService_RotateSigningKey_FullMethodName     = "/gatehouse.v1.AdminService/RotateSigningKey"
 	AdminService_RevokeSigningKey_FullMethodName     = "/gatehouse.v1.AdminService/RevokeSigningKey"
+	AdminService_CreateTrustedIssuer_FullMethodName  = "/gatehouse.v1.AdminService/CreateTrustedIssuer"
+	AdminService_ListTrustedIssuers_FullMethodName   = "/gatehouse.v1.AdminService/ListTrustedIssuers"
+	AdminService_UpdateTrustedIssuer_FullMethodName  = "/gatehouse.v1.AdminService/UpdateTrustedIssuer"
+	AdminService_DeleteTrustedIssuer_FullMethodName  = "/gatehouse.v1.AdminService/DeleteTrustedIssuer"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -83,6 +87,13 @@ type AdminServiceClient interface {
 	// RevokeSigningKey withdraws a key from the JWKS at once; every token it
 	// signed is refused on every replica within seconds.
 	RevokeSigningKey(ctx context.Context, in *RevokeSigningKeyRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error)
+	// Trusted issuers: company IdPs whose tokens ValidateToken accepts and
+	// token exchange swaps for gatehouse tokens.
+	CreateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error)
+	ListTrustedIssuers(ctx context.Context, in *ListTrustedIssuersRequest, opts ...grpc.CallOption) (*ListTrustedIssuersResponse, error)
+	// UpdateTrustedIssuer replaces every field of the issuer with this id.
+	UpdateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error)
+	DeleteTrustedIssuer(ctx context.Context, in *DeleteTrustedIssuerRequest, opts ...grpc.CallOption) (*DeleteTrustedIssuerResponse, error)
 }
 
 type adminServiceClient struct {
@@ -283,6 +294,46 @@ func (c *adminServiceClient) RevokeSigningKey(ctx context.Context, in *RevokeSig
 	return out, nil
 }
 
+func (c *adminServiceClient) CreateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrustedIssuer)
+	err := c.cc.Invoke(ctx, AdminService_CreateTrustedIssuer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListTrustedIssuers(ctx context.Context, in *ListTrustedIssuersRequest, opts ...grpc.CallOption) (*ListTrustedIssuersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTrustedIssuersResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListTrustedIssuers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UpdateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TrustedIssuer)
+	err := c.cc.Invoke(ctx, AdminService_UpdateTrustedIssuer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteTrustedIssuer(ctx context.Context, in *DeleteTrustedIssuerRequest, opts ...grpc.CallOption) (*DeleteTrustedIssuerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteTrustedIssuerResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteTrustedIssuer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -326,6 +377,13 @@ type AdminServiceServer interface {
 	// RevokeSigningKey withdraws a key from the JWKS at once; every token it
 	// signed is refused on every replica within seconds.
 	RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*ListSigningKeysResponse, error)
+	// Trusted issuers: company IdPs whose tokens ValidateToken accepts and
+	// token exchange swaps for gatehouse tokens.
+	CreateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error)
+	ListTrustedIssuers(context.Context, *ListTrustedIssuersRequest) (*ListTrustedIssuersResponse, error)
+	// UpdateTrustedIssuer replaces every field of the issuer with this id.
+	UpdateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error)
+	DeleteTrustedIssuer(context.Context, *DeleteTrustedIssuerRequest) (*DeleteTrustedIssuerResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -392,6 +450,18 @@ func (UnimplementedAdminServiceServer) RotateSigningKey(context.Context, *Rotate
 }
 func (UnimplementedAdminServiceServer) RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*ListSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeSigningKey not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTrustedIssuer not implemented")
+}
+func (UnimplementedAdminServiceServer) ListTrustedIssuers(context.Context, *ListTrustedIssuersRequest) (*ListTrustedIssuersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTrustedIssuers not implemented")
+}
+func (UnimplementedAdminServiceServer) UpdateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTrustedIssuer not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteTrustedIssuer(context.Context, *DeleteTrustedIssuerRequest) (*DeleteTrustedIssuerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteTrustedIssuer not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -756,6 +826,78 @@ func _AdminService_RevokeSigningKey_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_CreateTrustedIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustedIssuer)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateTrustedIssuer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateTrustedIssuer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateTrustedIssuer(ctx, req.(*TrustedIssuer))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListTrustedIssuers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTrustedIssuersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListTrustedIssuers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListTrustedIssuers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListTrustedIssuers(ctx, req.(*ListTrustedIssuersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UpdateTrustedIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TrustedIssuer)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UpdateTrustedIssuer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UpdateTrustedIssuer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UpdateTrustedIssuer(ctx, req.(*TrustedIssuer))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteTrustedIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteTrustedIssuerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteTrustedIssuer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteTrustedIssuer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteTrustedIssuer(ctx, req.(*DeleteTrustedIssuerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -838,6 +980,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeSigningKey",
 			Handler:    _AdminService_RevokeSigningKey_Handler,
+		},
+		{
+			MethodName: "CreateTrustedIssuer",
+			Handler:    _AdminService_CreateTrustedIssuer_Handler,
+		},
+		{
+			MethodName: "ListTrustedIssuers",
+			Handler:    _AdminService_ListTrustedIssuers_Handler,
+		},
+		{
+			MethodName: "UpdateTrustedIssuer",
+			Handler:    _AdminService_UpdateTrustedIssuer_Handler,
+		},
+		{
+			MethodName: "DeleteTrustedIssuer",
+			Handler:    _AdminService_DeleteTrustedIssuer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -92,7 +92,15 @@ type IssueTokenRequest struct {
 	// For grant_type "refresh_token": a refresh token (rotated: the response
 	// carries its successor) or an offline token (not rotated; the access
 	// token is served from a cache until it nears expiry).
-	RefreshToken  string `protobuf:"bytes,7,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	RefreshToken string `protobuf:"bytes,7,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// For grant_type "urn:ietf:params:oauth:grant-type:token-exchange"
+	// (RFC 8693): a JWT from a trusted issuer and its type
+	// ("urn:ietf:params:oauth:token-type:jwt" or "...:access_token").
+	SubjectToken     string `protobuf:"bytes,8,opt,name=subject_token,json=subjectToken,proto3" json:"subject_token,omitempty"`
+	SubjectTokenType string `protobuf:"bytes,9,opt,name=subject_token_type,json=subjectTokenType,proto3" json:"subject_token_type,omitempty"`
+	// RFC 8693 `audience`: the `aud` of the issued token (default: the
+	// configured audience).
+	Audience      string `protobuf:"bytes,10,opt,name=audience,proto3" json:"audience,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,6 +184,27 @@ func (x *IssueTokenRequest) GetRefreshToken() string {
 	return ""
 }
 
+func (x *IssueTokenRequest) GetSubjectToken() string {
+	if x != nil {
+		return x.SubjectToken
+	}
+	return ""
+}
+
+func (x *IssueTokenRequest) GetSubjectTokenType() string {
+	if x != nil {
+		return x.SubjectTokenType
+	}
+	return ""
+}
+
+func (x *IssueTokenRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
 type IssueTokenResponse struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	AccessToken string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
@@ -188,9 +217,12 @@ type IssueTokenResponse struct {
 	// A refresh token (password and refresh_token grants) or an offline token
 	// (scope offline_access). Empty for client_credentials and when an offline
 	// token was used.
-	RefreshToken  string `protobuf:"bytes,5,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RefreshToken string `protobuf:"bytes,5,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// RFC 8693 §2.2.1, for token exchange:
+	// "urn:ietf:params:oauth:token-type:access_token".
+	IssuedTokenType string `protobuf:"bytes,6,opt,name=issued_token_type,json=issuedTokenType,proto3" json:"issued_token_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *IssueTokenResponse) Reset() {
@@ -254,6 +286,13 @@ func (x *IssueTokenResponse) GetScope() string {
 func (x *IssueTokenResponse) GetRefreshToken() string {
 	if x != nil {
 		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *IssueTokenResponse) GetIssuedTokenType() string {
+	if x != nil {
+		return x.IssuedTokenType
 	}
 	return ""
 }
@@ -400,9 +439,12 @@ type Principal struct {
 	TokenId string `protobuf:"bytes,12,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	// The login session (refresh-token family) the token was issued in; empty
 	// for client_credentials tokens.
-	SessionId     string `protobuf:"bytes,13,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,13,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Where the identity was established: "gatehouse", or the `iss` of the
+	// trusted issuer whose token was validated or exchanged.
+	IdentitySource string `protobuf:"bytes,14,opt,name=identity_source,json=identitySource,proto3" json:"identity_source,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Principal) Reset() {
@@ -522,6 +564,13 @@ func (x *Principal) GetTokenId() string {
 func (x *Principal) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Principal) GetIdentitySource() string {
+	if x != nil {
+		return x.IdentitySource
 	}
 	return ""
 }
@@ -1331,7 +1380,7 @@ var File_gatehouse_v1_auth_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatehouse/v1/auth.proto\x12\fgatehouse.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x01\n" +
+	"\x17gatehouse/v1/auth.proto\x12\fgatehouse.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x02\n" +
 	"\x11IssueTokenRequest\x12\x1d\n" +
 	"\n" +
 	"grant_type\x18\x01 \x01(\tR\tgrantType\x12\x1a\n" +
@@ -1340,7 +1389,11 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\tclient_id\x18\x04 \x01(\tR\bclientId\x12#\n" +
 	"\rclient_secret\x18\x05 \x01(\tR\fclientSecret\x12\x14\n" +
 	"\x05scope\x18\x06 \x01(\tR\x05scope\x12#\n" +
-	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\"\xb0\x01\n" +
+	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\x12#\n" +
+	"\rsubject_token\x18\b \x01(\tR\fsubjectToken\x12,\n" +
+	"\x12subject_token_type\x18\t \x01(\tR\x10subjectTokenType\x12\x1a\n" +
+	"\baudience\x18\n" +
+	" \x01(\tR\baudience\"\xdc\x01\n" +
 	"\x12IssueTokenResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
 	"\n" +
@@ -1348,14 +1401,15 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x14\n" +
 	"\x05scope\x18\x04 \x01(\tR\x05scope\x12#\n" +
-	"\rrefresh_token\x18\x05 \x01(\tR\frefreshToken\"\x98\x01\n" +
+	"\rrefresh_token\x18\x05 \x01(\tR\frefreshToken\x12*\n" +
+	"\x11issued_token_type\x18\x06 \x01(\tR\x0fissuedTokenType\"\x98\x01\n" +
 	"\x14ValidateTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
 	"\baudience\x18\x02 \x01(\tR\baudience\x12%\n" +
 	"\x0erequired_roles\x18\x03 \x03(\tR\rrequiredRoles\x12'\n" +
 	"\x0frequired_scopes\x18\x04 \x03(\tR\x0erequiredScopes\"N\n" +
 	"\x15ValidateTokenResponse\x125\n" +
-	"\tprincipal\x18\x01 \x01(\v2\x17.gatehouse.v1.PrincipalR\tprincipal\"\xb3\x03\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x17.gatehouse.v1.PrincipalR\tprincipal\"\xdc\x03\n" +
 	"\tPrincipal\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12-\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.gatehouse.v1.AccountKindR\x04kind\x12\x1a\n" +
@@ -1372,7 +1426,8 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"expires_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
 	"\btoken_id\x18\f \x01(\tR\atokenId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\r \x01(\tR\tsessionId\"\x10\n" +
+	"session_id\x18\r \x01(\tR\tsessionId\x12'\n" +
+	"\x0fidentity_source\x18\x0e \x01(\tR\x0eidentitySource\"\x10\n" +
 	"\x0eGetJWKSRequest\"?\n" +
 	"\x0fGetJWKSResponse\x12,\n" +
 	"\x04keys\x18\x01 \x03(\v2\x18.gatehouse.v1.JSONWebKeyR\x04keys\"\x9e\x01\n" +

@@ -93,6 +93,18 @@ func (f ThrottleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ThrottleMutation", m)
 }
 
+// The TrustedIssuerFunc type is an adapter to allow the use of ordinary
+// function as TrustedIssuer mutator.
+type TrustedIssuerFunc func(context.Context, *ent.TrustedIssuerMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TrustedIssuerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TrustedIssuerMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TrustedIssuerMutation", m)
+}
+
 // Condition is a hook condition function.
 type Condition func(context.Context, ent.Mutation) bool
 

@@ -156,6 +156,28 @@ var (
 		Columns:    ThrottlesColumns,
 		PrimaryKey: []*schema.Column{ThrottlesColumns[0]},
 	}
+	// TrustedIssuersColumns holds the columns for the "trusted_issuers" table.
+	TrustedIssuersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "issuer", Type: field.TypeString, Unique: true, Size: 512},
+		{Name: "jwks_uri", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "audiences", Type: field.TypeJSON},
+		{Name: "allowed_algs", Type: field.TypeJSON},
+		{Name: "leeway_seconds", Type: field.TypeInt64, Default: 60},
+		{Name: "required_claims", Type: field.TypeJSON},
+		{Name: "identity_claims", Type: field.TypeJSON},
+		{Name: "group_claims", Type: field.TypeJSON},
+		{Name: "role_map", Type: field.TypeJSON},
+		{Name: "jit_provisioning", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// TrustedIssuersTable holds the schema information for the "trusted_issuers" table.
+	TrustedIssuersTable = &schema.Table{
+		Name:       "trusted_issuers",
+		Columns:    TrustedIssuersColumns,
+		PrimaryKey: []*schema.Column{TrustedIssuersColumns[0]},
+	}
 	// AccountRolesColumns holds the columns for the "account_roles" table.
 	AccountRolesColumns = []*schema.Column{
 		{Name: "account_id", Type: field.TypeString, Size: 64},
@@ -190,6 +212,7 @@ var (
 		SettingsTable,
 		SigningKeysTable,
 		ThrottlesTable,
+		TrustedIssuersTable,
 		AccountRolesTable,
 	}
 )

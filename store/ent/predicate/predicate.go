@@ -26,3 +26,6 @@ type SigningKey func(*sql.Selector)
 
 // Throttle is the predicate function for throttle builders.
 type Throttle func(*sql.Selector)
+
+// TrustedIssuer is the predicate function for trustedissuer builders.
+type TrustedIssuer func(*sql.Selector)
