@@ -1741,6 +1741,102 @@ func (x *RoleMapping) GetRoles() []string {
 	return nil
 }
 
+type CreateTrustedIssuerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Issuer        *TrustedIssuer         `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTrustedIssuerRequest) Reset() {
+	*x = CreateTrustedIssuerRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTrustedIssuerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTrustedIssuerRequest) ProtoMessage() {}
+
+func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
+func (*CreateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CreateTrustedIssuerRequest) GetIssuer() *TrustedIssuer {
+	if x != nil {
+		return x.Issuer
+	}
+	return nil
+}
+
+type UpdateTrustedIssuerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Issuer        *TrustedIssuer         `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTrustedIssuerRequest) Reset() {
+	*x = UpdateTrustedIssuerRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTrustedIssuerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTrustedIssuerRequest) ProtoMessage() {}
+
+func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UpdateTrustedIssuerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateTrustedIssuerRequest) GetIssuer() *TrustedIssuer {
+	if x != nil {
+		return x.Issuer
+	}
+	return nil
+}
+
 type ListTrustedIssuersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1749,7 +1845,7 @@ type ListTrustedIssuersRequest struct {
 
 func (x *ListTrustedIssuersRequest) Reset() {
 	*x = ListTrustedIssuersRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1857,7 @@ func (x *ListTrustedIssuersRequest) String() string {
 func (*ListTrustedIssuersRequest) ProtoMessage() {}
 
 func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1870,7 @@ func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 type ListTrustedIssuersResponse struct {
@@ -1786,7 +1882,7 @@ type ListTrustedIssuersResponse struct {
 
 func (x *ListTrustedIssuersResponse) Reset() {
 	*x = ListTrustedIssuersResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1894,7 @@ func (x *ListTrustedIssuersResponse) String() string {
 func (*ListTrustedIssuersResponse) ProtoMessage() {}
 
 func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1907,7 @@ func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListTrustedIssuersResponse) GetIssuers() []*TrustedIssuer {
@@ -1830,7 +1926,7 @@ type DeleteTrustedIssuerRequest struct {
 
 func (x *DeleteTrustedIssuerRequest) Reset() {
 	*x = DeleteTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +1938,7 @@ func (x *DeleteTrustedIssuerRequest) String() string {
 func (*DeleteTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +1951,7 @@ func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteTrustedIssuerRequest) GetId() string {
@@ -1873,7 +1969,7 @@ type DeleteTrustedIssuerResponse struct {
 
 func (x *DeleteTrustedIssuerResponse) Reset() {
 	*x = DeleteTrustedIssuerResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +1981,7 @@ func (x *DeleteTrustedIssuerResponse) String() string {
 func (*DeleteTrustedIssuerResponse) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +1994,7 @@ func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 type SetRolesRequest struct {
@@ -1912,7 +2008,7 @@ type SetRolesRequest struct {
 
 func (x *SetRolesRequest) Reset() {
 	*x = SetRolesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2020,7 @@ func (x *SetRolesRequest) String() string {
 func (*SetRolesRequest) ProtoMessage() {}
 
 func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2033,7 @@ func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetRolesRequest) GetId() string {
@@ -2072,7 +2168,12 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"9\n" +
 	"\vRoleMapping\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x1b\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"Q\n" +
+	"\x1aCreateTrustedIssuerRequest\x123\n" +
+	"\x06issuer\x18\x01 \x01(\v2\x1b.gatehouse.v1.TrustedIssuerR\x06issuer\"a\n" +
+	"\x1aUpdateTrustedIssuerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
+	"\x06issuer\x18\x02 \x01(\v2\x1b.gatehouse.v1.TrustedIssuerR\x06issuer\"\x1b\n" +
 	"\x19ListTrustedIssuersRequest\"S\n" +
 	"\x1aListTrustedIssuersResponse\x125\n" +
 	"\aissuers\x18\x01 \x03(\v2\x1b.gatehouse.v1.TrustedIssuerR\aissuers\",\n" +
@@ -2081,7 +2182,7 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x1bDeleteTrustedIssuerResponse\"7\n" +
 	"\x0fSetRolesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\xea\x0f\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles2\x84\x10\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -2105,10 +2206,10 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x11RevokeAllSessions\x12&.gatehouse.v1.RevokeAllSessionsRequest\x1a'.gatehouse.v1.RevokeAllSessionsResponse\x12^\n" +
 	"\x0fListSigningKeys\x12$.gatehouse.v1.ListSigningKeysRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12`\n" +
 	"\x10RotateSigningKey\x12%.gatehouse.v1.RotateSigningKeyRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12`\n" +
-	"\x10RevokeSigningKey\x12%.gatehouse.v1.RevokeSigningKeyRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12O\n" +
-	"\x13CreateTrustedIssuer\x12\x1b.gatehouse.v1.TrustedIssuer\x1a\x1b.gatehouse.v1.TrustedIssuer\x12g\n" +
-	"\x12ListTrustedIssuers\x12'.gatehouse.v1.ListTrustedIssuersRequest\x1a(.gatehouse.v1.ListTrustedIssuersResponse\x12O\n" +
-	"\x13UpdateTrustedIssuer\x12\x1b.gatehouse.v1.TrustedIssuer\x1a\x1b.gatehouse.v1.TrustedIssuer\x12j\n" +
+	"\x10RevokeSigningKey\x12%.gatehouse.v1.RevokeSigningKeyRequest\x1a%.gatehouse.v1.ListSigningKeysResponse\x12\\\n" +
+	"\x13CreateTrustedIssuer\x12(.gatehouse.v1.CreateTrustedIssuerRequest\x1a\x1b.gatehouse.v1.TrustedIssuer\x12g\n" +
+	"\x12ListTrustedIssuers\x12'.gatehouse.v1.ListTrustedIssuersRequest\x1a(.gatehouse.v1.ListTrustedIssuersResponse\x12\\\n" +
+	"\x13UpdateTrustedIssuer\x12(.gatehouse.v1.UpdateTrustedIssuerRequest\x1a\x1b.gatehouse.v1.TrustedIssuer\x12j\n" +
 	"\x13DeleteTrustedIssuer\x12(.gatehouse.v1.DeleteTrustedIssuerRequest\x1a).gatehouse.v1.DeleteTrustedIssuerResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
@@ -2123,7 +2224,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),           // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),              // 1: gatehouse.v1.GetUserRequest
@@ -2157,83 +2258,87 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*RevokeSigningKeyRequest)(nil),     // 29: gatehouse.v1.RevokeSigningKeyRequest
 	(*TrustedIssuer)(nil),               // 30: gatehouse.v1.TrustedIssuer
 	(*RoleMapping)(nil),                 // 31: gatehouse.v1.RoleMapping
-	(*ListTrustedIssuersRequest)(nil),   // 32: gatehouse.v1.ListTrustedIssuersRequest
-	(*ListTrustedIssuersResponse)(nil),  // 33: gatehouse.v1.ListTrustedIssuersResponse
-	(*DeleteTrustedIssuerRequest)(nil),  // 34: gatehouse.v1.DeleteTrustedIssuerRequest
-	(*DeleteTrustedIssuerResponse)(nil), // 35: gatehouse.v1.DeleteTrustedIssuerResponse
-	(*SetRolesRequest)(nil),             // 36: gatehouse.v1.SetRolesRequest
-	(*Account)(nil),                     // 37: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                  // 39: gatehouse.v1.JSONWebKey
+	(*CreateTrustedIssuerRequest)(nil),  // 32: gatehouse.v1.CreateTrustedIssuerRequest
+	(*UpdateTrustedIssuerRequest)(nil),  // 33: gatehouse.v1.UpdateTrustedIssuerRequest
+	(*ListTrustedIssuersRequest)(nil),   // 34: gatehouse.v1.ListTrustedIssuersRequest
+	(*ListTrustedIssuersResponse)(nil),  // 35: gatehouse.v1.ListTrustedIssuersResponse
+	(*DeleteTrustedIssuerRequest)(nil),  // 36: gatehouse.v1.DeleteTrustedIssuerRequest
+	(*DeleteTrustedIssuerResponse)(nil), // 37: gatehouse.v1.DeleteTrustedIssuerResponse
+	(*SetRolesRequest)(nil),             // 38: gatehouse.v1.SetRolesRequest
+	(*Account)(nil),                     // 39: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                  // 41: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	37, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	37, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	37, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	39, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	39, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	39, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
 	20, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	38, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	38, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	38, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	40, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	40, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	27, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	38, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	38, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	38, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	39, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	40, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	40, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	40, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	41, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
 	31, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
-	38, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
-	38, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
-	30, // 15: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
-	0,  // 16: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 17: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 18: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 19: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 20: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 21: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 22: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 23: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 24: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 25: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 26: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 27: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	36, // 28: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	18, // 29: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	21, // 30: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	23, // 31: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	25, // 32: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	28, // 33: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	29, // 34: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	30, // 35: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.TrustedIssuer
-	32, // 36: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
-	30, // 37: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.TrustedIssuer
-	34, // 38: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
-	37, // 39: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	37, // 40: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 41: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	37, // 42: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	37, // 43: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	37, // 44: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 45: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 46: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 47: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 48: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	37, // 49: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 50: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	37, // 51: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	19, // 52: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	22, // 53: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	24, // 54: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	26, // 55: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	26, // 56: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	26, // 57: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	30, // 58: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	33, // 59: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
-	30, // 60: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	35, // 61: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
-	39, // [39:62] is the sub-list for method output_type
-	16, // [16:39] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	40, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	40, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 15: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	30, // 16: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	30, // 17: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
+	0,  // 18: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 19: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 20: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 21: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 22: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 23: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 24: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 25: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 26: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 27: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 28: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 29: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	38, // 30: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	18, // 31: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	21, // 32: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	23, // 33: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	25, // 34: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	28, // 35: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	29, // 36: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	32, // 37: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
+	34, // 38: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	33, // 39: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
+	36, // 40: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	39, // 41: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	39, // 42: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 43: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	39, // 44: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	39, // 45: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	39, // 46: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 47: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 48: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 49: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 50: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	39, // 51: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 52: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	39, // 53: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	19, // 54: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	22, // 55: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	24, // 56: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	26, // 57: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	26, // 58: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	26, // 59: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	30, // 60: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	35, // 61: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	30, // 62: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	37, // 63: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	41, // [41:64] is the sub-list for method output_type
+	18, // [18:41] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -2249,7 +2354,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

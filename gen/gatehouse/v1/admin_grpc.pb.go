@@ -89,10 +89,10 @@ type AdminServiceClient interface {
 	RevokeSigningKey(ctx context.Context, in *RevokeSigningKeyRequest, opts ...grpc.CallOption) (*ListSigningKeysResponse, error)
 	// Trusted issuers: company IdPs whose tokens ValidateToken accepts and
 	// token exchange swaps for gatehouse tokens.
-	CreateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error)
+	CreateTrustedIssuer(ctx context.Context, in *CreateTrustedIssuerRequest, opts ...grpc.CallOption) (*TrustedIssuer, error)
 	ListTrustedIssuers(ctx context.Context, in *ListTrustedIssuersRequest, opts ...grpc.CallOption) (*ListTrustedIssuersResponse, error)
 	// UpdateTrustedIssuer replaces every field of the issuer with this id.
-	UpdateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error)
+	UpdateTrustedIssuer(ctx context.Context, in *UpdateTrustedIssuerRequest, opts ...grpc.CallOption) (*TrustedIssuer, error)
 	DeleteTrustedIssuer(ctx context.Context, in *DeleteTrustedIssuerRequest, opts ...grpc.CallOption) (*DeleteTrustedIssuerResponse, error)
 }
 
@@ -294,7 +294,7 @@ func (c *adminServiceClient) RevokeSigningKey(ctx context.Context, in *RevokeSig
 	return out, nil
 }
 
-func (c *adminServiceClient) CreateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error) {
+func (c *adminServiceClient) CreateTrustedIssuer(ctx context.Context, in *CreateTrustedIssuerRequest, opts ...grpc.CallOption) (*TrustedIssuer, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TrustedIssuer)
 	err := c.cc.Invoke(ctx, AdminService_CreateTrustedIssuer_FullMethodName, in, out, cOpts...)
@@ -314,7 +314,7 @@ func (c *adminServiceClient) ListTrustedIssuers(ctx context.Context, in *ListTru
 	return out, nil
 }
 
-func (c *adminServiceClient) UpdateTrustedIssuer(ctx context.Context, in *TrustedIssuer, opts ...grpc.CallOption) (*TrustedIssuer, error) {
+func (c *adminServiceClient) UpdateTrustedIssuer(ctx context.Context, in *UpdateTrustedIssuerRequest, opts ...grpc.CallOption) (*TrustedIssuer, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TrustedIssuer)
 	err := c.cc.Invoke(ctx, AdminService_UpdateTrustedIssuer_FullMethodName, in, out, cOpts...)
@@ -379,10 +379,10 @@ type AdminServiceServer interface {
 	RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*ListSigningKeysResponse, error)
 	// Trusted issuers: company IdPs whose tokens ValidateToken accepts and
 	// token exchange swaps for gatehouse tokens.
-	CreateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error)
+	CreateTrustedIssuer(context.Context, *CreateTrustedIssuerRequest) (*TrustedIssuer, error)
 	ListTrustedIssuers(context.Context, *ListTrustedIssuersRequest) (*ListTrustedIssuersResponse, error)
 	// UpdateTrustedIssuer replaces every field of the issuer with this id.
-	UpdateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error)
+	UpdateTrustedIssuer(context.Context, *UpdateTrustedIssuerRequest) (*TrustedIssuer, error)
 	DeleteTrustedIssuer(context.Context, *DeleteTrustedIssuerRequest) (*DeleteTrustedIssuerResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
@@ -451,13 +451,13 @@ func (UnimplementedAdminServiceServer) RotateSigningKey(context.Context, *Rotate
 func (UnimplementedAdminServiceServer) RevokeSigningKey(context.Context, *RevokeSigningKeyRequest) (*ListSigningKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeSigningKey not implemented")
 }
-func (UnimplementedAdminServiceServer) CreateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error) {
+func (UnimplementedAdminServiceServer) CreateTrustedIssuer(context.Context, *CreateTrustedIssuerRequest) (*TrustedIssuer, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateTrustedIssuer not implemented")
 }
 func (UnimplementedAdminServiceServer) ListTrustedIssuers(context.Context, *ListTrustedIssuersRequest) (*ListTrustedIssuersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTrustedIssuers not implemented")
 }
-func (UnimplementedAdminServiceServer) UpdateTrustedIssuer(context.Context, *TrustedIssuer) (*TrustedIssuer, error) {
+func (UnimplementedAdminServiceServer) UpdateTrustedIssuer(context.Context, *UpdateTrustedIssuerRequest) (*TrustedIssuer, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateTrustedIssuer not implemented")
 }
 func (UnimplementedAdminServiceServer) DeleteTrustedIssuer(context.Context, *DeleteTrustedIssuerRequest) (*DeleteTrustedIssuerResponse, error) {
@@ -827,7 +827,7 @@ func _AdminService_RevokeSigningKey_Handler(srv interface{}, ctx context.Context
 }
 
 func _AdminService_CreateTrustedIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TrustedIssuer)
+	in := new(CreateTrustedIssuerRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -839,7 +839,7 @@ func _AdminService_CreateTrustedIssuer_Handler(srv interface{}, ctx context.Cont
 		FullMethod: AdminService_CreateTrustedIssuer_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AdminServiceServer).CreateTrustedIssuer(ctx, req.(*TrustedIssuer))
+		return srv.(AdminServiceServer).CreateTrustedIssuer(ctx, req.(*CreateTrustedIssuerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -863,7 +863,7 @@ func _AdminService_ListTrustedIssuers_Handler(srv interface{}, ctx context.Conte
 }
 
 func _AdminService_UpdateTrustedIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(TrustedIssuer)
+	in := new(UpdateTrustedIssuerRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -875,7 +875,7 @@ func _AdminService_UpdateTrustedIssuer_Handler(srv interface{}, ctx context.Cont
 		FullMethod: AdminService_UpdateTrustedIssuer_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AdminServiceServer).UpdateTrustedIssuer(ctx, req.(*TrustedIssuer))
+		return srv.(AdminServiceServer).UpdateTrustedIssuer(ctx, req.(*UpdateTrustedIssuerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
