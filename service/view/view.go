@@ -85,8 +85,10 @@ type View struct {
 
 	mu       sync.RWMutex
 	accounts map[string]*Account
+	names    nameIndex // username, email, client id → account id
 	deleted  map[string]time.Time
 	revoked  revocations
+	issuers  func([]store.TrustedIssuer)
 
 	pollMu   sync.Mutex // serialises polls
 	tail     tail
@@ -113,6 +115,39 @@ func (v *View) Account(id string) (Account, Status) {
 		return Account{}, Deleted
 	}
 	return Account{}, Unknown
+}
+
+// AccountByName finds an account by a unique name: field is "username",
+// "email" or "client_id"; the value is matched case-insensitively for
+// usernames and emails, exactly for client ids.
+func (v *View) AccountByName(field, value string) (string, Account, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	id, ok := v.names.get(field, value)
+	if !ok {
+		return "", Account{}, false
+	}
+	a := v.accounts[id]
+	if a == nil {
+		return "", Account{}, false
+	}
+	return id, *a, true
+}
+
+// OnIssuers registers the function that receives the trusted issuers at
+// every load and change (the federation verifier). Call before Load.
+func (v *View) OnIssuers(fn func([]store.TrustedIssuer)) { v.issuers = fn }
+
+func (v *View) loadIssuers(ctx context.Context) error {
+	if v.issuers == nil {
+		return nil
+	}
+	list, err := v.store.TrustedIssuers(ctx)
+	if err != nil {
+		return err
+	}
+	v.issuers(list)
+	return nil
 }
 
 // Revoked reports whether a token was revoked: by its jti, by its session
@@ -158,8 +193,10 @@ func (v *View) loadLocked(ctx context.Context) error {
 		return err
 	}
 	accounts := make(map[string]*Account, len(all))
+	names := newNameIndex()
 	for _, a := range all {
 		accounts[a.ID] = fromStore(a)
+		names.put(a.ID, accounts[a.ID])
 	}
 	deleted := make(map[string]time.Time)
 	revoked := newRevocations()
@@ -181,8 +218,11 @@ func (v *View) loadLocked(ctx context.Context) error {
 	}
 	v.ring.Store(ring)
 	v.mu.Lock()
-	v.accounts, v.deleted, v.revoked = accounts, deleted, revoked
+	v.accounts, v.names, v.deleted, v.revoked = accounts, names, deleted, revoked
 	v.mu.Unlock()
+	if err := v.loadIssuers(ctx); err != nil {
+		return err
+	}
 	v.tail = tail{floor: seq}
 	v.lastFull = start
 	v.lastSync.Store(start.UnixNano())
@@ -198,7 +238,7 @@ func (v *View) Poll(ctx context.Context) error {
 	if start.Sub(v.lastFull) >= v.opts.ReloadInterval {
 		return v.loadLocked(ctx)
 	}
-	reloadKeys := false
+	reloadKeys, reloadIssuers := false, false
 	for {
 		page, err := v.store.ChangesAfter(ctx, v.tail.floor, 1000)
 		if err != nil {
@@ -216,6 +256,8 @@ func (v *View) Poll(ctx context.Context) error {
 				}
 			case store.ChangeKey:
 				reloadKeys = true
+			case store.ChangeIssuer:
+				reloadIssuers = true
 			default:
 				v.mu.Lock()
 				v.revoked.apply(c)
@@ -227,6 +269,11 @@ func (v *View) Poll(ctx context.Context) error {
 		}
 	}
 	v.tail.advance(start, v.opts.GapTimeout)
+	if reloadIssuers {
+		if err := v.loadIssuers(ctx); err != nil {
+			return err
+		}
+	}
 	if reloadKeys {
 		ring, err := v.keys.Load(ctx)
 		if err != nil {
@@ -244,9 +291,16 @@ func (v *View) refreshAccount(ctx context.Context, id string) error {
 	defer v.mu.Unlock()
 	switch {
 	case err == nil:
+		if old := v.accounts[id]; old != nil {
+			v.names.remove(id, old)
+		}
 		v.accounts[id] = fromStore(a)
+		v.names.put(id, v.accounts[id])
 		delete(v.deleted, id)
 	case isNotFound(err):
+		if old := v.accounts[id]; old != nil {
+			v.names.remove(id, old)
+		}
 		delete(v.accounts, id)
 		v.deleted[id] = v.now()
 	default:
