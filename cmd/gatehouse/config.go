@@ -70,6 +70,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
+		dur(&o.cfg.Federation.MinRefetchInterval, "federation-min-refetch", "a token with an unknown kid triggers at most one JWKS refetch per trusted issuer per this interval (default 30s)")
 		dur(&o.cfg.HTTP.JWKSMaxAge, "jwks-max-age", "Cache-Control max-age of the JWKS and discovery documents")
 		dur(&o.cfg.KeyCheckInterval, "key-check-interval", "how often each replica runs the scheduled key rotation step")
 		dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")

@@ -32,6 +32,12 @@ Usage:
   gatehouse keys revoke KID                    withdraw a key at once (leak); its tokens are refused
   gatehouse keys rewrap                        re-seal all keys under GATEHOUSE_MASTER_KEY (old key in
                                                GATEHOUSE_MASTER_KEY_PREVIOUS)
+  gatehouse issuers add --issuer URL --audience A[,B] [--jwks-uri URL] [--algs RS256,ES256] [--leeway 60s]
+      [--required-claims C,..] [--identity-claims C,..] [--group-claims C,..] [--map GROUP=ROLE1,ROLE2]...
+      [--jit]                                  trust a company IdP's tokens (Entra ID, Keycloak, ...)
+  gatehouse issuers list                       trusted issuers
+  gatehouse issuers update ID|ISSUER [flags]   change only the given settings (flags as for add)
+  gatehouse issuers remove ID|ISSUER           stop trusting an issuer
   gatehouse masterkey generate                 print a new random master key
 
 Passwords are read from standard input (one line) or prompted for on a terminal,
@@ -79,6 +85,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return sessions(ctx, rest, stdout, stderr)
 	case "keys":
 		return signingKeys(ctx, rest, stdout, stderr)
+	case "issuers":
+		return issuers(ctx, rest, stdout, stderr)
 	case "masterkey":
 		return masterkey(rest, stdout)
 	case "-h", "--help", "help":

@@ -24,6 +24,8 @@ type accessClaims struct {
 	Email             string   `json:"email,omitempty"`
 	// SessionID is the login session (refresh-token family), as OIDC's sid.
 	SessionID string `json:"sid,omitempty"`
+	// IDP names the trusted issuer of an exchanged identity.
+	IDP string `json:"idp,omitempty"`
 }
 
 // audience is the JWT `aud` claim: one string or an array (RFC 7519 §4.1.3).

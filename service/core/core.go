@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse/gatehouse/service/federation"
 	"github.com/gatehouse/gatehouse/service/jose"
 	"github.com/gatehouse/gatehouse/service/keys"
 	"github.com/gatehouse/gatehouse/service/secrets"
@@ -135,19 +136,22 @@ type Service struct {
 	cache   *verifyCache
 	hashing hashSlots
 	offline *offlineCache
+	fed     *federation.Verifier
 	now     func() time.Time
 	log     *slog.Logger
 }
 
 // Deps are the collaborators of the core.
 type Deps struct {
-	Store     *store.Store
-	Keys      *keys.Manager
-	View      *view.View
-	Passwords *secrets.Hasher
-	Secrets   *secrets.SecretHasher
-	Now       func() time.Time
-	Log       *slog.Logger
+	Store *store.Store
+	Keys  *keys.Manager
+	View  *view.View
+	// Federation verifies trusted issuers' tokens (nil: none).
+	Federation *federation.Verifier
+	Passwords  *secrets.Hasher
+	Secrets    *secrets.SecretHasher
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // New returns the core.
@@ -161,7 +165,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), now: d.Now, log: d.Log}, nil
+	return &Service{cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log}, nil
 }
 
 // Config returns the token policy in force.

@@ -37,6 +37,8 @@ type TokenRequest struct {
 	ClientSecret string
 	Scope        string
 	RefreshToken string
+	// Token exchange (RFC 8693). ActorToken (delegation) is not supported.
+	SubjectToken, SubjectTokenType, Audience, RequestedTokenType, ActorToken string
 	// ClientIP is the caller's address for the per-IP throttle ("" if unknown).
 	ClientIP string
 }
@@ -49,6 +51,8 @@ type TokenResponse struct {
 	Scope       string
 	// RefreshToken is a rotating refresh token or an offline token.
 	RefreshToken string
+	// IssuedTokenType is set for token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string
 }
 
 // Principal is who a validated token stands for.
@@ -66,6 +70,9 @@ type Principal struct {
 	ExpiresAt time.Time
 	TokenID   string
 	SessionID string
+	// IdentitySource is "gatehouse" or the trusted issuer that vouched for
+	// the identity.
+	IdentitySource string
 }
 
 // HasRole reports whether p holds role.
@@ -80,10 +87,12 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (TokenRespon
 		return s.clientCredentialsGrant(ctx, req)
 	case GrantRefreshToken:
 		return s.refreshGrant(ctx, req)
+	case GrantTokenExchange:
+		return s.exchangeGrant(ctx, req)
 	case "":
 		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
 	}
-	return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use password, client_credentials or refresh_token)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
+	return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use password, client_credentials, refresh_token or token exchange)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
 }
 
 // passwordGrant authenticates a user (and the client, when it sends
@@ -137,7 +146,21 @@ func (s *Service) clientCredentialsGrant(ctx context.Context, req TokenRequest) 
 	return s.sign(acct, acct.ID, acct.ClientID, scopes, "")
 }
 
+// tokenSpec is what an access token says.
+type tokenSpec struct {
+	acct     store.Account
+	subject  string
+	clientID string
+	scopes   []string
+	session  string // refresh-token family, for sid
+	idp      string // trusted issuer of an exchanged identity
+}
+
 func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string, session string) (TokenResponse, error) {
+	return s.signToken(tokenSpec{acct: acct, subject: subject, clientID: clientID, scopes: scopes, session: session})
+}
+
+func (s *Service) signToken(t tokenSpec) (TokenResponse, error) {
 	now := s.now().Truncate(time.Second)
 	jti, err := randomID()
 	if err != nil {
@@ -145,20 +168,21 @@ func (s *Service) sign(acct store.Account, subject, clientID string, scopes []st
 	}
 	c := accessClaims{
 		Issuer:    s.cfg.Issuer,
-		Subject:   subject,
+		Subject:   t.subject,
 		Audience:  audience{s.cfg.Audience},
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL).Unix(),
 		ID:        jti,
-		ClientID:  clientID,
-		Scope:     strings.Join(scopes, " "),
-		Roles:     acct.Roles,
-		Email:     acct.Email,
-		SessionID: session,
+		ClientID:  t.clientID,
+		Scope:     strings.Join(t.scopes, " "),
+		Roles:     t.acct.Roles,
+		Email:     t.acct.Email,
+		SessionID: t.session,
+		IDP:       t.idp,
 	}
-	if acct.Kind == store.KindUser {
-		c.PreferredUsername = acct.Username
+	if t.acct.Kind == store.KindUser {
+		c.PreferredUsername = t.acct.Username
 	}
 	token, err := jose.Sign(s.view.Ring().Signer, TokenType, c)
 	if err != nil {
@@ -221,6 +245,9 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		}
 		token = res.AccessToken
 	}
+	if s.isForeign(token) {
+		return s.validateForeign(ctx, token, opts)
+	}
 	c, err := s.verify(token)
 	if err != nil {
 		return Principal{}, err
@@ -241,6 +268,11 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
 		TokenID:   c.ID,
 		SessionID: c.SessionID,
+
+		IdentitySource: IdentitySourceLocal,
+	}
+	if c.IDP != "" {
+		p.IdentitySource = c.IDP
 	}
 	if s.view.Revoked(c.ID, c.SessionID, c.Subject, p.IssuedAt) {
 		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked")
@@ -265,17 +297,7 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 			p.ClientID = acct.ClientID
 		}
 	}
-	for _, r := range opts.RequiredRoles {
-		if !p.HasRole(r) {
-			return Principal{}, errs.New(errs.PermissionDenied, "the principal lacks required role %q", truncate(r))
-		}
-	}
-	for _, sc := range opts.RequiredScopes {
-		if !slices.Contains(p.Scopes, sc) {
-			return Principal{}, errs.New(errs.PermissionDenied, "the token lacks required scope %q", truncate(sc))
-		}
-	}
-	return p, nil
+	return p, s.checkRequirements(p, opts)
 }
 
 // verify checks shape, header, key and signature, and decodes the claims.

@@ -28,24 +28,28 @@ func NewAuthServer(c *core.Service, log *slog.Logger) *AuthServer {
 
 func (s *AuthServer) IssueToken(ctx context.Context, req *gatehousev1.IssueTokenRequest) (*gatehousev1.IssueTokenResponse, error) {
 	res, err := s.core.IssueToken(ctx, core.TokenRequest{
-		GrantType:    req.GetGrantType(),
-		Username:     req.GetUsername(),
-		Password:     req.GetPassword(),
-		ClientID:     req.GetClientId(),
-		ClientSecret: req.GetClientSecret(),
-		Scope:        req.GetScope(),
-		RefreshToken: req.GetRefreshToken(),
-		ClientIP:     clientIP(ctx, s.core),
+		GrantType:        req.GetGrantType(),
+		Username:         req.GetUsername(),
+		Password:         req.GetPassword(),
+		ClientID:         req.GetClientId(),
+		ClientSecret:     req.GetClientSecret(),
+		Scope:            req.GetScope(),
+		RefreshToken:     req.GetRefreshToken(),
+		SubjectToken:     req.GetSubjectToken(),
+		SubjectTokenType: req.GetSubjectTokenType(),
+		Audience:         req.GetAudience(),
+		ClientIP:         clientIP(ctx, s.core),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &gatehousev1.IssueTokenResponse{
-		AccessToken:  res.AccessToken,
-		TokenType:    res.TokenType,
-		ExpiresIn:    res.ExpiresIn,
-		Scope:        res.Scope,
-		RefreshToken: res.RefreshToken,
+		AccessToken:     res.AccessToken,
+		TokenType:       res.TokenType,
+		ExpiresIn:       res.ExpiresIn,
+		Scope:           res.Scope,
+		RefreshToken:    res.RefreshToken,
+		IssuedTokenType: res.IssuedTokenType,
 	}, nil
 }
 

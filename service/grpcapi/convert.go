@@ -57,6 +57,8 @@ func principalToProto(p core.Principal) *gatehousev1.Principal {
 		ExpiresAt: timestamppb.New(p.ExpiresAt),
 		TokenId:   p.TokenID,
 		SessionId: p.SessionID,
+
+		IdentitySource: p.IdentitySource,
 	}
 }
 

@@ -34,6 +34,8 @@ const MaxBodySize = 256 << 10
 type Options struct {
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS (default 5 min).
 	JWKSMaxAge time.Duration
+	// Metrics, when set, is served at /metrics (Prometheus text format).
+	Metrics http.Handler
 }
 
 // Handler returns the HTTP handler of the whole HTTP port.
@@ -74,6 +76,9 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
 	return recoverHTTP(log, limitBody(mux)), nil
 }
 

@@ -315,6 +315,8 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // oauthToken is POST /oauth2/token: the password, client_credentials and
@@ -335,14 +337,19 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.core.IssueToken(r.Context(), core.TokenRequest{
-		GrantType:    form["grant_type"],
-		Username:     form["username"],
-		Password:     form["password"],
-		ClientID:     client.id,
-		ClientSecret: client.secret,
-		Scope:        form["scope"],
-		RefreshToken: form["refresh_token"],
-		ClientIP:     h.clientIP(r),
+		GrantType:          form["grant_type"],
+		Username:           form["username"],
+		Password:           form["password"],
+		ClientID:           client.id,
+		ClientSecret:       client.secret,
+		Scope:              form["scope"],
+		RefreshToken:       form["refresh_token"],
+		SubjectToken:       form["subject_token"],
+		SubjectTokenType:   form["subject_token_type"],
+		Audience:           form["audience"],
+		RequestedTokenType: form["requested_token_type"],
+		ActorToken:         form["actor_token"],
+		ClientIP:           h.clientIP(r),
 	})
 	if err != nil {
 		h.oauthError(w, r, err)
@@ -353,11 +360,12 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken:  res.AccessToken,
-		TokenType:    res.TokenType,
-		ExpiresIn:    res.ExpiresIn,
-		RefreshToken: res.RefreshToken,
-		Scope:        res.Scope,
+		AccessToken:     res.AccessToken,
+		TokenType:       res.TokenType,
+		ExpiresIn:       res.ExpiresIn,
+		RefreshToken:    res.RefreshToken,
+		Scope:           res.Scope,
+		IssuedTokenType: res.IssuedTokenType,
 	})
 }
 

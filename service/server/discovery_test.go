@@ -313,7 +313,12 @@ func TestOIDCVerifierAcceptsAccessTokens(t *testing.T) {
 			t.Fatalf("sub not found in payload %s", payload)
 		}
 		sig := []byte(parts[2])
-		sig[10] ^= 0x01 // a middle character: all six bits are significant
+		// A middle character (all six bits significant), kept in the base64url alphabet.
+		if sig[10] == 'A' {
+			sig[10] = 'B'
+		} else {
+			sig[10] = 'A'
+		}
 		now := ts.clock.Now().Unix()
 		for name, tok := range map[string]string{
 			"tampered payload":   parts[0] + "." + b64.EncodeToString([]byte(otherSub)) + "." + parts[2],

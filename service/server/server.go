@@ -15,12 +15,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/federation"
 	"github.com/gatehouse/gatehouse/service/grpcapi"
 	"github.com/gatehouse/gatehouse/service/httpapi"
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -62,6 +66,8 @@ type Config struct {
 	Argon2           secrets.Params
 	// ShutdownTimeout bounds the graceful stop (default 10 s).
 	ShutdownTimeout time.Duration
+	// Federation tunes the verification of trusted issuers' tokens.
+	Federation federation.Options
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
 }
@@ -85,12 +91,14 @@ func DefaultConfig() Config {
 
 // App is an opened gatehouse instance.
 type App struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	keys  *keys.Manager
-	view  *view.View
-	core  *core.Service
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	keys    *keys.Manager
+	view    *view.View
+	fed     *federation.Verifier
+	metrics *prometheus.Registry
+	core    *core.Service
 }
 
 // Open connects to the database, loads or creates the master key and the
@@ -146,7 +154,13 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 	if err != nil {
 		return nil, err
 	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fedOpts := cfg.Federation
+	fedOpts.Metrics = federation.NewMetrics(metrics)
+	fed := federation.New(fedOpts, log, cfg.Now)
 	v := view.New(st, km, cfg.View, cfg.Now, log)
+	v.OnIssuers(fed.SetIssuers)
 	if err := v.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load view: %w", err)
 	}
@@ -155,18 +169,19 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 		return nil, fmt.Errorf("password hasher: %w", err)
 	}
 	c, err := core.New(cfg.Core, core.Deps{
-		Store:     st,
-		Keys:      km,
-		View:      v,
-		Passwords: pw,
-		Secrets:   secrets.NewSecretHasher(hashKey),
-		Now:       cfg.Now,
-		Log:       log,
+		Store:      st,
+		Keys:       km,
+		View:       v,
+		Federation: fed,
+		Passwords:  pw,
+		Secrets:    secrets.NewSecretHasher(hashKey),
+		Now:        cfg.Now,
+		Log:        log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return &App{cfg: cfg, log: log, store: st, keys: km, view: v, core: c}, nil
+	return &App{cfg: cfg, log: log, store: st, keys: km, view: v, fed: fed, metrics: metrics, core: c}, nil
 }
 
 // loadMasterKey takes the master key from the configuration, or for the
@@ -265,7 +280,9 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	defer cancel()
 	hs := health.NewServer()
 	gs := grpcapi.NewServer(a.core, hs, a.log)
-	h, err := httpapi.Handler(ctx, a.core, a.cfg.HTTP, a.log)
+	httpOpts := a.cfg.HTTP
+	httpOpts.Metrics = promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})
+	h, err := httpapi.Handler(ctx, a.core, httpOpts, a.log)
 	if err != nil {
 		return err
 	}
@@ -283,6 +300,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	wg.Go(func() { a.view.Run(ctx) })
 	wg.Go(func() { a.housekeep(ctx) })
 	wg.Go(func() { a.rotateKeys(ctx) })
+	wg.Go(func() { a.fed.Run(ctx) })
 	wg.Go(func() {
 		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("gRPC server: %w", err)

@@ -1,0 +1,307 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/jose"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Limits of trusted-issuer settings.
+const (
+	// MaxIssuerLeeway is the largest clock leeway a trusted issuer may have.
+	MaxIssuerLeeway = 5 * time.Minute
+
+	maxIssuerLen   = 512  // store column
+	maxJWKSURILen  = 1024 // store column
+	maxIssuerList  = 100  // entries of each list and of the role map
+	maxIssuerValue = 512  // bytes of an audience, claim or group name
+)
+
+// TrustedIssuerDefaults fills the unset fields of a trusted issuer with the
+// defaults: allowed_algs ["RS256"], leeway 60 s, required_claims ["exp",
+// "iat"], identity_claims ["email", "preferred_username", "upn", "appid",
+// "azp"], group_claims ["groups", "roles"]. It is the one place these
+// defaults live.
+func TrustedIssuerDefaults(ti store.TrustedIssuer) store.TrustedIssuer {
+	if len(ti.AllowedAlgs) == 0 {
+		ti.AllowedAlgs = []string{jose.RS256}
+	}
+	if ti.Leeway == 0 {
+		ti.Leeway = 60 * time.Second
+	}
+	if len(ti.RequiredClaims) == 0 {
+		ti.RequiredClaims = []string{"exp", "iat"}
+	}
+	if len(ti.IdentityClaims) == 0 {
+		ti.IdentityClaims = []string{"email", "preferred_username", "upn", "appid", "azp"}
+	}
+	if len(ti.GroupClaims) == 0 {
+		ti.GroupClaims = []string{"groups", "roles"}
+	}
+	return ti
+}
+
+// CreateTrustedIssuer adds a trusted issuer after filling in defaults and
+// validating it. The caller must be an admin.
+func (s *Service) CreateTrustedIssuer(ctx context.Context, caller Principal, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return store.TrustedIssuer{}, err
+	}
+	return s.CreateTrustedIssuerUnchecked(ctx, ti)
+}
+
+// CreateTrustedIssuerUnchecked is CreateTrustedIssuer for the CLI.
+func (s *Service) CreateTrustedIssuerUnchecked(ctx context.Context, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+	ti, err := s.checkTrustedIssuer(ti)
+	if err != nil {
+		return store.TrustedIssuer{}, err
+	}
+	ti.ID = uuid.NewString()
+	out, err := s.store.CreateTrustedIssuer(ctx, ti)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return store.TrustedIssuer{}, errs.Wrap(errs.AlreadyExists, err, "a trusted issuer %q already exists", truncate(ti.Issuer))
+	case err != nil:
+		return store.TrustedIssuer{}, errs.Wrap(errs.Internal, err, "could not store the trusted issuer")
+	}
+	s.syncView(ctx)
+	return out, nil
+}
+
+// ListTrustedIssuers returns every trusted issuer, ordered by issuer. The
+// caller must be an admin.
+func (s *Service) ListTrustedIssuers(ctx context.Context, caller Principal) ([]store.TrustedIssuer, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.ListTrustedIssuersUnchecked(ctx)
+}
+
+// ListTrustedIssuersUnchecked is ListTrustedIssuers for the CLI.
+func (s *Service) ListTrustedIssuersUnchecked(ctx context.Context) ([]store.TrustedIssuer, error) {
+	list, err := s.store.TrustedIssuers(ctx)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "could not list the trusted issuers")
+	}
+	return list, nil
+}
+
+// FindTrustedIssuerUnchecked returns the trusted issuer with this id or
+// issuer string, for the CLI.
+func (s *Service) FindTrustedIssuerUnchecked(ctx context.Context, idOrIssuer string) (store.TrustedIssuer, error) {
+	if err := checkIssuerID(idOrIssuer, maxJWKSURILen); err != nil {
+		return store.TrustedIssuer{}, err
+	}
+	ti, err := s.store.TrustedIssuer(ctx, idOrIssuer)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.TrustedIssuer{}, errs.New(errs.NotFound, "no trusted issuer %q", truncate(idOrIssuer))
+	case err != nil:
+		return store.TrustedIssuer{}, errs.Wrap(errs.Internal, err, "could not read the trusted issuer")
+	}
+	return ti, nil
+}
+
+// UpdateTrustedIssuer replaces every field of the trusted issuer with this
+// id (unset fields get their defaults). The caller must be an admin.
+func (s *Service) UpdateTrustedIssuer(ctx context.Context, caller Principal, id string, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return store.TrustedIssuer{}, err
+	}
+	return s.UpdateTrustedIssuerUnchecked(ctx, id, ti)
+}
+
+// UpdateTrustedIssuerUnchecked is UpdateTrustedIssuer for the CLI.
+func (s *Service) UpdateTrustedIssuerUnchecked(ctx context.Context, id string, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+	if err := checkIssuerID(id, 64); err != nil {
+		return store.TrustedIssuer{}, err
+	}
+	ti, err := s.checkTrustedIssuer(ti)
+	if err != nil {
+		return store.TrustedIssuer{}, err
+	}
+	out, err := s.store.UpdateTrustedIssuer(ctx, id, func(cur *store.TrustedIssuer) error {
+		*cur = ti // the store keeps id and created_at and sets updated_at
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.TrustedIssuer{}, errs.New(errs.NotFound, "no trusted issuer with id %q", truncate(id))
+	case errors.Is(err, store.ErrConflict):
+		return store.TrustedIssuer{}, errs.Wrap(errs.AlreadyExists, err, "a trusted issuer %q already exists", truncate(ti.Issuer))
+	case err != nil:
+		return store.TrustedIssuer{}, errs.Wrap(errs.Internal, err, "could not update the trusted issuer")
+	}
+	s.syncView(ctx)
+	return out, nil
+}
+
+// DeleteTrustedIssuer removes a trusted issuer; its tokens stop being
+// accepted on every replica within a poll interval. The caller must be an
+// admin.
+func (s *Service) DeleteTrustedIssuer(ctx context.Context, caller Principal, id string) error {
+	if err := requireRole(caller, RoleAdmin); err != nil {
+		return err
+	}
+	return s.DeleteTrustedIssuerUnchecked(ctx, id)
+}
+
+// DeleteTrustedIssuerUnchecked is DeleteTrustedIssuer for the CLI.
+func (s *Service) DeleteTrustedIssuerUnchecked(ctx context.Context, id string) error {
+	if err := checkIssuerID(id, 64); err != nil {
+		return err
+	}
+	if err := s.store.DeleteTrustedIssuer(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errs.New(errs.NotFound, "no trusted issuer with id %q", truncate(id))
+		}
+		return errs.Wrap(errs.Internal, err, "could not delete the trusted issuer")
+	}
+	s.syncView(ctx)
+	return nil
+}
+
+func checkIssuerID(id string, max int) error {
+	if id == "" {
+		return errs.New(errs.InvalidArgument, "id is required")
+	}
+	if !utf8.ValidString(id) || len(id) > max || strings.ContainsFunc(id, unicode.IsControl) {
+		return errs.New(errs.InvalidArgument, "id is not valid UTF-8 or too long")
+	}
+	return nil
+}
+
+// checkTrustedIssuer applies the defaults and validates every field.
+func (s *Service) checkTrustedIssuer(ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+	ti = TrustedIssuerDefaults(ti)
+	if err := checkIssuerURL("issuer", ti.Issuer, maxIssuerLen, true); err != nil {
+		return ti, err
+	}
+	if ti.Issuer == s.cfg.Issuer || strings.TrimRight(ti.Issuer, "/") == strings.TrimRight(s.cfg.Issuer, "/") {
+		return ti, errs.New(errs.InvalidArgument, "issuer %q is gatehouse's own issuer and cannot be trusted as an external one", truncate(ti.Issuer))
+	}
+	if ti.JWKSURI != "" {
+		if err := checkIssuerURL("jwks_uri", ti.JWKSURI, maxJWKSURILen, false); err != nil {
+			return ti, err
+		}
+	}
+	if len(ti.Audiences) == 0 {
+		return ti, errs.New(errs.InvalidArgument, "audiences: at least one accepted audience is required")
+	}
+	lists := []struct {
+		name string
+		list []string
+	}{
+		{"audiences", ti.Audiences},
+		{"required_claims", ti.RequiredClaims},
+		{"identity_claims", ti.IdentityClaims},
+		{"group_claims", ti.GroupClaims},
+	}
+	for _, l := range lists {
+		if err := checkValues(l.name, l.list); err != nil {
+			return ti, err
+		}
+	}
+	for _, a := range ti.AllowedAlgs {
+		if !jose.Supported(a) {
+			return ti, errs.New(errs.InvalidArgument, "allowed_algs: %q is not supported; use ES256, EdDSA or RS256", truncate(a))
+		}
+	}
+	if ti.Leeway < 0 || ti.Leeway > MaxIssuerLeeway || ti.Leeway%time.Second != 0 {
+		return ti, errs.New(errs.InvalidArgument, "leeway_seconds must be a whole number of seconds between 0 and 300")
+	}
+	if len(ti.RoleMap) > maxIssuerList {
+		return ti, errs.New(errs.InvalidArgument, "role_map: at most %d groups", maxIssuerList)
+	}
+	groups := make([]string, 0, len(ti.RoleMap))
+	for g := range ti.RoleMap {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups) // report the first bad entry deterministically
+	for _, g := range groups {
+		if g == "" {
+			return ti, errs.New(errs.InvalidArgument, "role_map: a group name must not be empty")
+		}
+		if err := checkValue("role_map", g); err != nil {
+			return ti, err
+		}
+		roles := ti.RoleMap[g]
+		if len(roles) == 0 {
+			return ti, errs.New(errs.InvalidArgument, "role_map: group %q maps to no roles", truncate(g))
+		}
+		if _, err := checkRoles(roles); err != nil {
+			return ti, errs.New(errs.InvalidArgument, "role_map: group %q: %s", truncate(g), errs.As(err).Message)
+		}
+	}
+	return ti, nil
+}
+
+// checkIssuerURL accepts an absolute https URL, or http for a loopback host
+// (127.0.0.0/8, ::1, localhost). An issuer must also have no query or
+// fragment (OpenID Connect Discovery 1.0 §3).
+func checkIssuerURL(name, v string, max int, issuer bool) error {
+	if v == "" {
+		return errs.New(errs.InvalidArgument, "%s is required", name)
+	}
+	if len(v) > max || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return errs.New(errs.InvalidArgument, "%s must be a URL of at most %d bytes without spaces or control characters", name, max)
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Opaque != "" || u.User != nil || u.Fragment != "" || strings.Contains(v, "#") {
+		return errs.New(errs.InvalidArgument, "%s %q must be an absolute https URL without user info or fragment", name, truncate(v))
+	}
+	if issuer && (u.RawQuery != "" || u.ForceQuery) {
+		return errs.New(errs.InvalidArgument, "issuer %q must not have a query", truncate(v))
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	default:
+		return errs.New(errs.InvalidArgument, "%s %q must be an https URL (http only for 127.0.0.0/8, ::1 or localhost)", name, truncate(v))
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Zone() == "" && a.IsLoopback()
+}
+
+func checkValues(name string, list []string) error {
+	if len(list) > maxIssuerList {
+		return errs.New(errs.InvalidArgument, "%s: at most %d entries", name, maxIssuerList)
+	}
+	for _, v := range list {
+		if err := checkValue(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkValue accepts a non-empty one-line UTF-8 string of bounded size (an
+// audience, claim or group name).
+func checkValue(name, v string) error {
+	if v == "" {
+		return errs.New(errs.InvalidArgument, "%s: entries must not be empty", name)
+	}
+	if len(v) > maxIssuerValue || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return errs.New(errs.InvalidArgument, "%s: %q must be valid UTF-8 without control characters, at most %d bytes", name, truncate(v), maxIssuerValue)
+	}
+	return nil
+}

@@ -1,0 +1,453 @@
+// Package federation verifies tokens issued by trusted company identity
+// providers (Microsoft Entra ID / Azure AD, Keycloak, any OIDC issuer).
+//
+// A Verifier holds the trusted issuers (store.TrustedIssuer) and a cache of
+// each one's signing keys, fetched from its JWKS: the configured jwks_uri or
+// the one its OIDC discovery document names. Verify is pure CPU while the
+// keys are cached: a map lookup under a read lock and one signature check.
+// The network is only used
+//
+//   - by Run, which refreshes each issuer's keys as its cache headers say
+//     (max-age or Expires, clamped to [1 min, 24 h]; conditional GET with
+//     If-None-Match), and retries failures with a backoff;
+//   - by Verify when an issuer's keys were never fetched (once, shared by
+//     all concurrent callers), or when a token names a kid that is not
+//     cached: then at most one refetch per issuer per MinRefetchInterval,
+//     shared by concurrent callers, so that random kids cannot make the
+//     Verifier hammer the IdP.
+//
+// A failed fetch (IdP down, non-200, not JSON, no usable key, too large)
+// never discards keys that were fetched before: tokens keep verifying with
+// the last good key set, the failure is logged once per failure streak and
+// counted in the metrics, and Status reports it.
+//
+// Only the header members alg and kid are read; jku, x5u, jwk and x5c are
+// never used (jose.Parse does not even decode them), so a token cannot
+// choose where its key comes from.
+package federation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/jose"
+	"github.com/gatehouse/gatehouse/store"
+)
+
+// Defaults.
+const (
+	DefaultLeeway             = 60 * time.Second
+	DefaultMinRefetchInterval = 30 * time.Second
+	DefaultRefresh            = time.Hour
+	DefaultHTTPTimeout        = 10 * time.Second
+
+	// MinCacheLifetime and MaxCacheLifetime clamp the lifetime the IdP's
+	// cache headers give its JWKS.
+	MinCacheLifetime = time.Minute
+	MaxCacheLifetime = 24 * time.Hour
+
+	// MaxDocumentSize bounds a JWKS or discovery document.
+	MaxDocumentSize = 1 << 20
+)
+
+// Default claim lists of WithDefaults.
+var (
+	DefaultAllowedAlgs    = []string{jose.RS256}
+	DefaultRequiredClaims = []string{"exp", "iat"}
+	DefaultIdentityClaims = []string{"email", "preferred_username", "upn", "appid", "azp"}
+	DefaultGroupClaims    = []string{"groups", "roles"}
+)
+
+// Options configure a Verifier.
+type Options struct {
+	// HTTPClient fetches discovery documents and JWKS. nil: a client with a
+	// 10 s timeout that follows at most 5 redirects, never to a URL that
+	// CheckURL refuses. A given client is used as is, except that the same
+	// redirect rule is put in front of its own CheckRedirect.
+	HTTPClient *http.Client
+	// MinRefetchInterval: a token with an unknown kid triggers at most one
+	// JWKS refetch per issuer per this interval (default 30 s). It is also
+	// the first retry delay after a failed fetch.
+	MinRefetchInterval time.Duration
+	// DefaultRefresh is the background refresh interval when the IdP sends
+	// no cache headers (default 1 h). max-age / Expires are honoured,
+	// clamped to [1 min, 24 h].
+	DefaultRefresh time.Duration
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+// Verifier verifies tokens of trusted issuers. It is safe for concurrent
+// use; create it with New.
+type Verifier struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	client  *http.Client
+	metrics *Metrics
+
+	mu      sync.RWMutex
+	issuers map[string]*entry // by exact issuer string
+
+	// wake tells Run that the issuers changed or a fetch finished.
+	wake chan struct{}
+	// maxSleep bounds how long Run sleeps between looks at the schedule.
+	// Tests that drive a fake clock make it small.
+	maxSleep time.Duration
+}
+
+// entry is one trusted issuer: its configuration (defaults applied) and its
+// key source, which survives SetIssuers while the JWKS source is unchanged.
+type entry struct {
+	cfg store.TrustedIssuer
+	ks  *keySource
+}
+
+// New returns a Verifier without issuers (see SetIssuers). log nil means
+// slog.Default(); now nil means time.Now.
+func New(opts Options, log *slog.Logger, now func() time.Time) *Verifier {
+	if opts.MinRefetchInterval <= 0 {
+		opts.MinRefetchInterval = DefaultMinRefetchInterval
+	}
+	if opts.DefaultRefresh <= 0 {
+		opts.DefaultRefresh = DefaultRefresh
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Verifier{
+		opts:     opts,
+		log:      log,
+		now:      now,
+		client:   httpClient(opts.HTTPClient),
+		metrics:  opts.Metrics,
+		issuers:  map[string]*entry{},
+		wake:     make(chan struct{}, 1),
+		maxSleep: time.Minute,
+	}
+}
+
+// WithDefaults fills the empty fields of ti: AllowedAlgs ["RS256"], Leeway
+// 60 s (also for a negative one), RequiredClaims ["exp", "iat"],
+// IdentityClaims ["email", "preferred_username", "upn", "appid", "azp"],
+// GroupClaims ["groups", "roles"]. Slices are fresh copies: changing the
+// result never changes ti or the defaults.
+func WithDefaults(ti store.TrustedIssuer) store.TrustedIssuer {
+	fill := func(s, def []string) []string {
+		if len(s) == 0 {
+			return slices.Clone(def)
+		}
+		return slices.Clone(s)
+	}
+	ti.AllowedAlgs = fill(ti.AllowedAlgs, DefaultAllowedAlgs)
+	ti.RequiredClaims = fill(ti.RequiredClaims, DefaultRequiredClaims)
+	ti.IdentityClaims = fill(ti.IdentityClaims, DefaultIdentityClaims)
+	ti.GroupClaims = fill(ti.GroupClaims, DefaultGroupClaims)
+	ti.Audiences = slices.Clone(ti.Audiences)
+	if ti.Leeway <= 0 {
+		ti.Leeway = DefaultLeeway
+	}
+	if ti.RoleMap != nil {
+		m := make(map[string][]string, len(ti.RoleMap))
+		for g, roles := range ti.RoleMap {
+			m[g] = slices.Clone(roles)
+		}
+		ti.RoleMap = m
+	}
+	return ti
+}
+
+// SetIssuers replaces the trusted issuers. An issuer whose JWKS source (the
+// explicit JWKSURI, or discovery from the same issuer string) is unchanged
+// keeps its cached keys and schedule; new ones are fetched by Run or by the
+// first Verify that needs them. Entries with an empty Issuer, and second
+// entries for an issuer already listed, are ignored (and logged).
+func (v *Verifier) SetIssuers(list []store.TrustedIssuer) {
+	next := make(map[string]*entry, len(list))
+	v.mu.Lock()
+	old := v.issuers
+	for _, ti := range list {
+		if ti.Issuer == "" {
+			v.log.Warn("federation: ignoring a trusted issuer without issuer", "id", ti.ID)
+			continue
+		}
+		if _, dup := next[ti.Issuer]; dup {
+			v.log.Warn("federation: ignoring a second trusted issuer with the same issuer", "issuer", ti.Issuer, "id", ti.ID)
+			continue
+		}
+		cfg := WithDefaults(ti)
+		var ks *keySource
+		if prev, ok := old[ti.Issuer]; ok && prev.ks.explicitURI == ti.JWKSURI {
+			ks = prev.ks
+		} else {
+			ks = newKeySource(ti.Issuer, ti.JWKSURI)
+		}
+		next[ti.Issuer] = &entry{cfg: cfg, ks: ks}
+	}
+	v.issuers = next
+	v.mu.Unlock()
+
+	for iss, e := range old {
+		if n, ok := next[iss]; ok && n.ks == e.ks {
+			continue
+		}
+		e.ks.retire()
+		// Only drop the metrics if the issuer is gone; a changed source
+		// keeps publishing under the same label.
+		if _, still := next[iss]; !still {
+			v.metrics.forget(iss)
+		}
+	}
+	v.poke()
+}
+
+// Trusted reports whether iss (exact string) is a trusted issuer.
+func (v *Verifier) Trusted(iss string) bool {
+	v.mu.RLock()
+	_, ok := v.issuers[iss]
+	v.mu.RUnlock()
+	return ok
+}
+
+// Issuers returns the trusted issuers with defaults applied, ordered by
+// issuer.
+func (v *Verifier) Issuers() []store.TrustedIssuer {
+	v.mu.RLock()
+	out := make([]store.TrustedIssuer, 0, len(v.issuers))
+	for _, e := range v.issuers {
+		out = append(out, WithDefaults(e.cfg))
+	}
+	v.mu.RUnlock()
+	slices.SortFunc(out, func(a, b store.TrustedIssuer) int { return strings.Compare(a.Issuer, b.Issuer) })
+	return out
+}
+
+func (v *Verifier) lookup(iss string) *entry {
+	v.mu.RLock()
+	e := v.issuers[iss]
+	v.mu.RUnlock()
+	return e
+}
+
+func (v *Verifier) entries() []*entry {
+	v.mu.RLock()
+	out := slices.Collect(maps.Values(v.issuers))
+	v.mu.RUnlock()
+	return out
+}
+
+// poke wakes Run without blocking.
+func (v *Verifier) poke() {
+	select {
+	case v.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Verified is a token that Verify accepted.
+type Verified struct {
+	// Issuer is the trusted issuer that signed the token, defaults applied.
+	Issuer store.TrustedIssuer
+	// Subject is the `sub` claim ("" if absent and not required).
+	Subject string
+	// Claims are all claims of the token; numbers are json.Number.
+	Claims map[string]any
+	// Identities are the candidates for the local account, from
+	// Issuer.IdentityClaims in order: each claim present as a non-empty
+	// string. appid and azp are ServicePrincipal candidates, and they are
+	// left out of tokens that carry a user candidate (see Identity).
+	Identities []Identity
+	// Groups is the union of the Issuer.GroupClaims values (strings or
+	// arrays of strings), in order of first appearance, without duplicates.
+	Groups []string
+	// Roles is Issuer.RoleMap applied to Groups: sorted, unique.
+	Roles []string
+	// IssuedAt and ExpiresAt are iat and exp (zero when absent).
+	IssuedAt, ExpiresAt time.Time
+}
+
+// Identity is one candidate for the local account.
+type Identity struct {
+	Claim string
+	Value string
+	// ServicePrincipal is set for appid and azp: the value is the calling
+	// application's client id, to be matched against service clients'
+	// client_id. A token that names a user (any candidate that is not a
+	// service principal, e.g. email) yields no ServicePrincipal candidates:
+	// in a delegated token azp/appid is the app acting for the user, and the
+	// user must never be mistaken for that app.
+	ServicePrincipal bool
+}
+
+// isServicePrincipalClaim reports whether claim names the calling app.
+func isServicePrincipalClaim(claim string) bool { return claim == "appid" || claim == "azp" }
+
+// Verify checks a compact JWS from a trusted issuer and returns what it
+// says. In order: shape and size (jose.Parse; never reads jku/x5u/jwk/x5c);
+// the unverified `iss` selects the trusted issuer; alg must be in its
+// AllowedAlgs; the key by kid from its cached JWKS (fetched now if never
+// fetched; an unknown kid triggers at most one rate-limited refetch); the
+// signature; then aud, exp/nbf/iat with the issuer's leeway, and the
+// RequiredClaims.
+//
+// Errors are *errs.Error: InvalidArgument for malformed tokens,
+// Unauthenticated for everything else. Messages name the issuer (once it is
+// known to be trusted) and what was wrong, never the token.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Verified, error) {
+	if token == "" {
+		return nil, errs.New(errs.InvalidArgument, "token is required")
+	}
+	t, err := jose.Parse(token)
+	if err != nil {
+		if errors.Is(err, jose.ErrMalformed) || errors.Is(err, jose.ErrTooLarge) {
+			return nil, errs.Wrap(errs.InvalidArgument, err, "token is malformed: %s", jose.Reason(err))
+		}
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err))
+	}
+	claims, err := decodeClaims(t.Payload)
+	if err != nil {
+		return nil, errs.Wrap(errs.InvalidArgument, err, "token is malformed: claims do not decode")
+	}
+	iss, _ := claims["iss"].(string)
+	if iss == "" {
+		return nil, errs.New(errs.Unauthenticated, "token has no issuer (iss)")
+	}
+	e := v.lookup(iss)
+	if e == nil {
+		return nil, errs.New(errs.Unauthenticated, "token issuer is not trusted")
+	}
+	cfg := e.cfg
+	// alg is one of jose's constants after Parse: safe to print.
+	if !slices.Contains(cfg.AllowedAlgs, t.Header.Alg) {
+		return nil, errs.New(errs.Unauthenticated, "token from %s is signed with %s, which is not allowed for this issuer (allowed: %s)",
+			cfg.Issuer, t.Header.Alg, strings.Join(cfg.AllowedAlgs, ", "))
+	}
+	key, err := v.key(ctx, e.ks, t.Header.Kid, t.Header.Alg)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Verify(key, cfg.AllowedAlgs); err != nil {
+		return nil, errs.Wrap(errs.Unauthenticated, err, "token from %s does not verify: %s", cfg.Issuer, jose.Reason(err))
+	}
+	return checkClaims(cfg, claims, v.now())
+}
+
+// decodeClaims decodes the payload (a JSON object, checked by jose.Parse)
+// keeping numbers exact.
+func decodeClaims(payload []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("claims are not an object")
+	}
+	return m, nil
+}
+
+// errRateLimited refuses an unknown-kid refetch within MinRefetchInterval.
+var errRateLimited = errors.New("federation: refetch rate-limited")
+
+// key returns the verification key for kid, fetching the issuer's JWKS when
+// it was never fetched, and refetching once (rate-limited) for a kid that is
+// not cached.
+func (v *Verifier) key(ctx context.Context, ks *keySource, kid, alg string) (jose.PublicKey, error) {
+	set, fetched := ks.current()
+	if !fetched {
+		// Never fetched: fetch now, shared by all callers; after a failure
+		// at most once per MinRefetchInterval (Run retries meanwhile).
+		err := v.refresh(ctx, context.WithoutCancel(ctx), ks, func() error {
+			ks.mu.RLock()
+			defer ks.mu.RUnlock()
+			if ks.fetched {
+				return errSkip
+			}
+			if !ks.lastAttempt.IsZero() && v.now().Sub(ks.lastAttempt) < v.opts.MinRefetchInterval {
+				return &fetchError{msg: ks.lastErr}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errSkip) {
+			return jose.PublicKey{}, errs.Wrap(errs.Unauthenticated, err, "signing keys of %s are not available: %s", ks.issuer, errMessage(err))
+		}
+		set, _ = ks.current()
+		if k, ok := set.find(kid, alg); ok {
+			return k, nil
+		}
+		return jose.PublicKey{}, unknownKey(ks.issuer, kid)
+	}
+	if k, ok := set.find(kid, alg); ok {
+		return k, nil
+	}
+	if kid == "" {
+		// Without a kid a refetch cannot help to choose.
+		return jose.PublicKey{}, errs.New(errs.Unauthenticated, "token from %s has no kid, and the issuer does not publish exactly one %s key", ks.issuer, alg)
+	}
+	err := v.refresh(ctx, context.WithoutCancel(ctx), ks, func() error {
+		ks.mu.Lock()
+		defer ks.mu.Unlock()
+		if _, ok := ks.set.find(kid, alg); ok {
+			return errSkip // a fetch that finished meanwhile brought it
+		}
+		now := v.now()
+		if !ks.lastKidRefetch.IsZero() && now.Sub(ks.lastKidRefetch) < v.opts.MinRefetchInterval {
+			return errRateLimited
+		}
+		ks.lastKidRefetch = now
+		v.metrics.unknownKid(ks.issuer)
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, errSkip):
+	case errors.Is(err, errRateLimited):
+		return jose.PublicKey{}, unknownKey(ks.issuer, kid)
+	default:
+		// The old keys are kept; the kid is still unknown.
+		return jose.PublicKey{}, errs.Wrap(errs.Unauthenticated, err, "unknown signing key for %s (kid %q; refetching its keys failed: %s)", ks.issuer, truncate(kid), errMessage(err))
+	}
+	set, _ = ks.current()
+	if k, ok := set.find(kid, alg); ok {
+		return k, nil
+	}
+	return jose.PublicKey{}, unknownKey(ks.issuer, kid)
+}
+
+func unknownKey(iss, kid string) *errs.Error {
+	return errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "unknown signing key for %s (kid %q)", iss, truncate(kid))
+}
+
+// errMessage is the caller-safe text of a fetch error.
+func errMessage(err error) string {
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe.msg
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "the request was cancelled or timed out"
+	}
+	return err.Error()
+}
+
+// truncate shortens token-controlled text echoed in messages.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
