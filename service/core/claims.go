@@ -26,6 +26,9 @@ type accessClaims struct {
 	SessionID string `json:"sid,omitempty"`
 	// IDP names the trusted issuer of an exchanged identity.
 	IDP string `json:"idp,omitempty"`
+	// IDPRoles are the roles mapped from the trusted issuer's groups at
+	// exchange time; validation adds them to the account's current roles.
+	IDPRoles []string `json:"idp_roles,omitempty"`
 }
 
 // audience is the JWT `aud` claim: one string or an array (RFC 7519 §4.1.3).

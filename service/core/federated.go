@@ -80,15 +80,13 @@ func (s *Service) validateForeign(ctx context.Context, token string, opts Valida
 	if s.view.Revoked("", "", id, v.IssuedAt) {
 		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked")
 	}
-	roles := slices.Concat(acct.Roles, v.Roles)
-	slices.Sort(roles)
 	p := Principal{
 		Subject:        id,
 		Kind:           acct.Kind,
 		Username:       acct.Username,
 		ClientID:       acct.ClientID,
 		Email:          acct.Email,
-		Roles:          slices.Compact(roles),
+		Roles:          mergeRoles(acct.Roles, v.Roles),
 		Scopes:         foreignScopes(v.Claims),
 		Issuer:         v.Issuer.Issuer,
 		Audience:       foreignAudience(v.Claims),
@@ -106,7 +104,13 @@ func (s *Service) validateForeign(ctx context.Context, token string, opts Valida
 // mapIdentity finds the local account of a verified foreign identity, or
 // provisions it when the issuer allows just-in-time users.
 func (s *Service) mapIdentity(ctx context.Context, v *federation.Verified) (string, view.Account, error) {
+	appOnly := isAppOnly(v)
 	for _, ident := range v.Identities {
+		// In a user's token appid/azp name the app that asked for it, not
+		// the caller: they identify a service principal only in app-only tokens.
+		if ident.ServicePrincipal != appOnly {
+			continue
+		}
 		fields := []string{"username", "email"}
 		switch {
 		case ident.ServicePrincipal:
@@ -123,13 +127,19 @@ func (s *Service) mapIdentity(ctx context.Context, v *federation.Verified) (stri
 			}
 		}
 	}
-	if !v.Issuer.JITProvisioning || isServicePrincipal(v) {
+	if !v.Issuer.JITProvisioning || appOnly {
 		return "", view.Account{}, errs.New(errs.PermissionDenied, "no local account matches this %s identity", truncate(v.Issuer.Issuer))
 	}
 	return s.provision(ctx, v)
 }
 
-func isServicePrincipal(v *federation.Verified) bool {
+// isAppOnly reports whether a token stands for an application rather than
+// a user: Entra ID marks those with idtyp "app" (optional claim) and gives
+// them no scp; any token without a user identity claim counts too.
+func isAppOnly(v *federation.Verified) bool {
+	if stringClaim(v.Claims, "idtyp") == "app" {
+		return true
+	}
 	for _, ident := range v.Identities {
 		if !ident.ServicePrincipal {
 			return false
@@ -223,13 +233,24 @@ func (s *Service) exchangeGrant(ctx context.Context, req TokenRequest) (TokenRes
 	if err != nil {
 		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not read the account")
 	}
-	acct.Roles = p.Roles // local roles plus the ones mapped from the IdP's groups
-	res, err := s.signToken(tokenSpec{acct: acct, subject: acct.ID, clientID: client.ClientID, scopes: scopes, idp: p.IdentitySource})
+	mapped := slices.DeleteFunc(slices.Clone(p.Roles), func(r string) bool { return slices.Contains(acct.Roles, r) })
+	acct.Roles = p.Roles // offline verifiers see local and mapped roles alike
+	res, err := s.signToken(tokenSpec{acct: acct, subject: acct.ID, clientID: client.ClientID, scopes: scopes, idp: p.IdentitySource, idpRoles: mapped})
 	if err != nil {
 		return TokenResponse{}, err
 	}
 	res.IssuedTokenType = TokenTypeAccessToken
 	return res, nil
+}
+
+// mergeRoles returns the sorted union of two role lists.
+func mergeRoles(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func stringClaim(claims map[string]any, names ...string) string {

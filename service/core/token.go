@@ -152,8 +152,9 @@ type tokenSpec struct {
 	subject  string
 	clientID string
 	scopes   []string
-	session  string // refresh-token family, for sid
-	idp      string // trusted issuer of an exchanged identity
+	session  string   // refresh-token family, for sid
+	idp      string   // trusted issuer of an exchanged identity
+	idpRoles []string // roles mapped from its groups
 }
 
 func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string, session string) (TokenResponse, error) {
@@ -180,6 +181,7 @@ func (s *Service) signToken(t tokenSpec) (TokenResponse, error) {
 		Email:     t.acct.Email,
 		SessionID: t.session,
 		IDP:       t.idp,
+		IDPRoles:  t.idpRoles,
 	}
 	if t.acct.Kind == store.KindUser {
 		c.PreferredUsername = t.acct.Username
@@ -289,8 +291,9 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		if !acct.Active {
 			return Principal{}, errs.New(errs.PermissionDenied, "the account is disabled")
 		}
-		// Current roles and profile win over the ones frozen in the token.
-		p.Kind, p.Roles, p.Email = acct.Kind, acct.Roles, acct.Email
+		// Current roles and profile win over the ones frozen in the token;
+		// roles mapped from a trusted issuer's groups stay for its lifetime.
+		p.Kind, p.Roles, p.Email = acct.Kind, mergeRoles(acct.Roles, c.IDPRoles), acct.Email
 		if acct.Kind == store.KindUser {
 			p.Username = acct.Username
 		} else {

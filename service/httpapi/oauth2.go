@@ -332,8 +332,8 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 		h.oauthError(w, r, err)
 		return
 	}
-	if form["grant_type"] == core.GrantClientCredentials && client.id == "" {
-		h.oauthError(w, r, invalidClient("the client_credentials grant requires client authentication"))
+	if g := form["grant_type"]; (g == core.GrantClientCredentials || g == core.GrantTokenExchange) && client.id == "" {
+		h.oauthError(w, r, invalidClient("the %s grant requires client authentication", g))
 		return
 	}
 	res, err := h.core.IssueToken(r.Context(), core.TokenRequest{
