@@ -20,10 +20,6 @@ const (
 	maxUnix = 253402300799
 )
 
-// keycloakServiceAccountPrefix starts the synthetic preferred_username
-// Keycloak gives a client's service account ("service-account-<client>").
-const keycloakServiceAccountPrefix = "service-account-"
-
 // checkClaims checks the claims of a token whose signature cfg's keys
 // verified, and extracts identities, groups and roles. cfg has defaults
 // applied.
@@ -93,9 +89,11 @@ func checkClaims(cfg store.TrustedIssuer, claims map[string]any, now time.Time) 
 }
 
 // identities lists the identity candidates in the order of names. appid and
-// azp are service principals; they are dropped when the token names a user,
-// because in a delegated token they are the app acting for the user. A
-// Keycloak service account's preferred_username does not name a user.
+// azp are service principals; they are dropped when the token also has a
+// user candidate, because in a delegated token they name the app acting for
+// the user. (Usernames are never trusted to say "I am an app": a Keycloak
+// service account's "service-account-<client>" preferred_username is a user
+// candidate like any other, as a user may be able to choose such a name.)
 func identities(names []string, claims map[string]any) []Identity {
 	var out []Identity
 	user := false
@@ -105,9 +103,7 @@ func identities(names []string, claims map[string]any) []Identity {
 			continue
 		}
 		id := Identity{Claim: name, Value: s, ServicePrincipal: isServicePrincipalClaim(name)}
-		if !id.ServicePrincipal && !(name == "preferred_username" && strings.HasPrefix(s, keycloakServiceAccountPrefix)) {
-			user = true
-		}
+		user = user || !id.ServicePrincipal
 		out = append(out, id)
 	}
 	if user {

@@ -260,6 +260,7 @@ func (v *Verifier) poke() {
 // Verified is a token that Verify accepted.
 type Verified struct {
 	// Issuer is the trusted issuer that signed the token, defaults applied.
+	// Its slices and RoleMap are shared with the Verifier: read only.
 	Issuer store.TrustedIssuer
 	// Subject is the `sub` claim ("" if absent and not required).
 	Subject string

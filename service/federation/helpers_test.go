@@ -270,3 +270,5 @@ func randomKid() string {
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -92,14 +92,25 @@ func TestVerify(t *testing.T) {
 				t.Errorf("identities = %v, want %v", v.Identities, want)
 			}
 		}},
-		{name: "keycloak service account keeps azp", claims: func(c map[string]any) {
+		{name: "a service-account-like username is still a user", claims: func(c map[string]any) {
 			for _, k := range []string{"email", "upn"} {
 				delete(c, k)
 			}
 			c["preferred_username"] = "service-account-billing"
 			c["azp"] = "billing"
 		}, check: func(t *testing.T, v *Verified) {
-			want := []Identity{{"preferred_username", "service-account-billing", false}, {"azp", "billing", true}}
+			want := []Identity{{"preferred_username", "service-account-billing", false}}
+			if !slices.Equal(v.Identities, want) {
+				t.Errorf("identities = %v, want %v", v.Identities, want)
+			}
+		}},
+		{name: "app-only token of another IdP: azp alone", claims: func(c map[string]any) {
+			for _, k := range []string{"email", "upn", "preferred_username"} {
+				delete(c, k)
+			}
+			c["azp"] = "billing"
+		}, check: func(t *testing.T, v *Verified) {
+			want := []Identity{{"azp", "billing", true}}
 			if !slices.Equal(v.Identities, want) {
 				t.Errorf("identities = %v, want %v", v.Identities, want)
 			}
