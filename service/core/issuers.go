@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/federation"
 	"github.com/gatehouse/gatehouse/service/jose"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -35,20 +36,10 @@ const (
 // "azp"], group_claims ["groups", "roles"]. It is the one place these
 // defaults live.
 func TrustedIssuerDefaults(ti store.TrustedIssuer) store.TrustedIssuer {
-	if len(ti.AllowedAlgs) == 0 {
-		ti.AllowedAlgs = []string{jose.RS256}
-	}
-	if ti.Leeway == 0 {
-		ti.Leeway = 60 * time.Second
-	}
-	if len(ti.RequiredClaims) == 0 {
-		ti.RequiredClaims = []string{"exp", "iat"}
-	}
-	if len(ti.IdentityClaims) == 0 {
-		ti.IdentityClaims = []string{"email", "preferred_username", "upn", "appid", "azp"}
-	}
-	if len(ti.GroupClaims) == 0 {
-		ti.GroupClaims = []string{"groups", "roles"}
+	leeway := ti.Leeway
+	ti = federation.WithDefaults(ti) // the one place the defaults live
+	if leeway < 0 {
+		ti.Leeway = leeway // kept, for validation to refuse
 	}
 	return ti
 }
@@ -213,6 +204,10 @@ func (s *Service) checkTrustedIssuer(ti store.TrustedIssuer) (store.TrustedIssue
 		if err := checkValues(l.name, l.list); err != nil {
 			return ti, err
 		}
+	}
+	if !slices.Contains(ti.RequiredClaims, "exp") {
+		// A token that never expires is never acceptable.
+		return ti, errs.New(errs.InvalidArgument, "required_claims must include exp")
 	}
 	for _, a := range ti.AllowedAlgs {
 		if !jose.Supported(a) {

@@ -253,6 +253,7 @@ func TestTrustedIssuerValidation(t *testing.T) {
 			{"alg lower case", func(ti *gatehousev1.TrustedIssuer) { ti.AllowedAlgs = []string{"rs256"} }},
 			{"negative leeway", func(ti *gatehousev1.TrustedIssuer) { ti.LeewaySeconds = -1 }},
 			{"leeway over 300", func(ti *gatehousev1.TrustedIssuer) { ti.LeewaySeconds = 301 }},
+			{"required claims without exp", func(ti *gatehousev1.TrustedIssuer) { ti.RequiredClaims = []string{"iat"} }},
 			{"huge leeway", func(ti *gatehousev1.TrustedIssuer) { ti.LeewaySeconds = 1 << 62 }},
 			{"empty required claim", func(ti *gatehousev1.TrustedIssuer) { ti.RequiredClaims = []string{""} }},
 			{"empty identity claim", func(ti *gatehousev1.TrustedIssuer) { ti.IdentityClaims = []string{"email", ""} }},
