@@ -225,7 +225,8 @@ type ValidateOptions struct {
 	RequiredScopes []string
 }
 
-var errBadToken = errs.New(errs.Unauthenticated, "invalid token")
+// errForeignToken tells ValidateToken that a token is a trusted issuer's.
+var errForeignToken = errors.New("token of a trusted issuer")
 
 // ValidateToken verifies token with the in-memory keys and view only. The
 // order is fixed: size and shape, header, key, signature, claims, view.
@@ -247,10 +248,10 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		}
 		token = res.AccessToken
 	}
-	if s.isForeign(token) {
+	c, err := s.verify(token)
+	if err == errForeignToken {
 		return s.validateForeign(ctx, token, opts)
 	}
-	c, err := s.verify(token)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -311,6 +312,9 @@ func (s *Service) verify(token string) (*accessClaims, error) {
 	key := sha256.Sum256([]byte(token))
 	if c, ok := s.cache.get(key, ring); ok {
 		return c, nil
+	}
+	if s.isForeign(token) {
+		return nil, errForeignToken
 	}
 	t, err := jose.Parse(token)
 	if err != nil {

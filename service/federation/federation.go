@@ -222,6 +222,13 @@ func (v *Verifier) Trusted(iss string) bool {
 	return ok
 }
 
+// Empty reports whether no issuer is trusted, so callers can skip looking.
+func (v *Verifier) Empty() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.issuers) == 0
+}
+
 // Issuers returns the trusted issuers with defaults applied, ordered by
 // issuer.
 func (v *Verifier) Issuers() []store.TrustedIssuer {
