@@ -34,22 +34,9 @@ func (s *Store) CreateTrustedIssuer(ctx context.Context, ti TrustedIssuer) (Trus
 	now := s.clock()
 	ti.CreatedAt, ti.UpdatedAt = now, now
 	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		err := tx.TrustedIssuer.Create().
-			SetID(ti.ID).
-			SetIssuer(ti.Issuer).
-			SetJwksURI(ti.JWKSURI).
-			SetAudiences(nonNilStrings(ti.Audiences)).
-			SetAllowedAlgs(nonNilStrings(ti.AllowedAlgs)).
-			SetLeewaySeconds(int64(ti.Leeway / time.Second)).
-			SetRequiredClaims(nonNilStrings(ti.RequiredClaims)).
-			SetIdentityClaims(nonNilStrings(ti.IdentityClaims)).
-			SetGroupClaims(nonNilStrings(ti.GroupClaims)).
-			SetRoleMap(nonNilMap(ti.RoleMap)).
-			SetJitProvisioning(ti.JITProvisioning).
-			SetCreatedAt(now).
-			SetUpdatedAt(now).
-			Exec(ctx)
-		if err != nil {
+		c := tx.TrustedIssuer.Create().SetID(ti.ID).SetCreatedAt(now)
+		setIssuerFields(c.Mutation(), ti)
+		if err := c.Exec(ctx); err != nil {
 			return fmt.Errorf("insert trusted issuer: %w", mapErr(err))
 		}
 		return s.appendChange(ctx, tx, ChangeIssuer, ti.ID)
@@ -94,20 +81,9 @@ func (s *Store) UpdateTrustedIssuer(ctx context.Context, id string, fn func(*Tru
 			return err
 		}
 		ti.ID, ti.CreatedAt, ti.UpdatedAt = e.ID, e.CreatedAt.UTC(), s.clock()
-		err = tx.TrustedIssuer.UpdateOneID(id).
-			SetIssuer(ti.Issuer).
-			SetJwksURI(ti.JWKSURI).
-			SetAudiences(nonNilStrings(ti.Audiences)).
-			SetAllowedAlgs(nonNilStrings(ti.AllowedAlgs)).
-			SetLeewaySeconds(int64(ti.Leeway / time.Second)).
-			SetRequiredClaims(nonNilStrings(ti.RequiredClaims)).
-			SetIdentityClaims(nonNilStrings(ti.IdentityClaims)).
-			SetGroupClaims(nonNilStrings(ti.GroupClaims)).
-			SetRoleMap(nonNilMap(ti.RoleMap)).
-			SetJitProvisioning(ti.JITProvisioning).
-			SetUpdatedAt(ti.UpdatedAt).
-			Exec(ctx)
-		if err != nil {
+		u := tx.TrustedIssuer.UpdateOneID(id)
+		setIssuerFields(u.Mutation(), ti)
+		if err := u.Exec(ctx); err != nil {
 			return fmt.Errorf("update trusted issuer: %w", mapErr(err))
 		}
 		out = ti
@@ -125,6 +101,21 @@ func (s *Store) DeleteTrustedIssuer(ctx context.Context, id string) error {
 		}
 		return s.appendChange(ctx, tx, ChangeIssuer, id)
 	})
+}
+
+// setIssuerFields writes every mutable field; create and update share it.
+func setIssuerFields(m *ent.TrustedIssuerMutation, ti TrustedIssuer) {
+	m.SetIssuer(ti.Issuer)
+	m.SetJwksURI(ti.JWKSURI)
+	m.SetAudiences(nonNilStrings(ti.Audiences))
+	m.SetAllowedAlgs(nonNilStrings(ti.AllowedAlgs))
+	m.SetLeewaySeconds(int64(ti.Leeway / time.Second))
+	m.SetRequiredClaims(nonNilStrings(ti.RequiredClaims))
+	m.SetIdentityClaims(nonNilStrings(ti.IdentityClaims))
+	m.SetGroupClaims(nonNilStrings(ti.GroupClaims))
+	m.SetRoleMap(nonNilMap(ti.RoleMap))
+	m.SetJitProvisioning(ti.JITProvisioning)
+	m.SetUpdatedAt(ti.UpdatedAt)
 }
 
 func toTrustedIssuer(e *ent.TrustedIssuer) TrustedIssuer {
