@@ -192,11 +192,17 @@ func (s *Service) narrowRefreshScope(original, requested string) (string, error)
 	return strings.Join(want, " "), nil
 }
 
-func (s *Service) checkRefreshLifetime(t store.RefreshToken, now time.Time) error {
-	idle := s.cfg.RefreshIdleTTL
+// idleTTL is how long a token may go unused: the refresh or the offline
+// idle timeout (0: none).
+func (s *Service) idleTTL(t store.RefreshToken) time.Duration {
 	if t.Offline {
-		idle = s.cfg.OfflineIdleTTL
+		return s.cfg.OfflineIdleTTL
 	}
+	return s.cfg.RefreshIdleTTL
+}
+
+func (s *Service) checkRefreshLifetime(t store.RefreshToken, now time.Time) error {
+	idle := s.idleTTL(t)
 	if (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) || (idle > 0 && now.Sub(t.LastUsedAt) > idle) {
 		return errBadRefresh
 	}

@@ -169,11 +169,7 @@ func (s *Service) ListSessionsUnchecked(ctx context.Context, accountID string) (
 		}
 		sess := Session{ID: t.FamilyID, AccountID: t.AccountID, ClientID: t.ClientID, Scope: t.Scope, Offline: t.Offline,
 			CreatedAt: t.FamilyCreatedAt, LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt}
-		idle := s.cfg.RefreshIdleTTL
-		if t.Offline {
-			idle = s.cfg.OfflineIdleTTL
-		}
-		if idle > 0 && (sess.ExpiresAt.IsZero() || t.LastUsedAt.Add(idle).Before(sess.ExpiresAt)) {
+		if idle := s.idleTTL(t); idle > 0 && (sess.ExpiresAt.IsZero() || t.LastUsedAt.Add(idle).Before(sess.ExpiresAt)) {
 			sess.ExpiresAt = t.LastUsedAt.Add(idle)
 		}
 		out = append(out, sess)
