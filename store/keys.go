@@ -34,31 +34,6 @@ type SigningKey struct {
 	RetiredAt     time.Time // zero when not set
 }
 
-// CreateSigningKey inserts a key.
-func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey) (SigningKey, error) {
-	k.CreatedAt = s.clock()
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		c := tx.SigningKey.Create().
-			SetKid(k.KID).
-			SetAlg(k.Alg).
-			SetState(signingkey.State(k.State)).
-			SetPublicJwk(k.PublicJWK).
-			SetPrivateSealed(k.PrivateSealed).
-			SetCreatedAt(k.CreatedAt)
-		if !k.ActivatedAt.IsZero() {
-			c.SetActivatedAt(k.ActivatedAt)
-		}
-		if !k.RetiredAt.IsZero() {
-			c.SetRetiredAt(k.RetiredAt)
-		}
-		if _, err := c.Save(ctx); err != nil {
-			return fmt.Errorf("insert signing key: %w", mapErr(err))
-		}
-		return s.appendChange(ctx, tx, ChangeKey, k.KID)
-	})
-	return k, err
-}
-
 // SigningKeys returns every stored key that is not revoked, oldest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	es, err := s.client.SigningKey.Query().

@@ -221,10 +221,13 @@ func testChangeLog(t *testing.T, s *store.Store) {
 func testKeys(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	k := store.SigningKey{KID: "k1", Alg: "ES256", State: store.KeyActive, PublicJWK: []byte(`{"kty":"EC"}`), PrivateSealed: []byte{9}, ActivatedAt: time.Now()}
-	if _, err := s.CreateSigningKey(ctx, k); err != nil {
+	create := func(keys []store.SigningKey) (store.KeyChanges, error) {
+		return store.KeyChanges{Create: []store.SigningKey{k}}, nil
+	}
+	if err := s.ChangeKeys(ctx, create); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateSigningKey(ctx, k); !errors.Is(err, store.ErrConflict) {
+	if err := s.ChangeKeys(ctx, create); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("duplicate kid err = %v", err)
 	}
 	keys, err := s.SigningKeys(ctx)
