@@ -247,7 +247,9 @@ func TestRotationUnderLoad(t *testing.T) {
 			for i := 0; ctx.Err() == nil; i++ {
 				res, err := issuers[(w+i)%2].IssueToken(ctx, &gatehousev1.IssueTokenRequest{GrantType: "client_credentials", ClientId: "reporter", ClientSecret: secret})
 				if err != nil {
-					if ctx.Err() == nil {
+					// gRPC's own deadline timer may fire just before ctx reports it:
+					// the run is over, not failed.
+					if c := status.Code(err); ctx.Err() == nil && c != codes.DeadlineExceeded && c != codes.Canceled {
 						failed.Add(1)
 						t.Errorf("issue: %v", err)
 					}
