@@ -177,8 +177,8 @@ func (s *Service) JWKS() (body []byte, etag string) {
 	return r.JWKSJSON, r.ETag
 }
 
-// PublicKeys returns the published keys.
-func (s *Service) PublicKeys() []jose.JWK { return slices.Clone(s.view.Ring().JWKS) }
+// PublicKeys returns the published keys, oldest first.
+func (s *Service) PublicKeys() []jose.PublicKey { return slices.Clone(s.view.Ring().Published) }
 
 // Ready reports whether the database answers.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }

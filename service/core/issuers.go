@@ -210,8 +210,8 @@ func (s *Service) checkTrustedIssuer(ti store.TrustedIssuer) (store.TrustedIssue
 		return ti, errs.New(errs.InvalidArgument, "required_claims must include exp")
 	}
 	for _, a := range ti.AllowedAlgs {
-		if !jose.Supported(a) {
-			return ti, errs.New(errs.InvalidArgument, "allowed_algs: %q is not supported; use ES256, EdDSA or RS256", truncate(a))
+		if !jose.Verifiable(a) {
+			return ti, errs.New(errs.InvalidArgument, "allowed_algs: %q is not supported; use %s", truncate(a), strings.Join(jose.VerifyAlgorithms(), ", "))
 		}
 	}
 	if ti.Leeway < 0 || ti.Leeway > MaxIssuerLeeway || ti.Leeway%time.Second != 0 {

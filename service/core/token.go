@@ -326,6 +326,9 @@ func (s *Service) verify(token string) (*accessClaims, error) {
 	if !isAccessTokenType(t.Header.Typ) {
 		return nil, errs.New(errs.Unauthenticated, "invalid token: typ must be at+jwt")
 	}
+	if t.Header.Kid == "" {
+		return nil, errs.New(errs.Unauthenticated, "invalid token: header has no kid")
+	}
 	pub, ok := ring.Key(t.Header.Kid)
 	if !ok {
 		return nil, errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "invalid token: unknown signing key")

@@ -8,9 +8,11 @@ import (
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -66,10 +68,13 @@ func (s *AuthServer) ValidateToken(ctx context.Context, req *gatehousev1.Validat
 }
 
 func (s *AuthServer) GetJWKS(ctx context.Context, _ *gatehousev1.GetJWKSRequest) (*gatehousev1.GetJWKSResponse, error) {
-	keys := s.core.PublicKeys()
-	out := &gatehousev1.GetJWKSResponse{Keys: make([]*gatehousev1.JSONWebKey, len(keys))}
-	for i, k := range keys {
-		out.Keys[i] = &gatehousev1.JSONWebKey{Kty: k.Kty, Kid: k.Kid, Use: k.Use, Alg: k.Alg, Crv: k.Crv, X: k.X, Y: k.Y, N: k.N, E: k.E}
+	// The message is read from the JWKS that jwx encoded, so gRPC, REST and
+	// /.well-known/jwks.json carry the same members; one the message cannot
+	// hold is an error, not a silent loss.
+	body, _ := s.core.JWKS()
+	out := new(gatehousev1.GetJWKSResponse)
+	if err := protojson.Unmarshal(body, out); err != nil {
+		return nil, toStatus(ctx, s.log, errs.Wrap(errs.Internal, err, "the key set cannot be encoded"))
 	}
 	return out, nil
 }

@@ -11,7 +11,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
 )
+
+// signInput signs a JWS signing input with jwx's signer for k.Alg, with no
+// policy check at all: tests use it to forge tokens.
+func signInput(k PrivateKey, input []byte) ([]byte, error) {
+	s, err := jws.NewSigner(jwa.SignatureAlgorithm(k.Alg))
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(input, k.Key)
+}
 
 // keyCase names a fixture key; RS256-3072 shares its algorithm with RS256.
 type keyCase struct{ name, alg string }

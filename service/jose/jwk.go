@@ -1,198 +1,132 @@
 package jose
 
 import (
+	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
-	"math/big"
-	"math/bits"
+	"slices"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
-// JWK is the public form of a JSON Web Key (RFC 7517). It has no members for
-// private key material, so marshalling one can never leak a private key.
-type JWK struct {
-	Kty string `json:"kty,omitempty"`
-	Kid string `json:"kid,omitempty"`
-	Use string `json:"use,omitempty"`
-	Alg string `json:"alg,omitempty"`
-	Crv string `json:"crv,omitempty"`
-	X   string `json:"x,omitempty"`
-	Y   string `json:"y,omitempty"`
-	N   string `json:"n,omitempty"`
-	E   string `json:"e,omitempty"`
-}
-
-// p256CoordSize is the length of a P-256 coordinate; JWK coordinates are
-// always this long (RFC 7518 §6.2.1.2).
-const p256CoordSize = 32
-
-// PublicJWK returns k as a JWK with use "sig". k.Alg may be empty, in which
-// case the algorithm implied by the key type is used.
-func PublicJWK(k PublicKey) (JWK, error) {
-	j, err := jwkMembers(k.Key)
+// PublicJWK returns k as a jwx JWK with kid, alg and use "sig". k.Alg may be
+// empty for EC and Ed25519 keys, whose curve implies it.
+func PublicJWK(k PublicKey) (jwk.Key, error) {
+	fam, err := KeyFamily(k.Key)
 	if err != nil {
-		return JWK{}, err
+		return nil, err
 	}
-	if k.Alg != "" && k.Alg != j.Alg {
-		return JWK{}, fmt.Errorf("%w: %s key cannot be used with alg %q", ErrAlgorithm, j.Alg, k.Alg)
+	alg := k.Alg
+	if alg == "" && len(fam) == 1 {
+		alg = fam[0]
 	}
-	j.Kid = k.KID
-	j.Use = "sig"
+	if !slices.Contains(fam, alg) {
+		return nil, fmt.Errorf("%w: %s key cannot be used with alg %q", ErrAlgorithm, fam[0], alg)
+	}
+	j, err := jwk.FromRaw(k.Key)
+	if err != nil {
+		return nil, fmt.Errorf("jose: encoding JWK: %w", err)
+	}
+	for name, v := range map[string]any{jwk.KeyIDKey: k.KID, jwk.AlgorithmKey: jwa.SignatureAlgorithm(alg), jwk.KeyUsageKey: jwk.ForSignature} {
+		if name == jwk.KeyIDKey && k.KID == "" {
+			continue
+		}
+		if err := j.Set(name, v); err != nil {
+			return nil, fmt.Errorf("jose: encoding JWK %s: %w", name, err)
+		}
+	}
 	return j, nil
 }
 
-// jwkMembers returns the key-type members (kty, crv, x, y, n, e) and alg.
-func jwkMembers(pub any) (JWK, error) {
-	alg, err := keyAlg(pub)
-	if err != nil {
-		return JWK{}, err
-	}
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		pt, err := k.Bytes() // 0x04 || X || Y
+// MarshalJWKS encodes keys as an RFC 7517 JWK Set, {"keys":[...]}, each key
+// with only the members RFC 7517/7518/8037 define for its type.
+func MarshalJWKS(keys []PublicKey) ([]byte, error) {
+	set := jwk.NewSet()
+	for _, k := range keys {
+		j, err := PublicJWK(k)
 		if err != nil {
-			return JWK{}, fmt.Errorf("%w: invalid P-256 key: %w", ErrAlgorithm, err)
+			return nil, err
 		}
-		return JWK{Kty: "EC", Alg: alg, Crv: "P-256",
-			X: b64.EncodeToString(pt[1 : 1+p256CoordSize]),
-			Y: b64.EncodeToString(pt[1+p256CoordSize:])}, nil
-	case ed25519.PublicKey:
-		return JWK{Kty: "OKP", Alg: alg, Crv: "Ed25519", X: b64.EncodeToString(k)}, nil
-	case *rsa.PublicKey:
-		if k.E < 3 || k.E%2 == 0 {
-			return JWK{}, fmt.Errorf("%w: RSA key has an invalid public exponent", ErrAlgorithm)
+		if err := set.AddKey(j); err != nil {
+			return nil, fmt.Errorf("jose: JWKS: %w", err)
 		}
-		e := big.NewInt(int64(k.E)).Bytes()
-		return JWK{Kty: "RSA", Alg: alg, N: b64.EncodeToString(k.N.Bytes()), E: b64.EncodeToString(e)}, nil
 	}
-	return JWK{}, fmt.Errorf("%w: unsupported key type %T", ErrAlgorithm, pub)
+	return json.Marshal(set)
 }
 
-// Thumbprint returns the RFC 7638 JWK thumbprint of k: the base64url SHA-256
-// of the required members in lexicographic order, without whitespace. Only
-// the key matters; k.KID and k.Alg are ignored.
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of k's key, unpadded
+// base64url. k.KID and k.Alg are ignored.
 func Thumbprint(k PublicKey) (string, error) {
-	j, err := jwkMembers(k.Key)
-	if err != nil {
+	if _, err := KeyFamily(k.Key); err != nil {
 		return "", err
 	}
-	// Member values are base64url or fixed names: nothing needs escaping.
-	var canon string
-	switch j.Kty {
-	case "EC":
-		canon = `{"crv":"` + j.Crv + `","kty":"EC","x":"` + j.X + `","y":"` + j.Y + `"}`
-	case "OKP":
-		canon = `{"crv":"` + j.Crv + `","kty":"OKP","x":"` + j.X + `"}`
-	case "RSA":
-		canon = `{"e":"` + j.E + `","kty":"RSA","n":"` + j.N + `"}`
+	j, err := jwk.FromRaw(k.Key)
+	if err != nil {
+		return "", fmt.Errorf("jose: encoding JWK: %w", err)
 	}
-	sum := sha256.Sum256([]byte(canon))
-	return b64.EncodeToString(sum[:]), nil
+	sum, err := j.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("jose: thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum), nil
 }
 
-// ParsePublicJWK validates j and returns the key it describes. It requires
-// use to be absent or "sig", alg to be absent or match the key type, an EC
-// point on P-256, a 32-byte Ed25519 key, or an RSA modulus of 2048 to 8192
-// bits with a small odd exponent, all in canonical unpadded base64url.
-// Members that do not belong to the key type are rejected. Errors wrap
-// ErrMalformed.
-func ParsePublicJWK(j JWK) (PublicKey, error) {
-	if j.Use != "" && j.Use != "sig" {
-		return PublicKey{}, fmt.Errorf("%w: JWK use is not sig", ErrMalformed)
+// ParseJWK applies gatehouse's key policy to a JWK that jwx parsed: a public
+// EC, OKP (Ed25519) or RSA key that KeyFamily accepts, use absent or "sig",
+// key_ops absent or containing "verify", and alg absent or one of the key's
+// family. The result's Alg is the JWK's alg, or the one the curve implies,
+// or "" for an RSA key without alg (usable with any RS*/PS* algorithm the
+// caller allows). Errors wrap ErrMalformed.
+func ParseJWK(j jwk.Key) (PublicKey, error) {
+	if j == nil {
+		return PublicKey{}, fmt.Errorf("%w: no JWK", ErrMalformed)
 	}
-	var pk PublicKey
-	switch j.Kty {
-	case "EC":
-		if j.Crv != "P-256" {
-			return PublicKey{}, fmt.Errorf("%w: EC JWK curve is not P-256", ErrMalformed)
-		}
-		if j.N != "" || j.E != "" {
-			return PublicKey{}, fmt.Errorf("%w: EC JWK has RSA members", ErrMalformed)
-		}
-		x, okx := decodeJWKField(j.X)
-		y, oky := decodeJWKField(j.Y)
-		if !okx || !oky || len(x) != p256CoordSize || len(y) != p256CoordSize {
-			return PublicKey{}, fmt.Errorf("%w: EC JWK x and y must be %d-byte base64url", ErrMalformed, p256CoordSize)
-		}
-		pt := make([]byte, 0, 1+2*p256CoordSize)
-		pt = append(append(append(pt, 4), x...), y...)
-		key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pt)
-		if err != nil {
-			return PublicKey{}, fmt.Errorf("%w: EC JWK point is not on P-256", ErrMalformed)
-		}
-		pk = PublicKey{Alg: ES256, Key: key}
-	case "OKP":
-		if j.Crv != "Ed25519" {
-			return PublicKey{}, fmt.Errorf("%w: OKP JWK curve is not Ed25519", ErrMalformed)
-		}
-		if j.Y != "" || j.N != "" || j.E != "" {
-			return PublicKey{}, fmt.Errorf("%w: OKP JWK has members of other key types", ErrMalformed)
-		}
-		x, ok := decodeJWKField(j.X)
-		if !ok || len(x) != ed25519.PublicKeySize {
-			return PublicKey{}, fmt.Errorf("%w: OKP JWK x must be %d-byte base64url", ErrMalformed, ed25519.PublicKeySize)
-		}
-		pk = PublicKey{Alg: EdDSA, Key: ed25519.PublicKey(x)}
-	case "RSA":
-		if j.Crv != "" || j.X != "" || j.Y != "" {
-			return PublicKey{}, fmt.Errorf("%w: RSA JWK has EC members", ErrMalformed)
-		}
-		key, err := parseRSAMembers(j.N, j.E)
-		if err != nil {
-			return PublicKey{}, err
-		}
-		pk = PublicKey{Alg: RS256, Key: key}
-	case "":
-		return PublicKey{}, fmt.Errorf("%w: JWK has no kty", ErrMalformed)
+	switch j.KeyType() {
+	case jwa.EC, jwa.OKP, jwa.RSA:
 	default:
 		return PublicKey{}, fmt.Errorf("%w: JWK kty is not EC, OKP or RSA", ErrMalformed)
 	}
-	if j.Alg != "" && j.Alg != pk.Alg {
-		return PublicKey{}, fmt.Errorf("%w: JWK alg does not match its %s key", ErrMalformed, j.Kty)
+	if u := j.KeyUsage(); u != "" && u != string(jwk.ForSignature) {
+		return PublicKey{}, fmt.Errorf("%w: JWK use is not sig", ErrMalformed)
 	}
-	pk.KID = j.Kid
-	return pk, nil
-}
-
-// parseRSAMembers decodes n and e, which must be minimal big-endian
-// integers (RFC 7518 §6.3.1).
-func parseRSAMembers(n64, e64 string) (*rsa.PublicKey, error) {
-	n, ok := decodeJWKField(n64)
-	if !ok || len(n) == 0 || n[0] == 0 {
-		return nil, fmt.Errorf("%w: RSA JWK n is not a minimal base64url integer", ErrMalformed)
+	if ops := j.KeyOps(); ops != nil && !slices.Contains(ops, jwk.KeyOpVerify) {
+		return PublicKey{}, fmt.Errorf(`%w: JWK key_ops does not contain "verify"`, ErrMalformed)
 	}
-	if bits := (len(n)-1)*8 + bits.Len8(n[0]); bits < minRSABits || bits > maxRSABits {
-		return nil, fmt.Errorf("%w: RSA JWK modulus is %d bits, want %d to %d", ErrMalformed, bits, minRSABits, maxRSABits)
+	var raw any
+	if err := j.Raw(&raw); err != nil {
+		return PublicKey{}, fmt.Errorf("%w: JWK does not hold a usable key", ErrMalformed)
 	}
-	if n[len(n)-1]&1 == 0 {
-		return nil, fmt.Errorf("%w: RSA JWK modulus is even", ErrMalformed)
-	}
-	e, ok := decodeJWKField(e64)
-	if !ok || len(e) == 0 || e[0] == 0 || len(e) > 4 {
-		return nil, fmt.Errorf("%w: RSA JWK e is not a minimal base64url integer of at most 32 bits", ErrMalformed)
-	}
-	var exp uint32
-	for _, c := range e {
-		exp = exp<<8 | uint32(c)
-	}
-	if exp < 3 || exp%2 == 0 || exp > 1<<31-1 {
-		return nil, fmt.Errorf("%w: RSA JWK exponent must be odd, at least 3 and below 2^31", ErrMalformed)
-	}
-	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp)}, nil
-}
-
-// decodeJWKField decodes a base64url JWK member with the same strictness as
-// token segments, so each key has exactly one accepted encoding.
-func decodeJWKField(s string) ([]byte, bool) {
-	if !isBase64URL(s) {
-		return nil, false
-	}
-	b, err := b64.DecodeString(s)
+	fam, err := KeyFamily(raw)
 	if err != nil {
-		return nil, false
+		return PublicKey{}, fmt.Errorf("%w: JWK %s", ErrMalformed, Reason(err))
 	}
-	return b, true
+	if ec, ok := raw.(*ecdsa.PublicKey); ok {
+		// jwx does not check the point; crypto/ecdh does.
+		if _, err := ec.ECDH(); err != nil {
+			return PublicKey{}, fmt.Errorf("%w: JWK EC point is not on its curve", ErrMalformed)
+		}
+	}
+	alg := ""
+	if a := j.Algorithm(); a != nil {
+		alg = a.String()
+	}
+	switch {
+	case alg != "" && !slices.Contains(fam, alg):
+		return PublicKey{}, fmt.Errorf("%w: JWK alg does not match its %s key", ErrMalformed, j.KeyType())
+	case alg == "" && len(fam) == 1:
+		alg = fam[0]
+	}
+	return PublicKey{KID: j.KeyID(), Alg: alg, Key: raw}, nil
+}
+
+// ParseJWKJSON parses one JWK in JSON with jwk.ParseKey and ParseJWK.
+func ParseJWKJSON(b []byte) (PublicKey, error) {
+	j, err := jwk.ParseKey(b)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("%w: JWK does not parse", ErrMalformed)
+	}
+	return ParseJWK(j)
 }

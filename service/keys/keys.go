@@ -55,11 +55,11 @@ func NewManager(st *store.Store, master *MasterKeys, o Options, now func() time.
 // Ring is an immutable snapshot of the published keys. Replacing the whole
 // ring atomically keeps readers lock-free.
 type Ring struct {
-	Signer   jose.PrivateKey
-	verify   map[string]jose.PublicKey
-	JWKS     []jose.JWK
-	JWKSJSON []byte // RFC 7517 {"keys":[...]}, served as is
-	ETag     string // strong validator of JWKSJSON
+	Signer    jose.PrivateKey
+	verify    map[string]jose.PublicKey
+	Published []jose.PublicKey // every key in the JWKS, oldest first
+	JWKSJSON  []byte           // RFC 7517 {"keys":[...]} as jwx encodes it, served as is
+	ETag      string           // strong validator of JWKSJSON
 }
 
 // Key returns the verification key with the given kid.
@@ -179,16 +179,15 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	r := &Ring{verify: make(map[string]jose.PublicKey, len(stored))}
 	var active *store.SigningKey
 	for i, k := range stored {
-		var jwk jose.JWK
-		if err := json.Unmarshal(k.PublicJWK, &jwk); err != nil {
-			return nil, fmt.Errorf("decode public key %s: %w", k.KID, err)
-		}
-		pub, err := jose.ParsePublicJWK(jwk)
+		pub, err := jose.ParseJWKJSON(k.PublicJWK)
 		if err != nil {
 			return nil, fmt.Errorf("public key %s: %w", k.KID, err)
 		}
+		if pub.KID != k.KID || pub.Alg != k.Alg {
+			return nil, fmt.Errorf("public key %s: stored JWK says kid %q, alg %q", k.KID, pub.KID, pub.Alg)
+		}
 		r.verify[k.KID] = pub
-		r.JWKS = append(r.JWKS, jwk)
+		r.Published = append(r.Published, pub)
 		if k.State == store.KeyActive && (active == nil || k.ActivatedAt.After(active.ActivatedAt)) {
 			active = &stored[i]
 		}
@@ -204,20 +203,11 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", active.KID, err)
 	}
-	r.JWKSJSON, err = json.Marshal(struct {
-		Keys []jose.JWK `json:"keys"`
-	}{Keys: nonNil(r.JWKS)})
+	r.JWKSJSON, err = jose.MarshalJWKS(r.Published)
 	if err != nil {
 		return nil, fmt.Errorf("encode JWKS: %w", err)
 	}
 	sum := sha256.Sum256(r.JWKSJSON)
 	r.ETag = `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
 	return r, nil
-}
-
-func nonNil(s []jose.JWK) []jose.JWK {
-	if s == nil {
-		return []jose.JWK{}
-	}
-	return s
 }

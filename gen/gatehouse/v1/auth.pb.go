@@ -656,21 +656,24 @@ func (x *GetJWKSResponse) GetKeys() []*JSONWebKey {
 	return nil
 }
 
-// JSONWebKey holds public key material only (RFC 7517/7518/8037).
+// JSONWebKey holds public key material only (RFC 7517/7518/8037). The
+// server fills it from the JWKS that jwx encodes, so a key carries exactly the
+// members its type defines: EC keys crv, x, y; OKP keys crv, x; RSA keys n, e.
+// Members are optional so that absent ones stay absent in JSON.
 type JSONWebKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kty   string                 `protobuf:"bytes,1,opt,name=kty,proto3" json:"kty,omitempty"`
-	Kid   string                 `protobuf:"bytes,2,opt,name=kid,proto3" json:"kid,omitempty"`
-	Use   string                 `protobuf:"bytes,3,opt,name=use,proto3" json:"use,omitempty"`
-	Alg   string                 `protobuf:"bytes,4,opt,name=alg,proto3" json:"alg,omitempty"`
+	Kty   *string                `protobuf:"bytes,1,opt,name=kty,proto3,oneof" json:"kty,omitempty"`
+	Kid   *string                `protobuf:"bytes,2,opt,name=kid,proto3,oneof" json:"kid,omitempty"`
+	Use   *string                `protobuf:"bytes,3,opt,name=use,proto3,oneof" json:"use,omitempty"`
+	Alg   *string                `protobuf:"bytes,4,opt,name=alg,proto3,oneof" json:"alg,omitempty"`
 	// EC and OKP keys.
-	Crv string `protobuf:"bytes,5,opt,name=crv,proto3" json:"crv,omitempty"`
-	X   string `protobuf:"bytes,6,opt,name=x,proto3" json:"x,omitempty"`
+	Crv *string `protobuf:"bytes,5,opt,name=crv,proto3,oneof" json:"crv,omitempty"`
+	X   *string `protobuf:"bytes,6,opt,name=x,proto3,oneof" json:"x,omitempty"`
 	// EC keys.
-	Y string `protobuf:"bytes,7,opt,name=y,proto3" json:"y,omitempty"`
+	Y *string `protobuf:"bytes,7,opt,name=y,proto3,oneof" json:"y,omitempty"`
 	// RSA keys.
-	N             string `protobuf:"bytes,8,opt,name=n,proto3" json:"n,omitempty"`
-	E             string `protobuf:"bytes,9,opt,name=e,proto3" json:"e,omitempty"`
+	N             *string `protobuf:"bytes,8,opt,name=n,proto3,oneof" json:"n,omitempty"`
+	E             *string `protobuf:"bytes,9,opt,name=e,proto3,oneof" json:"e,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,64 +709,64 @@ func (*JSONWebKey) Descriptor() ([]byte, []int) {
 }
 
 func (x *JSONWebKey) GetKty() string {
-	if x != nil {
-		return x.Kty
+	if x != nil && x.Kty != nil {
+		return *x.Kty
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetKid() string {
-	if x != nil {
-		return x.Kid
+	if x != nil && x.Kid != nil {
+		return *x.Kid
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetUse() string {
-	if x != nil {
-		return x.Use
+	if x != nil && x.Use != nil {
+		return *x.Use
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetAlg() string {
-	if x != nil {
-		return x.Alg
+	if x != nil && x.Alg != nil {
+		return *x.Alg
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetCrv() string {
-	if x != nil {
-		return x.Crv
+	if x != nil && x.Crv != nil {
+		return *x.Crv
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetX() string {
-	if x != nil {
-		return x.X
+	if x != nil && x.X != nil {
+		return *x.X
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetY() string {
-	if x != nil {
-		return x.Y
+	if x != nil && x.Y != nil {
+		return *x.Y
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetN() string {
-	if x != nil {
-		return x.N
+	if x != nil && x.N != nil {
+		return *x.N
 	}
 	return ""
 }
 
 func (x *JSONWebKey) GetE() string {
-	if x != nil {
-		return x.E
+	if x != nil && x.E != nil {
+		return *x.E
 	}
 	return ""
 }
@@ -1430,18 +1433,27 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\x0fidentity_source\x18\x0e \x01(\tR\x0eidentitySource\"\x10\n" +
 	"\x0eGetJWKSRequest\"?\n" +
 	"\x0fGetJWKSResponse\x12,\n" +
-	"\x04keys\x18\x01 \x03(\v2\x18.gatehouse.v1.JSONWebKeyR\x04keys\"\x9e\x01\n" +
+	"\x04keys\x18\x01 \x03(\v2\x18.gatehouse.v1.JSONWebKeyR\x04keys\"\x8b\x02\n" +
 	"\n" +
-	"JSONWebKey\x12\x10\n" +
-	"\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n" +
-	"\x03kid\x18\x02 \x01(\tR\x03kid\x12\x10\n" +
-	"\x03use\x18\x03 \x01(\tR\x03use\x12\x10\n" +
-	"\x03alg\x18\x04 \x01(\tR\x03alg\x12\x10\n" +
-	"\x03crv\x18\x05 \x01(\tR\x03crv\x12\f\n" +
-	"\x01x\x18\x06 \x01(\tR\x01x\x12\f\n" +
-	"\x01y\x18\a \x01(\tR\x01y\x12\f\n" +
-	"\x01n\x18\b \x01(\tR\x01n\x12\f\n" +
-	"\x01e\x18\t \x01(\tR\x01e\"\x86\x01\n" +
+	"JSONWebKey\x12\x15\n" +
+	"\x03kty\x18\x01 \x01(\tH\x00R\x03kty\x88\x01\x01\x12\x15\n" +
+	"\x03kid\x18\x02 \x01(\tH\x01R\x03kid\x88\x01\x01\x12\x15\n" +
+	"\x03use\x18\x03 \x01(\tH\x02R\x03use\x88\x01\x01\x12\x15\n" +
+	"\x03alg\x18\x04 \x01(\tH\x03R\x03alg\x88\x01\x01\x12\x15\n" +
+	"\x03crv\x18\x05 \x01(\tH\x04R\x03crv\x88\x01\x01\x12\x11\n" +
+	"\x01x\x18\x06 \x01(\tH\x05R\x01x\x88\x01\x01\x12\x11\n" +
+	"\x01y\x18\a \x01(\tH\x06R\x01y\x88\x01\x01\x12\x11\n" +
+	"\x01n\x18\b \x01(\tH\aR\x01n\x88\x01\x01\x12\x11\n" +
+	"\x01e\x18\t \x01(\tH\bR\x01e\x88\x01\x01B\x06\n" +
+	"\x04_ktyB\x06\n" +
+	"\x04_kidB\x06\n" +
+	"\x04_useB\x06\n" +
+	"\x04_algB\x06\n" +
+	"\x04_crvB\x04\n" +
+	"\x02_xB\x04\n" +
+	"\x02_yB\x04\n" +
+	"\x02_nB\x04\n" +
+	"\x02_e\"\x86\x01\n" +
 	"\x11LookupUserRequest\x12\x10\n" +
 	"\x02id\x18\x01 \x01(\tH\x00R\x02id\x12\x1c\n" +
 	"\busername\x18\x02 \x01(\tH\x00R\busername\x12\x16\n" +
@@ -1575,6 +1587,7 @@ func file_gatehouse_v1_auth_proto_init() {
 	if File_gatehouse_v1_auth_proto != nil {
 		return
 	}
+	file_gatehouse_v1_auth_proto_msgTypes[7].OneofWrappers = []any{}
 	file_gatehouse_v1_auth_proto_msgTypes[8].OneofWrappers = []any{
 		(*LookupUserRequest_Id)(nil),
 		(*LookupUserRequest_Username)(nil),

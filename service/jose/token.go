@@ -1,0 +1,290 @@
+package jose
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// Header is the protected header members gatehouse reads. jku, x5u, jwk and
+// x5c are never read: a token cannot choose its key.
+type Header struct {
+	Alg string
+	Kid string
+	Typ string
+}
+
+// Token is a parsed compact JWS whose signature has not been checked yet.
+type Token struct {
+	Header  Header
+	Payload []byte // decoded claims JSON, a JSON object
+
+	signingInput []byte // BASE64URL(header) || '.' || BASE64URL(payload)
+	signature    []byte
+}
+
+// Parse decodes a compact JWS without verifying it: the policy checks of the
+// package doc, then jws.Parse. Errors wrap ErrTooLarge, ErrMalformed, or
+// ErrAlgorithm when alg is missing, "none" or not Verifiable: no such token
+// could ever verify, so it is refused before any key lookup.
+func Parse(token string) (*Token, error) {
+	if len(token) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: token is %d bytes, limit is %d", ErrTooLarge, len(token), MaxTokenSize)
+	}
+	h, p, s, err := jws.SplitCompactString(token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: token is not three dot-separated segments", ErrMalformed)
+	}
+	if len(h) == 0 || len(p) == 0 {
+		return nil, fmt.Errorf("%w: token has an empty segment", ErrMalformed)
+	}
+	for _, seg := range []struct {
+		name string
+		b    []byte
+	}{{"header", h}, {"payload", p}, {"signature", s}} {
+		if !canonicalBase64URL(seg.b) {
+			return nil, fmt.Errorf("%w: %s is not unpadded base64url", ErrMalformed, seg.name)
+		}
+	}
+	rawHeader, err := base64.RawURLEncoding.DecodeString(string(h))
+	if err != nil {
+		return nil, fmt.Errorf("%w: header is not unpadded base64url", ErrMalformed)
+	}
+	var hdr Header
+	if err := checkHeader(rawHeader, &hdr); err != nil {
+		return nil, err
+	}
+	// Checked after the header so that alg "none" is reported as such.
+	if len(s) == 0 {
+		return nil, fmt.Errorf("%w: signature is empty", ErrMalformed)
+	}
+	msg, err := jws.ParseString(token)
+	if err != nil || len(msg.Signatures()) != 1 {
+		return nil, fmt.Errorf("%w: token does not parse as a compact JWS", ErrMalformed)
+	}
+	payload := msg.Payload()
+	if err := checkObject(payload, nil); err != nil {
+		return nil, fmt.Errorf("%w: payload %s", ErrMalformed, err.Error())
+	}
+	return &Token{
+		Header:       hdr,
+		Payload:      payload,
+		signingInput: []byte(token[:len(h)+1+len(p)]),
+		signature:    msg.Signatures()[0].Signature(),
+	}, nil
+}
+
+// Verify checks the token's signature with key, through jwx's verifier for
+// the algorithm. The header alg must be in allowed, equal key.Alg, and suit
+// the key's type and size (see KeyFamily). Claims (exp, aud, ...) are the
+// caller's to check afterwards.
+func (t *Token) Verify(key PublicKey, allowed []string) error {
+	if t == nil || t.signingInput == nil || len(t.signature) == 0 {
+		return fmt.Errorf("%w: token did not come from Parse", ErrMalformed)
+	}
+	alg := t.Header.Alg
+	if !Verifiable(alg) {
+		return fmt.Errorf("%w: token algorithm is not supported", ErrAlgorithm)
+	}
+	// alg is one of the constants from here on, so it is safe to print.
+	if !slices.Contains(allowed, alg) {
+		return fmt.Errorf("%w: %s is not allowed here", ErrAlgorithm, alg)
+	}
+	if key.Alg != alg {
+		return fmt.Errorf("%w: token is %s but key %q is for %q", ErrAlgorithm, alg, key.KID, key.Alg)
+	}
+	if err := checkKey(alg, key.Key); err != nil {
+		return err
+	}
+	v, err := jws.NewVerifier(jwa.SignatureAlgorithm(alg))
+	if err != nil {
+		return fmt.Errorf("%w: %s has no verifier", ErrAlgorithm, alg)
+	}
+	if err := v.Verify(t.signingInput, t.signature, key.Key); err != nil {
+		return fmt.Errorf("%w: %s signature does not verify", ErrSignature, alg)
+	}
+	return nil
+}
+
+// Sign returns a compact JWS of claims signed with k by jws.Sign. The
+// protected header is {"alg","kid","typ"}; kid and typ are left out when
+// empty (gatehouse access tokens use typ "at+jwt", RFC 9068). claims must
+// marshal to a JSON object that Parse would accept.
+func Sign(k PrivateKey, typ string, claims any) (string, error) {
+	if !Supported(k.Alg) {
+		return "", fmt.Errorf("%w: cannot sign with an unsupported algorithm", ErrAlgorithm)
+	}
+	pub := publicOf(k.Key)
+	if err := checkKey(k.Alg, pub); err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(k.KID) || !utf8.ValidString(typ) {
+		return "", errors.New("jose: kid and typ must be valid UTF-8")
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("jose: encoding claims: %w", err)
+	}
+	// Refuse to mint what Parse would reject: non-objects, and members
+	// whose names differ only in case (e.g. two struct fields "sub", "SUB").
+	if err := checkObject(payload, nil); err != nil {
+		return "", fmt.Errorf("%w: encoded claims %v", ErrMalformed, err)
+	}
+	hdr := jws.NewHeaders()
+	if k.KID != "" {
+		if err := hdr.Set(jws.KeyIDKey, k.KID); err != nil {
+			return "", fmt.Errorf("jose: header kid: %w", err)
+		}
+	}
+	if typ != "" {
+		if err := hdr.Set(jws.TypeKey, typ); err != nil {
+			return "", fmt.Errorf("jose: header typ: %w", err)
+		}
+	}
+	out, err := jws.Sign(payload, jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.Key, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", fmt.Errorf("jose: %s signing: %w", k.Alg, err)
+	}
+	if len(out) > MaxTokenSize {
+		return "", fmt.Errorf("%w: signed token would be %d bytes, limit is %d", ErrTooLarge, len(out), MaxTokenSize)
+	}
+	return string(out), nil
+}
+
+// canonicalBase64URL reports whether s is unpadded base64url whose unused
+// trailing bits are zero, so that every segment has exactly one spelling.
+// jwx's decoder also takes padding and the standard alphabet.
+func canonicalBase64URL(s []byte) bool {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(s)%4 == 1 {
+		return false
+	}
+	last := 0
+	for _, c := range s {
+		last = strings.IndexByte(alphabet, c)
+		if last < 0 {
+			return false
+		}
+	}
+	switch len(s) % 4 {
+	case 2: // 12 bits hold one byte: the last 4 must be zero
+		return last&0x0f == 0
+	case 3: // 18 bits hold two bytes: the last 2 must be zero
+		return last&0x03 == 0
+	}
+	return true
+}
+
+// checkHeader applies the header policy to the decoded protected header
+// and fills h. Member names are matched exactly (JOSE names are
+// case-sensitive); duplicates are refused case-insensitively.
+func checkHeader(b []byte, h *Header) error {
+	hasAlg := false
+	err := checkObject(b, func(name string, val json.RawMessage) error {
+		var dst *string
+		switch name {
+		case "alg":
+			dst, hasAlg = &h.Alg, true
+		case "kid":
+			dst = &h.Kid
+		case "typ":
+			dst = &h.Typ
+		case "crit":
+			return errors.New("has crit, but no extension is supported")
+		case "b64":
+			return errors.New("has b64, but unencoded payloads are not supported")
+		default:
+			return nil
+		}
+		if len(val) == 0 || val[0] != '"' || json.Unmarshal(val, dst) != nil {
+			return fmt.Errorf("%s is not a string", name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: header %s", ErrMalformed, err.Error())
+	}
+	switch {
+	case !hasAlg || h.Alg == "":
+		return fmt.Errorf("%w: header has no alg", ErrAlgorithm)
+	case strings.EqualFold(h.Alg, "none"):
+		return fmt.Errorf("%w: unsecured (alg none) tokens are never accepted", ErrAlgorithm)
+	case !Verifiable(h.Alg):
+		return fmt.Errorf("%w: header alg is not supported", ErrAlgorithm)
+	}
+	return nil
+}
+
+// checkObject checks that b is a UTF-8 JSON object without duplicate
+// top-level member names, calling member (if not nil) for each member. The
+// error is a description for the caller to wrap.
+func checkObject(b []byte, member func(name string, val json.RawMessage) error) error {
+	if !utf8.Valid(b) {
+		return errors.New("is not valid UTF-8")
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("is not a JSON object")
+	}
+	seen := make(map[string]struct{}, 16)
+	for d.More() {
+		tok, err := d.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return errors.New("is not valid JSON")
+		}
+		var val json.RawMessage
+		if err := d.Decode(&val); err != nil {
+			return errors.New("is not valid JSON")
+		}
+		folded := foldName(name)
+		if _, dup := seen[folded]; dup {
+			return errors.New("has a duplicate member")
+		}
+		seen[folded] = struct{}{}
+		if member != nil {
+			if err := member(name, val); err != nil {
+				return err
+			}
+		}
+	}
+	if tok, err := d.Token(); err != nil || tok != json.Delim('}') {
+		return errors.New("is not valid JSON")
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("is not valid JSON (trailing data)")
+	}
+	return nil
+}
+
+// foldName maps name to a canonical member of its case-folding class, the
+// way encoding/json matches member names to struct fields: "SUB", and "ſub"
+// with a long s, fill the same field as "sub".
+func foldName(name string) string {
+	b := make([]byte, 0, len(name))
+	for _, r := range name {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b = append(b, byte(r))
+			continue
+		}
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b = utf8.AppendRune(b, m)
+	}
+	return string(b)
+}
