@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
-	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -85,11 +85,11 @@ func newFakeGatehouse(t *testing.T, opts ...fakeOption) *fakeGatehouse {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := jwk.Import(ec)
+	priv, err := jwk.FromRaw(ec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range map[string]any{jwk.KeyIDKey: "test-key-1", jwk.AlgorithmKey: jwa.ES256(), jwk.KeyUsageKey: "sig"} {
+	for k, v := range map[string]any{jwk.KeyIDKey: "test-key-1", jwk.AlgorithmKey: jwa.ES256, jwk.KeyUsageKey: "sig"} {
 		if err := priv.Set(k, v); err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func (f *fakeGatehouse) sign(sub string) (string, error) {
 	if err != nil {
 		return "", status.Error(codes.Internal, err.Error())
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), f.priv))
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, f.priv))
 	if err != nil {
 		return "", status.Error(codes.Internal, err.Error())
 	}
@@ -259,7 +259,7 @@ func (f *fakeGatehouse) verify(token string) (*gatehousev1.Principal, error) {
 		return nil, status.Errorf(codes.Unauthenticated, "bad token %s: %v", token, err)
 	}
 	f.validated.Add(1)
-	sub, _ := tok.Subject()
+	sub := tok.Subject()
 	return &gatehousev1.Principal{Subject: sub, Kind: gatehousev1.AccountKind_ACCOUNT_KIND_SERVICE_CLIENT, ClientId: testClientID}, nil
 }
 

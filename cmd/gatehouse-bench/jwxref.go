@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
-	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
-// jwxVerifier verifies tokens with github.com/lestrrat-go/jwx/v3 against a
+// jwxVerifier verifies tokens with github.com/lestrrat-go/jwx/v2 against a
 // JWK set: mode "verify" is jws.Verify (signature only), mode "parse" is
 // jwt.Parse with signature verification and claim validation (exp, nbf,
 // iat).
@@ -32,7 +32,7 @@ func newReferenceVerifier(jwksJSON []byte, mode string) (tokenVerifier, error) {
 	v := &jwxVerifier{set: set, mode: mode}
 	for i := range set.Len() {
 		k, _ := set.Key(i)
-		if _, ok := k.Algorithm(); !ok {
+		if a := k.Algorithm(); a == nil || a.String() == "" {
 			// jwx insists on an "alg" per key; without one, let it infer
 			// the algorithm from the key type.
 			v.infer = true
@@ -69,9 +69,9 @@ func (v *jwxVerifier) newWorker() func([]byte) error {
 }
 
 func (v *jwxVerifier) describe() string {
-	s := "jwx/v3 jws.Verify"
+	s := "jwx/v2 jws.Verify"
 	if v.mode == jwxModeParse {
-		s = "jwx/v3 jwt.Parse+validate"
+		s = "jwx/v2 jwt.Parse+validate"
 	}
 	if v.infer {
 		s += " (alg inferred from key)"

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // edKeys returns an EdDSA private key and a JWKS JSON for its public half;
@@ -21,7 +21,7 @@ func edKeys(t *testing.T, withAlg bool) (jwk.Key, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := jwk.Import(priv)
+	k, err := jwk.FromRaw(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func edKeys(t *testing.T, withAlg bool) (jwk.Key, []byte) {
 		t.Fatal(err)
 	}
 	if withAlg {
-		if err := pub.Set(jwk.AlgorithmKey, jwa.EdDSA()); err != nil {
+		if err := pub.Set(jwk.AlgorithmKey, jwa.EdDSA); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,7 +54,7 @@ func sign(t *testing.T, k jwk.Key, exp time.Time) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA(), k))
+	out, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, k))
 	if err != nil {
 		t.Fatal(err)
 	}

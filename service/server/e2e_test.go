@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -356,7 +357,7 @@ func TestJWKSRoundTripWithGenericLibrary(t *testing.T) {
 		if err != nil {
 			t.Fatalf("jwx rejects a gatehouse token: %v", err)
 		}
-		if sub, _ := parsed.Subject(); sub == "" {
+		if sub := parsed.Subject(); sub == "" {
 			t.Error("no subject")
 		}
 		// ETag and conditional GET.
@@ -371,10 +372,25 @@ func TestJWKSRoundTripWithGenericLibrary(t *testing.T) {
 		if etag == "" || res.StatusCode != http.StatusNotModified {
 			t.Errorf("conditional GET = %d (etag %q)", res.StatusCode, etag)
 		}
-		// The gRPC GetJWKS carries the same key.
+		// The gRPC GetJWKS carries the same key, with only an EC key's
+		// members, and so does the REST /v1/jwks.
 		g, err := ts.auth.GetJWKS(context.Background(), &gatehousev1.GetJWKSRequest{})
-		if err != nil || len(g.Keys) != 1 || g.Keys[0].Kid != parsedKID(t, tok) || g.Keys[0].Use != "sig" || g.Keys[0].Alg != "ES256" {
+		if err != nil || len(g.Keys) != 1 || g.Keys[0].GetKid() != parsedKID(t, tok) || g.Keys[0].GetUse() != "sig" || g.Keys[0].GetAlg() != "ES256" {
 			t.Errorf("GetJWKS = %v, %v", g, err)
+		}
+		if k := g.GetKeys()[0]; k.N != nil || k.E != nil || k.GetCrv() != "P-256" || k.GetX() == "" || k.GetY() == "" {
+			t.Errorf("GetJWKS EC key = %v", k)
+		}
+		var wellKnown, rest struct{ Keys []map[string]any }
+		if err := json.Unmarshal(r.body, &wellKnown); err != nil {
+			t.Fatal(err)
+		}
+		v1 := ts.do(t, "GET", "/v1/jwks", "", "", "")
+		if err := json.Unmarshal(v1.body, &rest); err != nil || v1.status != 200 {
+			t.Fatalf("/v1/jwks = %d %s", v1.status, v1.body)
+		}
+		if !reflect.DeepEqual(rest, wellKnown) {
+			t.Errorf("/v1/jwks %s differs from /.well-known/jwks.json %s", v1.body, r.body)
 		}
 	})
 }
