@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse/gatehouse/service/jose"
 	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/store/storetest"
 )
@@ -225,6 +226,7 @@ func TestValidationRejects(t *testing.T) {
 			{"audience in list", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["aud"] = []string{"billing", "gatehouse"} })), "billing", nil, codes.OK, 200},
 			{"missing exp", ts.forge(t, "at+jwt", claims(func(m map[string]any) { delete(m, "exp") })), "", nil, codes.Unauthenticated, 401},
 			{"wrong typ", ts.forge(t, "JWT", claims(nil)), "", nil, codes.Unauthenticated, 401},
+			{"no kid", ts.forgeKey(t, func(k *jose.PrivateKey) { k.KID = "" }, claims(nil)), "", nil, codes.Unauthenticated, 401},
 			{"missing required role", good, "", []string{"admin"}, codes.PermissionDenied, 403},
 			{"deleted subject", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["sub"] = "00000000-0000-7000-8000-000000000000" })), "", nil, codes.OK, 200},
 			{"empty", "", "", nil, codes.InvalidArgument, 400},

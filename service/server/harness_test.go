@@ -154,6 +154,18 @@ func (ts *testServer) forge(t testing.TB, typ string, claims map[string]any) str
 	return tok
 }
 
+// forgeKey is forge with a changed copy of the active key (its kid, say).
+func (ts *testServer) forgeKey(t testing.TB, change func(*jose.PrivateKey), claims map[string]any) string {
+	t.Helper()
+	k := ts.app.View().Ring().Signer
+	change(&k)
+	tok, err := jose.Sign(k, "at+jwt", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // httpResult is a decoded HTTP answer.
 type httpResult struct {
 	status int

@@ -1545,7 +1545,8 @@ type TrustedIssuer struct {
 	JwksUri string `protobuf:"bytes,3,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
 	// Accepted `aud` values (at least one).
 	Audiences []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
-	// Default ["RS256"].
+	// Signature algorithms accepted from this issuer: RS256, RS384, RS512,
+	// PS256, PS384, PS512, ES256, ES384, ES512, EdDSA. Default ["RS256"].
 	AllowedAlgs []string `protobuf:"bytes,5,rep,name=allowed_algs,json=allowedAlgs,proto3" json:"allowed_algs,omitempty"`
 	// Clock leeway in seconds (default 60).
 	LeewaySeconds int64 `protobuf:"varint,6,opt,name=leeway_seconds,json=leewaySeconds,proto3" json:"leeway_seconds,omitempty"`
