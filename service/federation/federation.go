@@ -3,27 +3,44 @@
 //
 // A Verifier holds the trusted issuers (store.TrustedIssuer) and a cache of
 // each one's signing keys, fetched from its JWKS: the configured jwks_uri or
-// the one its OIDC discovery document names. Verify is pure CPU while the
-// keys are cached: a map lookup under a read lock and one signature check.
-// The network is only used
+// the one its OIDC discovery document names.
 //
-//   - by Run, which refreshes each issuer's keys as its cache headers say
-//     (max-age or Expires, clamped to [1 min, 24 h]; conditional GET with
-//     If-None-Match), and retries failures with a backoff;
-//   - by Verify when an issuer's keys were never fetched (once, shared by
-//     all concurrent callers), or when a token names a kid that is not
-//     cached: then at most one refetch per issuer per MinRefetchInterval,
-//     shared by concurrent callers, so that random kids cannot make the
-//     Verifier hammer the IdP.
+// The keys are kept by jwx v2's jwk.Cache (httprc v1 underneath): it
+// fetches a registered JWKS URL, parses it (jwk.WithIgnoreParseError, so a
+// key jwx cannot parse does not discard the others), refreshes it in the
+// background when its Cache-Control max-age / Expires says, and keeps the
+// previous answer when a refresh fails. Gatehouse adds its rules around
+// it:
 //
-// A failed fetch (IdP down, non-200, not JSON, no usable key, too large)
-// never discards keys that were fetched before: tokens keep verifying with
-// the last good key set, the failure is logged once per failure streak and
-// counted in the metrics, and Status reports it.
+//   - the cache's HTTP client (fetchClient) allows only CheckURL's URLs and
+//     redirects, bounds time and size, sends If-None-Match and replays the
+//     cached body on 304, refuses non-200 answers and documents that are not
+//     a JWK Set with a message naming the issuer, and rewrites Cache-Control
+//     so that refreshes happen within [1 min, 24 h];
+//   - its post-fetcher applies jose.ParseJWK's key policy once per fetch and
+//     builds an immutable key set, skipping (and logging why) keys that fail
+//     it or repeat a kid; a set without a usable key is a failed fetch;
+//   - discovery (the issuer must match exactly) is gatehouse code; Run reads
+//     it again daily and during failure streaks and moves the cache to a
+//     new jwks_uri;
+//   - a token with a kid that is not cached triggers at most one refetch per
+//     issuer per MinRefetchInterval, shared by concurrent callers
+//     (x/sync/singleflight); so does an issuer whose keys were never fetched;
+//   - failures are logged once per streak, counted in
+//     gatehouse_federation_jwks_fetch_total{result="error"} and shown by
+//     Status, and never discard the last good keys.
 //
-// Only the header members alg and kid are read; jku, x5u, jwk and x5c are
-// never used (jose.Parse does not even decode them), so a token cannot
-// choose where its key comes from.
+// Every forced fetch registers the URL in the cache afresh (see register),
+// because httprc v1 would otherwise queue one more background refresh per
+// forced fetch. Verify is pure CPU while the keys are cached: it reads the
+// prebuilt key set under a read lock (never jwk.Cache.Get) and checks one
+// signature.
+//
+// Algorithms are each issuer's AllowedAlgs (any of jose.VerifyAlgorithms,
+// default RS256). An RSA JWK without alg is bound to the token's alg when
+// that alg is allowed and suits the key. Only the header members alg and
+// kid are read; jku, x5u, jwk and x5c are never used (jose.Parse does not
+// even decode them), so a token cannot choose where its key comes from.
 package federation
 
 import (
@@ -38,6 +55,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -77,11 +97,13 @@ type Options struct {
 	HTTPClient *http.Client
 	// MinRefetchInterval: a token with an unknown kid triggers at most one
 	// JWKS refetch per issuer per this interval (default 30 s). It is also
-	// the first retry delay after a failed fetch.
+	// the retry delay after a failed fetch (at least 1 s), and the shortest
+	// refresh interval.
 	MinRefetchInterval time.Duration
 	// DefaultRefresh is the background refresh interval when the IdP sends
 	// no cache headers (default 1 h). max-age / Expires are honoured,
-	// clamped to [1 min, 24 h].
+	// clamped to [1 min, 24 h]. Refreshes run on real time, not on the
+	// clock given to New.
 	DefaultRefresh time.Duration
 	// Metrics may be nil.
 	Metrics *Metrics
@@ -99,10 +121,24 @@ type Verifier struct {
 	mu      sync.RWMutex
 	issuers map[string]*entry // by exact issuer string
 
+	// ctx lives until Close (Run's end); the jwk.Cache and every fetch
+	// run on it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	cache  *jwk.Cache
+	// flights shares one fetch per issuer among concurrent callers.
+	flights singleflight.Group
+	// regs maps jwk.Cache keys to their issuer's key source.
+	regMu sync.Mutex
+	regs  map[string]*keySource
+
+	// minLifetime and maxLifetime clamp cache lifetimes (MinCacheLifetime,
+	// MaxCacheLifetime; tests make them small).
+	minLifetime, maxLifetime time.Duration
+
 	// wake tells Run that the issuers changed or a fetch finished.
 	wake chan struct{}
 	// maxSleep bounds how long Run sleeps between looks at the schedule.
-	// Tests that drive a fake clock make it small.
 	maxSleep time.Duration
 }
 
@@ -114,7 +150,9 @@ type entry struct {
 }
 
 // New returns a Verifier without issuers (see SetIssuers). log nil means
-// slog.Default(); now nil means time.Now.
+// slog.Default(); now nil means time.Now (used for claims, rate limits and
+// Status; the jwk.Cache schedules on real time). Its jwk.Cache runs until
+// Close, which Run calls when it returns.
 func New(opts Options, log *slog.Logger, now func() time.Time) *Verifier {
 	if opts.MinRefetchInterval <= 0 {
 		opts.MinRefetchInterval = DefaultMinRefetchInterval
@@ -128,17 +166,29 @@ func New(opts Options, log *slog.Logger, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{
-		opts:     opts,
-		log:      log,
-		now:      now,
-		client:   httpClient(opts.HTTPClient),
-		metrics:  opts.Metrics,
-		issuers:  map[string]*entry{},
-		wake:     make(chan struct{}, 1),
-		maxSleep: time.Minute,
+	v := &Verifier{
+		opts:        opts,
+		log:         log,
+		now:         now,
+		client:      httpClient(opts.HTTPClient),
+		metrics:     opts.Metrics,
+		issuers:     map[string]*entry{},
+		regs:        map[string]*keySource{},
+		minLifetime: MinCacheLifetime,
+		maxLifetime: MaxCacheLifetime,
+		wake:        make(chan struct{}, 1),
+		maxSleep:    time.Second,
 	}
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	v.cache = jwk.NewCache(v.ctx, jwk.WithRefreshWindow(refreshWindow),
+		jwk.WithErrSink(httprcErrSink(v.refreshFailed)))
+	return v
 }
+
+// Close stops the background refreshes of the jwk.Cache and any fetch in
+// progress; cached keys stay usable. Run calls it when it returns; a
+// Verifier that is never Run should be closed by its owner.
+func (v *Verifier) Close() { v.cancel() }
 
 // WithDefaults fills the empty fields of ti: AllowedAlgs ["RS256"], Leeway
 // 60 s (also for a negative one), RequiredClaims ["exp", "iat"],
@@ -204,7 +254,7 @@ func (v *Verifier) SetIssuers(list []store.TrustedIssuer) {
 		if n, ok := next[iss]; ok && n.ks == e.ks {
 			continue
 		}
-		e.ks.retire()
+		v.unregister(e.ks)
 		// Only drop the metrics if the issuer is gone; a changed source
 		// keeps publishing under the same label.
 		if _, still := next[iss]; !still {
@@ -379,7 +429,7 @@ func (v *Verifier) key(ctx context.Context, ks *keySource, kid, alg string) (jos
 	if !fetched {
 		// Never fetched: fetch now, shared by all callers; after a failure
 		// at most once per MinRefetchInterval (Run retries meanwhile).
-		err := v.refresh(ctx, context.WithoutCancel(ctx), ks, func() error {
+		err := v.refresh(ctx, ks, false, func() error {
 			ks.mu.RLock()
 			defer ks.mu.RUnlock()
 			if ks.fetched {
@@ -397,6 +447,9 @@ func (v *Verifier) key(ctx context.Context, ks *keySource, kid, alg string) (jos
 		if k, ok := set.find(kid, alg); ok {
 			return k, nil
 		}
+		if kid == "" {
+			return jose.PublicKey{}, noKid(ks.issuer, alg)
+		}
 		return jose.PublicKey{}, unknownKey(ks.issuer, kid)
 	}
 	if k, ok := set.find(kid, alg); ok {
@@ -404,9 +457,9 @@ func (v *Verifier) key(ctx context.Context, ks *keySource, kid, alg string) (jos
 	}
 	if kid == "" {
 		// Without a kid a refetch cannot help to choose.
-		return jose.PublicKey{}, errs.New(errs.Unauthenticated, "token from %s has no kid, and the issuer does not publish exactly one %s key", ks.issuer, alg)
+		return jose.PublicKey{}, noKid(ks.issuer, alg)
 	}
-	err := v.refresh(ctx, context.WithoutCancel(ctx), ks, func() error {
+	err := v.refresh(ctx, ks, false, func() error {
 		ks.mu.Lock()
 		defer ks.mu.Unlock()
 		if _, ok := ks.set.find(kid, alg); ok {
@@ -435,6 +488,10 @@ func (v *Verifier) key(ctx context.Context, ks *keySource, kid, alg string) (jos
 	return jose.PublicKey{}, unknownKey(ks.issuer, kid)
 }
 
+func noKid(iss, alg string) *errs.Error {
+	return errs.New(errs.Unauthenticated, "token from %s has no kid, and the issuer does not publish exactly one %s key", iss, alg)
+}
+
 func unknownKey(iss, kid string) *errs.Error {
 	return errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "unknown signing key for %s (kid %q)", iss, truncate(kid))
 }
@@ -459,3 +516,8 @@ func truncate(s string) string {
 	}
 	return strings.ToValidUTF8(s, "?")
 }
+
+// httprcErrSink adapts a function to the jwk.Cache's ErrSink.
+type httprcErrSink func(error)
+
+func (f httprcErrSink) Error(err error) { f(err) }

@@ -136,6 +136,7 @@ func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 func newHarnessForFuzz(f *testing.F, clock *fakeClock, ti store.TrustedIssuer) *harness {
 	h := &harness{clock: clock}
 	h.v = New(Options{}, discardLogger(), clock.Now)
+	f.Cleanup(h.v.Close)
 	h.v.SetIssuers([]store.TrustedIssuer{ti})
 	return h
 }

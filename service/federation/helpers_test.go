@@ -91,13 +91,20 @@ func newHarness(t *testing.T, opts Options, issuers ...store.TrustedIssuer) *har
 	return newHarnessClock(t, newClock(), opts, issuers...)
 }
 
-// newHarnessClock is newHarness on a given clock (shared with an IdP).
+// newHarnessClock is newHarness on a given clock (shared with an IdP); a
+// nil clock means the real one (for tests of the jwk.Cache's schedule,
+// which runs on real time).
 func newHarnessClock(t *testing.T, clock *fakeClock, opts Options, issuers ...store.TrustedIssuer) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: clock, reg: prometheus.NewRegistry(), logs: &logBuffer{}}
 	opts.Metrics = NewMetrics(h.reg)
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.v = New(opts, log, h.clock.Now)
+	now := time.Now
+	if clock != nil {
+		now = clock.Now
+	}
+	h.v = New(opts, log, now)
+	t.Cleanup(h.v.Close)
 	h.v.SetIssuers(issuers)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -141,7 +148,7 @@ func (h *harness) refreshNow(iss string) error {
 	if e == nil {
 		h.t.Fatalf("issuer %s is not configured", iss)
 	}
-	return h.v.refresh(context.Background(), context.Background(), e.ks, nil)
+	return h.v.refresh(context.Background(), e.ks, false, nil)
 }
 
 func (h *harness) status(iss string) IssuerStatus {
@@ -244,7 +251,13 @@ func wantErr(t *testing.T, err error, token string, kind errs.Kind, parts ...str
 // eventually polls cond for up to 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	eventuallyWithin(t, 5*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond for up to d.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -3,7 +3,6 @@ package federation
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,21 +17,33 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lestrrat-go/httprc"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
 	"github.com/gatehouse/gatehouse/service/jose"
 )
 
-// rediscoverAfter is how long a discovered jwks_uri is used before the
-// discovery document is read again (it is also read again after any failed
-// fetch).
-const rediscoverAfter = 24 * time.Hour
+const (
+	// rediscoverAfter is how long a discovered jwks_uri is used before the
+	// discovery document is read again (it is also read again after a
+	// failed fetch).
+	rediscoverAfter = 24 * time.Hour
+	// fetchTimeout bounds one fetch (discovery and JWKS) whatever the client.
+	fetchTimeout = 30 * time.Second
+	// refreshWindow is how often the jwk.Cache looks for due refreshes
+	// (httprc's minimum).
+	refreshWindow = time.Second
+)
 
-// fetchTimeout bounds one fetch (discovery and JWKS) whatever the client.
-const fetchTimeout = 30 * time.Second
-
-// keySet is an immutable set of verification keys.
+// keySet is an immutable set of verification keys, built once per fetch.
 type keySet struct {
-	byKid map[string]jose.PublicKey
-	all   []jose.PublicKey
+	byKid map[string]int // index into all
+	all   []setKey
+}
+
+type setKey struct {
+	jose.PublicKey
+	family []string // algorithms the key may be used with (jose.KeyFamily)
 }
 
 func (s *keySet) len() int {
@@ -42,25 +53,39 @@ func (s *keySet) len() int {
 	return len(s.all)
 }
 
-// find returns the key for kid. A token without kid gets the only key of
-// its algorithm, if there is exactly one.
+// find returns the key for kid bound to alg. A token without kid gets the
+// only key usable with alg, if there is exactly one. A key without alg (an
+// RSA JWK may omit it) is bound to alg if alg is in its family; jose's
+// Verify still checks the binding.
 func (s *keySet) find(kid, alg string) (jose.PublicKey, bool) {
 	if s == nil {
 		return jose.PublicKey{}, false
 	}
 	if kid != "" {
-		k, ok := s.byKid[kid]
-		return k, ok
+		i, ok := s.byKid[kid]
+		if !ok {
+			return jose.PublicKey{}, false
+		}
+		return s.all[i].bind(alg), true
 	}
 	var found jose.PublicKey
 	n := 0
 	for _, k := range s.all {
-		if k.Alg == alg {
-			found = k
+		if k.Alg == alg || (k.Alg == "" && slices.Contains(k.family, alg)) {
+			found = k.bind(alg)
 			n++
 		}
 	}
 	return found, n == 1
+}
+
+func (k setKey) bind(alg string) jose.PublicKey {
+	if k.Alg == "" && slices.Contains(k.family, alg) {
+		b := k.PublicKey
+		b.Alg = alg
+		return b
+	}
+	return k.PublicKey
 }
 
 func (s *keySet) kids() []string {
@@ -82,11 +107,14 @@ type keySource struct {
 	mu             sync.RWMutex
 	set            *keySet
 	fetched        bool   // a key set was accepted at least once
-	jwksURI        string // explicit or discovered URL last used
+	jwksURI        string // explicit or discovered URL in use
+	regKey         string // its key in the jwk.Cache ("" = not registered)
+	gen            int    // registrations so far
 	discoveredAt   time.Time
-	etag           string
-	etagURI        string
-	bodyHash       [32]byte
+	discoveryTry   time.Time
+	etag           string // of body, for If-None-Match
+	body           []byte // last accepted JWKS, replayed on 304
+	pending        pendingFetch
 	lastSuccess    time.Time
 	lastAttempt    time.Time
 	lastErr        string
@@ -94,15 +122,18 @@ type keySource struct {
 	nextRefresh    time.Time
 	lastKidRefetch time.Time
 	retired        bool
-
-	flightMu sync.Mutex
-	flight   *flight
 }
 
-// flight is one fetch in progress; concurrent callers wait for it.
-type flight struct {
-	done chan struct{}
-	err  error
+// pendingFetch is what the HTTP client learned about the answer that the
+// post-fetcher of the same registration is about to convert.
+type pendingFetch struct {
+	regKey      string
+	uri         string
+	body        []byte
+	etag        string
+	notModified bool
+	rawKeys     []json.RawMessage
+	lifetime    time.Duration
 }
 
 func newKeySource(issuer, explicitURI string) *keySource {
@@ -116,57 +147,39 @@ func (ks *keySource) current() (*keySet, bool) {
 	return ks.set, ks.fetched
 }
 
-func (ks *keySource) retire() {
-	ks.mu.Lock()
-	ks.retired = true
-	ks.mu.Unlock()
-}
-
-func (ks *keySource) inFlight() bool {
-	ks.flightMu.Lock()
-	defer ks.flightMu.Unlock()
-	return ks.flight != nil
-}
-
 // errSkip from a gate means no fetch is needed after all: look again.
 var errSkip = errors.New("federation: fetch not needed")
 
-// refresh fetches ks's JWKS, or waits for the fetch already in progress
-// (singleflight). gate, when not nil, runs before a new fetch is started
-// (never when joining one) and may refuse it. The fetch runs with fetchCtx
-// in its own goroutine, so a caller that gives up waiting (waitCtx) does not
-// cancel it for the others.
-func (v *Verifier) refresh(waitCtx, fetchCtx context.Context, ks *keySource, gate func() error) error {
-	ks.flightMu.Lock()
-	f := ks.flight
-	if f == nil {
+// refresh fetches ks's JWKS (with rediscover: only if discovery names
+// another jwks_uri, see fetch), or waits for the fetch already in progress
+// (singleflight per issuer source). gate, when not nil, runs before a new
+// fetch starts (never when joining one) and may refuse it. The fetch runs
+// on the Verifier's own context, so a caller that gives up waiting (ctx)
+// does not cancel it for the others.
+func (v *Verifier) refresh(ctx context.Context, ks *keySource, rediscover bool, gate func() error) error {
+	ch := v.flights.DoChan(ks.flightKey(), func() (any, error) {
 		if gate != nil {
 			if err := gate(); err != nil {
-				ks.flightMu.Unlock()
-				return err
+				return nil, err
 			}
 		}
-		f = &flight{done: make(chan struct{})}
-		ks.flight = f
-		go func() {
-			ctx, cancel := context.WithTimeout(fetchCtx, fetchTimeout)
-			f.err = v.fetch(ctx, ks)
-			cancel()
-			ks.flightMu.Lock()
-			ks.flight = nil
-			ks.flightMu.Unlock()
-			close(f.done)
-			v.poke()
-		}()
-	}
-	ks.flightMu.Unlock()
+		fctx, cancel := context.WithTimeout(v.ctx, 2*fetchTimeout)
+		defer cancel()
+		err := v.fetch(fctx, ks, rediscover)
+		v.poke()
+		return nil, err
+	})
 	select {
-	case <-f.done:
-		return f.err
-	case <-waitCtx.Done():
-		return waitCtx.Err()
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
+
+// flightKey identifies ks for singleflight (a replaced source of the same
+// issuer gets its own flights).
+func (ks *keySource) flightKey() string { return fmt.Sprintf("%p", ks) }
 
 // fetchError is a failed fetch; msg is safe to show and names the issuer.
 type fetchError struct {
@@ -181,116 +194,305 @@ func (ks *keySource) failf(cause error, format string, args ...any) *fetchError 
 	return &fetchError{msg: fmt.Sprintf(format, args...), err: cause}
 }
 
-// fetch reads the issuer's JWKS (discovering its URL first if needed) and
-// installs it, or records the failure and keeps the old keys.
-func (v *Verifier) fetch(ctx context.Context, ks *keySource) error {
+// fetch reads the issuer's JWKS (discovering its URL first if needed)
+// through the jwk.Cache and installs it, or records the failure and keeps
+// the old keys. Every call registers the URL afresh (see register), so the
+// cache fetches now and schedules exactly one background refresh. With
+// rediscover, discovery is read and the JWKS is only fetched if the
+// jwks_uri changed (the jwk.Cache keeps refreshing the old one otherwise).
+func (v *Verifier) fetch(ctx context.Context, ks *keySource, rediscover bool) error {
 	now := v.now()
 	ks.mu.Lock()
-	ks.lastAttempt = now
-	jwksURI, discoveredAt, failures := ks.jwksURI, ks.discoveredAt, ks.failures
-	etag := ""
-	if ks.fetched && ks.etagURI == jwksURI {
-		etag = ks.etag
+	uri, discoveredAt, failures, registered := ks.jwksURI, ks.discoveredAt, ks.failures, ks.regKey != ""
+	if !rediscover {
+		ks.lastAttempt = now
 	}
 	ks.mu.Unlock()
 
-	var err error
+	prev := uri
 	if ks.explicitURI != "" {
-		jwksURI = ks.explicitURI
-	} else if jwksURI == "" || failures > 0 || now.Sub(discoveredAt) >= rediscoverAfter {
-		var discovered string
-		discovered, err = v.discover(ctx, ks)
-		if err == nil {
-			if discovered != jwksURI {
-				etag = ""
-			}
-			jwksURI = discovered
-			ks.mu.Lock()
-			ks.jwksURI, ks.discoveredAt = discovered, now
-			ks.mu.Unlock()
+		uri = ks.explicitURI
+	} else if rediscover || uri == "" || failures > 0 || now.Sub(discoveredAt) >= rediscoverAfter {
+		var err error
+		if uri, err = v.discover(ctx, ks); err != nil {
+			return v.fail(ctx, ks, prev, err)
+		}
+		if rediscover && uri == prev && registered {
+			return nil
 		}
 	}
-	var res fetchResult
-	if err == nil {
-		res, err = v.getJWKS(ctx, ks, jwksURI, etag)
-	}
+	key, err := v.register(ks, uri)
 	if err != nil {
-		if isCancel(ctx, err) {
-			return err // Run is stopping: not the IdP's failure
-		}
-		v.recordFailure(ks, jwksURI, err)
-		return err
+		return v.fail(ctx, ks, uri, ks.failf(err, "JWKS of %s could not be fetched: %v", ks.issuer, err))
 	}
-	v.recordSuccess(ks, jwksURI, res)
+	if _, err := v.cache.Get(ctx, key); err != nil {
+		return v.fail(ctx, ks, uri, v.fetchErr(ks, uri, err))
+	}
 	return nil
 }
 
-// fetchResult is an accepted JWKS answer.
-type fetchResult struct {
-	set         *keySet // nil for 304 Not Modified
-	skipped     []string
-	etag        string
-	hash        [32]byte
-	lifetime    time.Duration
-	notModified bool
+// fail records err unless the Verifier is stopping, and returns it.
+func (v *Verifier) fail(ctx context.Context, ks *keySource, uri string, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return err // Run is stopping: not the IdP's failure
+	}
+	v.recordFailure(ks, uri, err)
+	return err
 }
 
-func (v *Verifier) recordSuccess(ks *keySource, jwksURI string, res fetchResult) {
+// register puts uri into the jwk.Cache under a key of its own and drops
+// the previous registration of ks. httprc v1 schedules one more background
+// refresh after every fetch, including forced ones, without dropping the
+// one already queued; a queued refresh of an unregistered key is discarded
+// instead. So each forced fetch uses a fresh key ("<uri>#gatehouse-<n>",
+// the fragment is never sent), which keeps one refresh chain per issuer.
+func (v *Verifier) register(ks *keySource, uri string) (string, error) {
+	ks.mu.Lock()
+	if ks.retired {
+		ks.mu.Unlock()
+		return "", errors.New("the issuer is no longer trusted")
+	}
+	old := ks.regKey
+	ks.gen++
+	key := fmt.Sprintf("%s#gatehouse-%d", uri, ks.gen)
+	ks.regKey, ks.jwksURI = key, uri
+	ks.mu.Unlock()
+
+	v.regMu.Lock()
+	defer v.regMu.Unlock()
+	if old != "" {
+		delete(v.regs, old)
+		_ = v.cache.Unregister(old)
+	}
+	v.regs[key] = ks
+	return key, v.cache.Register(key,
+		jwk.WithHTTPClient(&fetchClient{v: v, ks: ks}),
+		jwk.WithMinRefreshInterval(max(v.opts.MinRefetchInterval, time.Second)),
+		jwk.WithIgnoreParseError(true),
+		jwk.WithPostFetcher(jwk.PostFetchFunc(func(u string, set jwk.Set) (jwk.Set, error) {
+			return set, v.postFetch(ks, u, set)
+		})),
+	)
+}
+
+// unregister drops ks from the jwk.Cache (its issuer is gone or replaced).
+func (v *Verifier) unregister(ks *keySource) {
+	ks.mu.Lock()
+	ks.retired = true
+	key := ks.regKey
+	ks.mu.Unlock()
+	if key == "" {
+		return
+	}
+	v.regMu.Lock()
+	delete(v.regs, key)
+	_ = v.cache.Unregister(key)
+	v.regMu.Unlock()
+}
+
+// refreshFailed is the jwk.Cache's ErrSink: a background refresh failed.
+func (v *Verifier) refreshFailed(err error) {
+	var re *httprc.RefreshError
+	if !errors.As(err, &re) {
+		return
+	}
+	v.regMu.Lock()
+	ks := v.regs[re.URL]
+	v.regMu.Unlock()
+	if ks == nil || v.ctx.Err() != nil {
+		return
+	}
+	ks.mu.RLock()
+	uri, current := ks.jwksURI, ks.regKey == re.URL
+	ks.mu.RUnlock()
+	if current {
+		v.recordFailure(ks, uri, v.fetchErr(ks, uri, re.Err))
+	}
+}
+
+// fetchErr turns an error from the jwk.Cache into a fetchError: ours from
+// the HTTP client or post-fetcher, or a parse error of jwx.
+func (v *Verifier) fetchErr(ks *keySource, uri string, err error) error {
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ks.failf(err, "JWKS of %s could not be fetched: GET %s was cancelled or timed out", ks.issuer, uri)
+	}
+	inner := err
+	for u := errors.Unwrap(inner); u != nil; u = errors.Unwrap(inner) {
+		inner = u
+	}
+	return ks.failf(err, "JWKS of %s from %s is not a valid JWKS: %s", ks.issuer, uri, truncate(inner.Error()))
+}
+
+// fetchClient is the jwk.HTTPClient of one issuer: gatehouse's fetch rules
+// around the jwk.Cache. It checks the URL, bounds time and size, sends
+// If-None-Match and replays the cached body on 304, refuses what is not a
+// JWK Set with a message naming the issuer, and rewrites Cache-Control to
+// the lifetime clamped to [MinCacheLifetime, MaxCacheLifetime] so that the
+// cache schedules the next refresh within those bounds.
+type fetchClient struct {
+	v  *Verifier
+	ks *keySource
+}
+
+func (c *fetchClient) Get(key string) (*http.Response, error) {
+	v, ks := c.v, c.ks
+	ks.mu.Lock()
+	if key != ks.regKey {
+		ks.mu.Unlock()
+		return nil, errors.New("federation: superseded registration")
+	}
+	uri, etag, cached := ks.jwksURI, ks.etag, ks.body
+	ks.lastAttempt = v.now()
+	ks.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(v.ctx, fetchTimeout)
+	defer cancel()
+	invalid := func(format string, args ...any) error {
+		return ks.failf(nil, "JWKS of %s from %s is not a valid JWKS: %s", ks.issuer, uri, fmt.Sprintf(format, args...))
+	}
+	if cached == nil {
+		etag = ""
+	}
+	res, hdr, err := v.get(ctx, uri, etag, "application/jwk-set+json, application/json")
+	if err != nil {
+		return nil, ks.failf(err, "JWKS of %s could not be fetched: %s", ks.issuer, reasonOf(err))
+	}
+	p := pendingFetch{regKey: key, uri: uri, etag: hdr.Get("ETag"), body: res.data,
+		lifetime: cacheLifetime(hdr, v.now(), v.opts.DefaultRefresh, v.minLifetime, v.maxLifetime)}
+	switch {
+	case res.status == http.StatusNotModified && etag != "":
+		p.notModified, p.body = true, cached
+		if p.etag == "" {
+			p.etag = etag
+		}
+	case res.status != http.StatusOK:
+		return nil, invalid("HTTP status %d, want 200", res.status)
+	}
+	keys, reason := jwksShape(p.body)
+	if reason != "" {
+		return nil, invalid("%s%s", reason, contentTypeNote(res.contentType))
+	}
+	p.rawKeys = keys
+	ks.mu.Lock()
+	ks.pending = p
+	ks.mu.Unlock()
+
+	out := http.Header{}
+	out.Set("Content-Type", "application/json")
+	out.Set("Cache-Control", "max-age="+strconv.Itoa(int(p.lifetime/time.Second)))
+	return &http.Response{
+		Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: out, Body: io.NopCloser(bytes.NewReader(p.body)), ContentLength: int64(len(p.body)),
+	}, nil
+}
+
+// postFetch converts the Set jwx parsed into ks's keySet with gatehouse's
+// key policy (jose.ParseJWK), skipping keys that fail it or repeat a kid,
+// and installs it. A set without a usable key is a failed fetch.
+func (v *Verifier) postFetch(ks *keySource, key string, set jwk.Set) error {
+	ks.mu.RLock()
+	p := ks.pending
+	ks.mu.RUnlock()
+	if p.regKey != key { // cannot happen: the cache fetches one key at a time
+		return errors.New("federation: fetch state lost")
+	}
+	out := &keySet{byKid: map[string]int{}}
+	var skipped []string
+	if set.Len() < len(p.rawKeys) {
+		// jwx dropped what it could not parse (WithIgnoreParseError); say why.
+		for i, raw := range p.rawKeys {
+			if _, err := jwk.ParseKey(raw); err != nil {
+				skipped = append(skipped, fmt.Sprintf("key %d: jwx cannot parse it: %s", i, truncate(err.Error())))
+			}
+		}
+	}
+	for i := range set.Len() {
+		j, _ := set.Key(i)
+		k, err := jose.ParseJWK(j)
+		why := ""
+		if err != nil {
+			why = jose.Reason(err)
+		} else if _, dup := out.byKid[k.KID]; dup && k.KID != "" {
+			why = "its kid repeats an earlier key's"
+		}
+		if why != "" {
+			skipped = append(skipped, fmt.Sprintf("key (kid %q): %s", truncate(j.KeyID()), why))
+			continue
+		}
+		fam, _ := jose.KeyFamily(k.Key) // ParseJWK checked it
+		if k.KID != "" {
+			out.byKid[k.KID] = len(out.all)
+		}
+		out.all = append(out.all, setKey{PublicKey: k, family: fam})
+	}
+	if len(out.all) == 0 {
+		if len(p.rawKeys) == 0 {
+			return ks.failf(nil, "JWKS of %s from %s is not a valid JWKS: it has no keys", ks.issuer, p.uri)
+		}
+		return ks.failf(nil, "JWKS of %s from %s is not a valid JWKS: none of its %d keys is a usable signature key (%s)",
+			ks.issuer, p.uri, len(p.rawKeys), strings.Join(skipped, "; "))
+	}
+	v.recordSuccess(ks, p, out, skipped)
+	return nil
+}
+
+func (v *Verifier) recordSuccess(ks *keySource, p pendingFetch, set *keySet, skipped []string) {
 	now := v.now()
 	ks.mu.Lock()
 	recovered := ks.failures > 0
-	changed := !res.notModified && (!ks.fetched || res.hash != ks.bodyHash)
-	if !res.notModified {
-		ks.set = res.set
-		ks.bodyHash = res.hash
-		ks.etag, ks.etagURI = res.etag, jwksURI
-	} else if res.etag != "" {
-		ks.etag = res.etag
-	}
+	changed := !ks.fetched || !bytes.Equal(p.body, ks.body)
+	ks.set = set
+	ks.body, ks.etag = p.body, p.etag
+	ks.pending = pendingFetch{}
 	ks.fetched = true
-	ks.jwksURI = jwksURI
 	ks.lastSuccess = now
 	ks.lastErr = ""
 	ks.failures = 0
-	ks.nextRefresh = now.Add(res.lifetime)
-	set, retired := ks.set, ks.retired
+	ks.nextRefresh = now.Add(max(p.lifetime, v.opts.MinRefetchInterval, time.Second))
+	retired := ks.retired
 	ks.mu.Unlock()
 
 	if !retired {
 		result := "ok"
-		if res.notModified {
+		if p.notModified {
 			result = "not_modified"
 		}
 		v.metrics.fetched(ks.issuer, result)
 		v.metrics.success(ks.issuer, now, set.len())
 	}
 	if recovered {
-		v.log.Info("federation: JWKS fetch succeeded again", "issuer", ks.issuer, "jwks_uri", jwksURI, "keys", set.len())
+		v.log.Info("federation: JWKS fetch succeeded again", "issuer", ks.issuer, "jwks_uri", p.uri, "keys", set.len())
 	}
 	if changed {
-		v.log.Info("federation: JWKS loaded", "issuer", ks.issuer, "jwks_uri", jwksURI,
-			"kids", set.kids(), "next_refresh", res.lifetime.String())
-		for _, s := range res.skipped {
-			v.log.Info("federation: skipped a JWKS key", "issuer", ks.issuer, "jwks_uri", jwksURI, "reason", s)
+		v.log.Info("federation: JWKS loaded", "issuer", ks.issuer, "jwks_uri", p.uri,
+			"kids", set.kids(), "next_refresh", p.lifetime.String())
+		for _, s := range skipped {
+			v.log.Info("federation: skipped a JWKS key", "issuer", ks.issuer, "jwks_uri", p.uri, "reason", s)
 		}
 	}
 }
 
-func (v *Verifier) recordFailure(ks *keySource, jwksURI string, err error) {
+func (v *Verifier) recordFailure(ks *keySource, uri string, err error) {
 	now := v.now()
 	msg := errMessage(err)
 	ks.mu.Lock()
 	ks.failures++
 	n := ks.failures
 	ks.lastErr = msg
-	ks.nextRefresh = now.Add(v.backoff(n))
+	ks.pending = pendingFetch{}
+	ks.nextRefresh = now.Add(max(v.opts.MinRefetchInterval, time.Second))
 	kept, retired := ks.set.len(), ks.retired
 	ks.mu.Unlock()
 
-	if !retired {
-		v.metrics.fetched(ks.issuer, "error")
+	if retired {
+		return
 	}
-	attrs := []any{"issuer", ks.issuer, "jwks_uri", jwksURI, "error", msg, "kept_keys", kept, "failures", n}
+	v.metrics.fetched(ks.issuer, "error")
+	attrs := []any{"issuer", ks.issuer, "jwks_uri", uri, "error", msg, "kept_keys", kept, "failures", n}
 	if c := errors.Unwrap(err); c != nil {
 		attrs = append(attrs, "cause", c.Error())
 	}
@@ -301,21 +503,13 @@ func (v *Verifier) recordFailure(ks *keySource, jwksURI string, err error) {
 	}
 }
 
-// backoff is the retry delay after n consecutive failures:
-// MinRefetchInterval doubling up to 5 minutes (at least 1 s).
-func (v *Verifier) backoff(n int) time.Duration {
-	const ceiling = 5 * time.Minute
-	d := max(v.opts.MinRefetchInterval, time.Second)
-	for i := 1; i < n && d < ceiling; i++ {
-		d *= 2
-	}
-	return min(d, max(ceiling, v.opts.MinRefetchInterval))
-}
-
 // discover reads <issuer>/.well-known/openid-configuration and returns its
 // jwks_uri. The document's issuer must equal the configured one exactly
 // (OpenID Connect Discovery 1.0 §4.3).
 func (v *Verifier) discover(ctx context.Context, ks *keySource) (string, error) {
+	ks.mu.Lock()
+	ks.discoveryTry = v.now()
+	ks.mu.Unlock()
 	u := strings.TrimSuffix(ks.issuer, "/") + "/.well-known/openid-configuration"
 	body, _, err := v.get(ctx, u, "", "application/json")
 	if err != nil {
@@ -344,36 +538,10 @@ func (v *Verifier) discover(ctx context.Context, ks *keySource) (string, error) 
 	if err := CheckURL(*doc.JWKSURI); err != nil {
 		return "", ks.failf(err, "discovery for %s failed: its jwks_uri is refused: %s", ks.issuer, err.Error())
 	}
+	ks.mu.Lock()
+	ks.discoveredAt = v.now()
+	ks.mu.Unlock()
 	return *doc.JWKSURI, nil
-}
-
-// getJWKS fetches and parses the JWKS at u, conditionally when etag is set.
-func (v *Verifier) getJWKS(ctx context.Context, ks *keySource, u, etag string) (fetchResult, error) {
-	invalid := func(format string, args ...any) error {
-		return ks.failf(nil, "JWKS of %s from %s is not a valid JWKS: %s", ks.issuer, u, fmt.Sprintf(format, args...))
-	}
-	body, hdr, err := v.get(ctx, u, etag, "application/jwk-set+json, application/json")
-	if err != nil {
-		return fetchResult{}, ks.failf(err, "JWKS of %s could not be fetched: %s", ks.issuer, reasonOf(err))
-	}
-	lifetime := cacheLifetime(hdr, v.now(), v.opts.DefaultRefresh)
-	switch {
-	case body.status == http.StatusNotModified && etag != "":
-		return fetchResult{notModified: true, etag: hdr.Get("ETag"), lifetime: lifetime}, nil
-	case body.status != http.StatusOK:
-		return fetchResult{}, invalid("HTTP status %d, want 200", body.status)
-	}
-	set, skipped, reason := parseJWKS(body.data)
-	if reason != "" {
-		return fetchResult{}, invalid("%s%s", reason, contentTypeNote(body.contentType))
-	}
-	return fetchResult{
-		set:      set,
-		skipped:  skipped,
-		etag:     hdr.Get("ETag"),
-		hash:     sha256.Sum256(body.data),
-		lifetime: lifetime,
-	}, nil
 }
 
 // response is a read answer.
@@ -452,89 +620,33 @@ func isObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{'
 }
 
-// parseJWKS parses a JWK Set strictly. Keys that do not parse, are not
-// signature keys, or repeat a kid are skipped (and described in skipped);
-// reason is non-empty if the document is not a usable JWKS at all.
-func parseJWKS(data []byte) (set *keySet, skipped []string, reason string) {
+// jwksShape checks that data is a JSON object with a "keys" array (so that
+// jwk.Parse never takes it for a single key) and returns the array's
+// elements; reason is non-empty if it is not. The keys themselves are
+// jwx's to parse.
+func jwksShape(data []byte) (keys []json.RawMessage, reason string) {
 	var doc map[string]json.RawMessage
 	if !isObject(data) || json.Unmarshal(data, &doc) != nil {
-		return nil, nil, "the answer is not a JSON object"
+		return nil, "the answer is not a JSON object"
 	}
 	rawKeys, ok := doc["keys"]
 	if !ok {
-		return nil, nil, `the answer has no "keys" member`
+		return nil, `the answer has no "keys" member`
 	}
-	var keys []json.RawMessage
 	if err := json.Unmarshal(rawKeys, &keys); err != nil || keys == nil {
-		return nil, nil, `"keys" is not an array`
+		return nil, `"keys" is not an array`
 	}
-	set = &keySet{byKid: map[string]jose.PublicKey{}}
-	for i, raw := range keys {
-		j, why := decodeJWK(raw)
-		if why == "" {
-			var k jose.PublicKey
-			var err error
-			if k, err = jose.ParsePublicJWK(j); err != nil {
-				why = jose.Reason(err)
-			} else if _, dup := set.byKid[k.KID]; dup && k.KID != "" {
-				why = "its kid repeats an earlier key's"
-			} else {
-				if k.KID != "" {
-					set.byKid[k.KID] = k
-				}
-				set.all = append(set.all, k)
-				continue
-			}
-		}
-		skipped = append(skipped, fmt.Sprintf("key %d (kid %q): %s", i, truncate(j.Kid), why))
+	if len(keys) == 0 {
+		return nil, "it has no keys"
 	}
-	if len(set.all) == 0 {
-		if len(keys) == 0 {
-			return nil, skipped, "it has no keys"
-		}
-		return nil, skipped, fmt.Sprintf("none of its %d keys is a usable signature key (%s)", len(keys), strings.Join(skipped, "; "))
-	}
-	return set, skipped, ""
-}
-
-// decodeJWK reads the members jose.JWK knows, with exact (case-sensitive)
-// names; a known member that is not a string, a use other than "sig", or
-// key_ops without "verify" make the key unusable.
-func decodeJWK(raw json.RawMessage) (jose.JWK, string) {
-	var m map[string]json.RawMessage
-	if !isObject(raw) || json.Unmarshal(raw, &m) != nil {
-		return jose.JWK{}, "it is not a JSON object"
-	}
-	var j jose.JWK
-	for name, dst := range map[string]*string{
-		"kty": &j.Kty, "kid": &j.Kid, "use": &j.Use, "alg": &j.Alg,
-		"crv": &j.Crv, "x": &j.X, "y": &j.Y, "n": &j.N, "e": &j.E,
-	} {
-		v, ok := m[name]
-		if !ok {
-			continue
-		}
-		if json.Unmarshal(v, dst) != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			return j, fmt.Sprintf("member %s is not a string", name)
-		}
-	}
-	if j.Use != "" && j.Use != "sig" {
-		return j, fmt.Sprintf("use is %q, not \"sig\"", truncate(j.Use))
-	}
-	if v, ok := m["key_ops"]; ok {
-		var ops []string
-		if json.Unmarshal(v, &ops) != nil || !slices.Contains(ops, "verify") {
-			return j, `key_ops does not contain "verify"`
-		}
-	}
-	return j, ""
+	return keys, ""
 }
 
 // cacheLifetime is how long an answer with header h stays fresh:
 // Cache-Control max-age (minus Age) or Expires (against Date), clamped to
-// [MinCacheLifetime, MaxCacheLifetime]; no-store and no-cache count as 0.
-// Without any of these it is def.
-func cacheLifetime(h http.Header, now time.Time, def time.Duration) time.Duration {
+// [lo, hi]; no-store and no-cache count as 0. Without any of these it is
+// def (also clamped).
+func cacheLifetime(h http.Header, now time.Time, def, lo, hi time.Duration) time.Duration {
 	var d time.Duration
 	found := false
 	for _, line := range h.Values("Cache-Control") {
@@ -548,7 +660,7 @@ func cacheLifetime(h http.Header, now time.Time, def time.Duration) time.Duratio
 				if err != nil || secs < 0 {
 					d = 0
 				} else {
-					d = time.Duration(min(secs, int64(MaxCacheLifetime/time.Second))) * time.Second
+					d = time.Duration(min(secs, int64(hi/time.Second))) * time.Second
 				}
 				found = true
 			}
@@ -559,7 +671,7 @@ func cacheLifetime(h http.Header, now time.Time, def time.Duration) time.Duratio
 	}
 	if found {
 		if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
-			d -= time.Duration(min(age, int64(MaxCacheLifetime/time.Second))) * time.Second
+			d -= time.Duration(min(age, int64(hi/time.Second))) * time.Second
 		}
 	} else if exp := h.Get("Expires"); exp != "" {
 		found = true
@@ -572,9 +684,9 @@ func cacheLifetime(h http.Header, now time.Time, def time.Duration) time.Duratio
 		} // an invalid Expires means already expired (RFC 9111 §5.3)
 	}
 	if !found {
-		return def
+		d = def
 	}
-	return min(max(d, MinCacheLifetime), MaxCacheLifetime)
+	return min(max(d, lo), hi)
 }
 
 // CheckURL reports whether u may be fetched: an absolute https URL, or http

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -138,8 +139,11 @@ func TestInvalidJWKS(t *testing.T) {
 // codes, odd keys, and redirects.
 func TestJWKSServer(t *testing.T) {
 	idp := fakeidp.New(t) // for a real key
-	good := idp.PublicJWK()
-	goodJSON := fmt.Sprintf(`{"kty":"RSA","kid":%q,"n":%q,"e":%q}`, good.Kid, good.N, good.E)
+	var good map[string]any
+	if err := json.Unmarshal(idp.PublicJWKJSON(), &good); err != nil {
+		t.Fatal(err)
+	}
+	goodJSON := fmt.Sprintf(`{"kty":"RSA","kid":%q,"n":%q,"e":%q}`, good["kid"], good["n"], good["e"])
 	type answer struct {
 		status int
 		ctype  string
@@ -158,6 +162,10 @@ func TestJWKSServer(t *testing.T) {
 			`{"keys":[{"kid":"enc1","kty":"RSA","alg":"RSA-OAEP","use":"enc","n":"x","e":"AQAB"},` + goodJSON + `]}`, ""}, "", 1},
 		{"bad keys are skipped", answer{200, "application/json",
 			`{"keys":[1,{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","kid":5},{"kty":"RSA","kid":"short","n":"AQAB","e":"AQAB"},` + goodJSON + `,` + goodJSON + `]}`, ""}, "", 1},
+		{"unknown kty and a malformed member are skipped, not fatal", answer{200, "application/json",
+			`{"keys":[{"kty":"XYZ","kid":"x"},{"kty":"EC","crv":"P-256","x":5},` + goodJSON + `]}`, ""}, "", 1},
+		{"only a symmetric key", answer{200, "application/json", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`, ""}, "none of its 1 keys is a usable signature key", 0},
+		{"only unparsable keys", answer{200, "application/json", `{"keys":[{"kty":"XYZ"},2]}`, ""}, "none of its 2 keys is a usable signature key (key 0: jwx cannot parse it", 0},
 		{"key_ops without verify", answer{200, "application/json", `{"keys":[` + strings.TrimSuffix(goodJSON, "}") + `,"key_ops":["encrypt"]}]}`, ""}, "none of its 1 keys", 0},
 		{"HTML error page", answer{200, "text/html", "<html>sign in</html>", ""}, "not a JSON object (Content-Type text/html)", 0},
 		{"keys is not an array", answer{200, "application/json", `{"keys":{}}`, ""}, `"keys" is not an array`, 0},
@@ -388,79 +396,130 @@ func TestCacheLifetime(t *testing.T) {
 		for k, v := range c.hdr {
 			h.Set(k, v)
 		}
-		if got := cacheLifetime(h, now, def); got != c.want {
+		if got := cacheLifetime(h, now, def, MinCacheLifetime, MaxCacheLifetime); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }
 
-// TestRunHonoursCacheHeaders drives Run with a fake clock: max-age decides
-// when the keys are fetched again, refreshes are conditional, and failures
-// are retried after MinRefetchInterval.
-func TestRunHonoursCacheHeaders(t *testing.T) {
-	clock := newClock()
-	idp := fakeidp.New(t, fakeidp.WithMaxAge(120*time.Second), fakeidp.WithClock(clock.Now))
-	iss := idp.IssuerV2()
-	h := newHarnessClock(t, clock, Options{MinRefetchInterval: 10 * time.Second}, v2Issuer(idp))
-	t0 := h.clock.Now()
-	h.run()
-	eventually(t, "the first fetch", func() bool { return h.status(iss).Keys == 1 })
-	if st := h.status(iss); !st.NextRefresh.Equal(t0.Add(120 * time.Second)) {
-		t.Errorf("next refresh %v, want %v", st.NextRefresh, t0.Add(120*time.Second))
+// TestBackgroundRefresh: the jwk.Cache refreshes each JWKS on real time,
+// when its clamped cache lifetime ends, with conditional GETs; failures are
+// retried after MinRefetchInterval and keep the keys. Lifetimes are a few
+// seconds here (httprc schedules in whole seconds), and the cases run in
+// parallel.
+func TestBackgroundRefresh(t *testing.T) {
+	type setup struct {
+		maxAge        time.Duration // of the IdP; <0: no Cache-Control
+		lo, hi        time.Duration // the Verifier's lifetime clamp
+		defaultRefres time.Duration
 	}
-	fetches := func() int { return idp.JWKSFetches() }
-
-	h.clock.Advance(119 * time.Second)
-	h.v.poke()
-	never(t, "a fetch before max-age ended", 50*time.Millisecond, func() bool { return fetches() != 1 })
-	h.clock.Advance(time.Second)
-	eventually(t, "the refresh at max-age", func() bool { return idp.NotModified() == 1 })
-	if got := h.metric("gatehouse_federation_jwks_fetch_total", map[string]string{"issuer": iss, "result": "not_modified"}); got != 1 {
-		t.Errorf("not_modified metric = %v", got)
+	start := func(t *testing.T, s setup) (*fakeidp.IdP, *harness, string) {
+		idp := fakeidp.New(t, fakeidp.WithMaxAge(s.maxAge))
+		h := newHarnessClock(t, nil, Options{MinRefetchInterval: time.Second, DefaultRefresh: s.defaultRefres}, v2Issuer(idp))
+		h.v.minLifetime, h.v.maxLifetime = s.lo, s.hi
+		h.run()
+		iss := idp.IssuerV2()
+		eventually(t, "the first fetch", func() bool { return h.status(iss).Keys == 1 })
+		return idp, h, iss
 	}
-
-	// The 304's headers set the next lifetime: max-age=5 is clamped to 1 min.
-	idp.SetMaxAge(5 * time.Second)
-	h.clock.Advance(120 * time.Second)
-	eventually(t, "the second refresh", func() bool { return fetches() == 3 })
-	eventually(t, "the 1 min schedule", func() bool {
+	lifetime := func(h *harness, iss string) time.Duration {
 		st := h.status(iss)
-		return st.NextRefresh.Sub(st.LastSuccess) == time.Minute
+		return st.NextRefresh.Sub(st.LastSuccess)
+	}
+
+	t.Run("max-age decides, refreshes are conditional, rotation is picked up", func(t *testing.T) {
+		t.Parallel()
+		idp, h, iss := start(t, setup{maxAge: 2 * time.Second, lo: time.Second, hi: time.Hour})
+		if got := lifetime(h, iss); got != 2*time.Second {
+			t.Errorf("lifetime %v, want 2s", got)
+		}
+		never(t, "a refresh long before max-age", 900*time.Millisecond, func() bool { return idp.JWKSFetches() > 1 })
+		eventually(t, "the refresh at max-age (304)", func() bool { return idp.NotModified() >= 1 })
+		eventually(t, "the not_modified metric", func() bool {
+			return h.metric("gatehouse_federation_jwks_fetch_total", map[string]string{"issuer": iss, "result": "not_modified"}) >= 1
+		})
+		idp.RotateKeys(true)
+		eventually(t, "the rotated keys without any token", func() bool { return h.status(iss).Keys == 2 })
+		if got := h.metric("gatehouse_federation_jwks_keys", map[string]string{"issuer": iss}); got != 2 {
+			t.Errorf("keys metric = %v", got)
+		}
+		h.mustVerify(idp.Token(idp.DefaultClaims(iss, "")))
+		if d := idp.DiscoveryFetches(); d != 1 {
+			t.Errorf("%d discovery fetches, want 1", d)
+		}
 	})
+	t.Run("a long max-age is clamped down", func(t *testing.T) {
+		t.Parallel()
+		idp, h, iss := start(t, setup{maxAge: 24 * time.Hour, lo: time.Second, hi: 2 * time.Second})
+		if got := lifetime(h, iss); got != 2*time.Second {
+			t.Errorf("lifetime %v, want 2s", got)
+		}
+		eventually(t, "the refresh at the clamped lifetime", func() bool { return idp.JWKSFetches() >= 2 })
+	})
+	t.Run("no-cache is clamped up", func(t *testing.T) {
+		t.Parallel()
+		idp, h, iss := start(t, setup{maxAge: 0, lo: 3 * time.Second, hi: time.Hour})
+		if got := lifetime(h, iss); got != 3*time.Second {
+			t.Errorf("lifetime %v, want 3s", got)
+		}
+		never(t, "a refresh before the minimum lifetime", 2*time.Second, func() bool { return idp.JWKSFetches() > 1 })
+		eventually(t, "the refresh", func() bool { return idp.JWKSFetches() >= 2 })
+	})
+	t.Run("no cache headers: DefaultRefresh", func(t *testing.T) {
+		t.Parallel()
+		idp, h, iss := start(t, setup{maxAge: -1, lo: time.Second, hi: time.Hour, defaultRefres: 2 * time.Second})
+		if got := lifetime(h, iss); got != 2*time.Second {
+			t.Errorf("lifetime %v, want 2s", got)
+		}
+		eventually(t, "the refresh", func() bool { return idp.JWKSFetches() >= 2 })
+	})
+	t.Run("failures are retried and keep the keys", func(t *testing.T) {
+		t.Parallel()
+		idp, h, iss := start(t, setup{maxAge: time.Second, lo: time.Second, hi: time.Hour})
+		token := idp.Token(idp.DefaultClaims(iss, ""))
+		idp.SetMode(fakeidp.ModeDown)
+		eventuallyWithin(t, 10*time.Second, "two failed refreshes", func() bool { return h.status(iss).ConsecutiveFailures >= 2 })
+		h.mustVerify(token)
+		st := h.status(iss)
+		if st.Keys != 1 || !strings.Contains(st.LastError, iss) || !strings.Contains(st.LastError, "503") {
+			t.Errorf("status %+v", st)
+		}
+		if got := h.metric("gatehouse_federation_jwks_fetch_total", map[string]string{"issuer": iss, "result": "error"}); got < 2 {
+			t.Errorf("error metric = %v", got)
+		}
+		if n := h.logs.count("level=WARN", "JWKS fetch failed"); n != 1 {
+			t.Errorf("%d warnings for one failure streak, want 1", n)
+		}
+		idp.SetMode(fakeidp.ModeNormal)
+		eventuallyWithin(t, 10*time.Second, "recovery", func() bool { return h.status(iss).ConsecutiveFailures == 0 })
+		eventually(t, "the recovery log", func() bool { return h.logs.count("level=INFO", "succeeded again") >= 1 })
+		if n := h.logs.count("level=INFO", "succeeded again"); n != 1 {
+			t.Errorf("recovery logged %d times", n)
+		}
+		h.mustVerify(token)
+	})
+}
 
-	// No cache headers: DefaultRefresh (1 h).
-	idp.SetMaxAge(-1)
-	idp.RotateKeys(true)
-	h.clock.Advance(time.Minute)
-	eventually(t, "the rotated keys", func() bool { return h.status(iss).Keys == 2 })
-	if st := h.status(iss); st.NextRefresh.Sub(st.LastSuccess) != time.Hour {
-		t.Errorf("without cache headers: next refresh after %v, want 1h", st.NextRefresh.Sub(st.LastSuccess))
+// TestOneRefreshChain: forced fetches (unknown kids) do not multiply the
+// jwk.Cache's background refreshes: each registers the URL afresh, so one
+// schedule remains per issuer.
+func TestOneRefreshChain(t *testing.T) {
+	idp := fakeidp.New(t, fakeidp.WithMaxAge(2*time.Second), fakeidp.WithoutETag())
+	clock := newClock() // drives only the unknown-kid rate limit
+	h := newHarnessClock(t, clock, Options{MinRefetchInterval: time.Second}, v1Issuer(idp))
+	h.v.minLifetime = time.Second
+	good := idp.Token(idp.DefaultClaims(idp.IssuerV1(), ""))
+	h.mustVerify(good)
+	for range 10 { // ten forced refetches
+		clock.Advance(time.Second)
+		_, _ = h.verify(withKid(good, randomKid()))
 	}
-	if got := h.metric("gatehouse_federation_jwks_keys", map[string]string{"issuer": iss}); got != 2 {
-		t.Errorf("keys metric = %v", got)
+	base := idp.JWKSFetches()
+	time.Sleep(4 * time.Second) // about two lifetimes
+	// One chain: about one fetch per 2 s; eleven chains would make 20+.
+	if got := idp.JWKSFetches() - base; got < 1 || got > 4 {
+		t.Errorf("%d background fetches in 4 s with max-age 2 s, want 1 to 4", got)
 	}
-	if got := h.metric("gatehouse_federation_jwks_last_success_timestamp_seconds", map[string]string{"issuer": iss}); got != float64(h.clock.Now().Unix()) {
-		t.Errorf("last success metric = %v, want %v", got, h.clock.Now().Unix())
-	}
-
-	// Failures are retried after MinRefetchInterval, doubling.
-	idp.SetMode(fakeidp.ModeDown)
-	h.clock.Advance(time.Hour)
-	eventually(t, "the failed refresh", func() bool { return h.status(iss).ConsecutiveFailures == 1 })
-	n := idp.Requests()
-	h.clock.Advance(9 * time.Second)
-	h.v.poke()
-	never(t, "a retry before 10 s", 50*time.Millisecond, func() bool { return idp.Requests() != n })
-	h.clock.Advance(time.Second)
-	eventually(t, "the first retry", func() bool { return h.status(iss).ConsecutiveFailures == 2 })
-	n = idp.Requests()
-	h.clock.Advance(19 * time.Second)
-	h.v.poke()
-	never(t, "a retry before 20 s", 50*time.Millisecond, func() bool { return idp.Requests() != n })
-	idp.SetMode(fakeidp.ModeNormal)
-	h.clock.Advance(time.Second)
-	eventually(t, "recovery", func() bool { return h.status(iss).ConsecutiveFailures == 0 })
-	h.mustVerify(idp.Token(idp.DefaultClaims(iss, "")))
 }
 
 // TestRunPicksUpNewIssuers: SetIssuers wakes Run, which fetches the new

@@ -2,34 +2,33 @@ package federation
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Run fetches every issuer's JWKS and refreshes it when its cache lifetime
-// ends (after a failure: MinRefetchInterval, doubling up to 5 min), until
-// ctx ends. Fetches of different issuers run in parallel; Verify never waits
-// for Run. Run returns once its fetches have stopped.
+// Run fetches every issuer's JWKS once, as soon as it is configured, and
+// retries (every MinRefetchInterval) issuers whose keys were never fetched.
+// Later refreshes are the jwk.Cache's: it refetches each JWKS when its
+// cache lifetime ends and retries failures after MinRefetchInterval. Run
+// also reads discovery documents again (daily, and during a failure
+// streak), moving to a new jwks_uri when it changed. Verify never waits for
+// Run. When ctx ends, Run stops its fetches, closes the Verifier (see
+// Close) and returns.
 func (v *Verifier) Run(ctx context.Context) {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		running = map[*keySource]bool{}
 	)
+	defer v.Close()
 	defer wg.Wait()
 	for {
 		now := v.now()
-		var next time.Time
 		for _, e := range v.entries() {
 			ks := e.ks
-			at := ks.due()
-			if at.After(now) {
-				if next.IsZero() || at.Before(next) {
-					next = at
-				}
+			if !v.runDue(ks, now) {
 				continue
 			}
 			mu.Lock()
@@ -39,11 +38,12 @@ func (v *Verifier) Run(ctx context.Context) {
 			if busy {
 				continue
 			}
+			_, fetched := ks.current()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_ = v.refresh(ctx, ctx, ks, func() error {
-					if ks.due().After(v.now()) {
+				_ = v.refresh(ctx, ks, fetched, func() error {
+					if !v.runDue(ks, v.now()) {
 						return errSkip // a Verify-triggered fetch just ran
 					}
 					return nil
@@ -51,14 +51,9 @@ func (v *Verifier) Run(ctx context.Context) {
 				mu.Lock()
 				delete(running, ks)
 				mu.Unlock()
-				v.poke()
 			}()
 		}
-		sleep := v.maxSleep
-		if !next.IsZero() {
-			sleep = min(sleep, max(next.Sub(now), time.Millisecond))
-		}
-		t := time.NewTimer(sleep)
+		t := time.NewTimer(v.maxSleep)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -70,11 +65,23 @@ func (v *Verifier) Run(ctx context.Context) {
 	}
 }
 
-// due is when ks should be fetched next (zero: now).
-func (ks *keySource) due() time.Time {
+// runDue reports whether Run should fetch ks now: never fetched (at most
+// once per MinRefetchInterval), or discovery to be read again.
+func (v *Verifier) runDue(ks *keySource, now time.Time) bool {
+	retry := max(v.opts.MinRefetchInterval, time.Second)
 	ks.mu.RLock()
 	defer ks.mu.RUnlock()
-	return ks.nextRefresh
+	switch {
+	case ks.retired:
+		return false
+	case !ks.fetched:
+		return ks.lastAttempt.IsZero() || now.Sub(ks.lastAttempt) >= retry
+	case ks.explicitURI != "":
+		return false // the jwk.Cache refreshes it
+	case now.Sub(ks.discoveredAt) >= rediscoverAfter:
+		return now.Sub(ks.discoveryTry) >= retry
+	}
+	return ks.failures > 0 && now.Sub(ks.discoveryTry) >= retry
 }
 
 // IssuerStatus is the key-fetching state of one trusted issuer.
@@ -88,13 +95,14 @@ type IssuerStatus struct {
 	Keys   int
 	KeyIDs []string
 	// LastSuccess is the last fetch that succeeded (200 or 304); zero if
-	// none did.
+	// none did. Times are on the Verifier's clock.
 	LastSuccess time.Time
 	LastAttempt time.Time
 	// LastError describes the last fetch if it failed, else "".
 	LastError           string
 	ConsecutiveFailures int
-	// NextRefresh is when Run fetches again.
+	// NextRefresh is about when the jwk.Cache fetches again: the clamped
+	// cache lifetime after a success, MinRefetchInterval after a failure.
 	NextRefresh time.Time
 }
 
@@ -125,10 +133,4 @@ func (v *Verifier) Status() []IssuerStatus {
 	}
 	slices.SortFunc(out, func(a, b IssuerStatus) int { return strings.Compare(a.Issuer, b.Issuer) })
 	return out
-}
-
-// isCancel reports whether err comes from ctx being cancelled (not from a
-// timeout), i.e. Run stopping.
-func isCancel(ctx context.Context, err error) bool {
-	return errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled)
 }

@@ -4,14 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/federation/fakeidp"
+	"github.com/gatehouse/gatehouse/service/jose"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -597,4 +603,164 @@ func TestWithDefaults(t *testing.T) {
 	if in.RoleMap["g"][0] != "r" {
 		t.Error("WithDefaults shares the role map")
 	}
+}
+
+// TestAlgorithms: issuers signing PS256 and ES384 verify when their
+// allow-list says so; an RSA JWK without alg is bound to the token's alg
+// only if the issuer allows it, and a JWK's own alg binds it.
+func TestAlgorithms(t *testing.T) {
+	ps := fakeidp.New(t, fakeidp.WithAlgorithm(jose.PS256))                          // RSA key without alg
+	psAlg := fakeidp.New(t, fakeidp.WithAlgorithm(jose.PS256), fakeidp.WithJWKAlg()) // alg PS256
+	rs := fakeidp.New(t)                                                             // RS256, no alg
+	es := fakeidp.New(t, fakeidp.WithAlgorithm(jose.ES384))                          // crv P-384
+	cases := []struct {
+		name    string
+		idp     *fakeidp.IdP
+		allowed []string
+		opts    []fakeidp.TokenOption
+		errHas  []string // nil: accepted
+	}{
+		{"PS256 allowed, key without alg", ps, []string{jose.PS256}, nil, nil},
+		{"PS256 among RS256 and PS256", ps, []string{jose.RS256, jose.PS256}, nil, nil},
+		{"PS256 without kid, one RSA key", ps, []string{jose.PS256}, []fakeidp.TokenOption{fakeidp.WithKid("")}, nil},
+		{"PS256 with a JWK alg PS256", psAlg, []string{jose.PS256}, nil, nil},
+		{"PS256 by default (RS256 only)", ps, nil, nil, []string{"signed with PS256, which is not allowed for this issuer (allowed: RS256)"}},
+		{"PS256 not in the allow-list", ps, []string{jose.RS256, jose.ES384}, nil, []string{"PS256, which is not allowed"}},
+		{"RS256 header on a key whose JWK says PS256", psAlg, []string{jose.RS256, jose.PS256}, []fakeidp.TokenOption{fakeidp.WithAlg(jose.RS256)},
+			[]string{"does not verify", "token is RS256 but key"}},
+		{"PS256 header on an RS256 signature", rs, []string{jose.RS256, jose.PS256}, []fakeidp.TokenOption{fakeidp.WithAlg(jose.PS256)},
+			[]string{"does not verify", "PS256 signature does not verify"}},
+		{"RS256 on the same alg-less key", rs, []string{jose.RS256, jose.PS256}, nil, nil},
+		{"ES384 allowed", es, []string{jose.ES384}, nil, nil},
+		{"ES384 without kid", es, []string{jose.ES384}, []fakeidp.TokenOption{fakeidp.WithKid("")}, nil},
+		{"ES384 by default (RS256 only)", es, nil, nil, []string{"ES384, which is not allowed"}},
+		{"ES256 header on a P-384 key", es, []string{jose.ES256, jose.ES384}, []fakeidp.TokenOption{fakeidp.WithAlg(jose.ES256)},
+			[]string{"does not verify"}},
+		{"ES256 header without kid: no ES256 key", es, []string{jose.ES256, jose.ES384}, []fakeidp.TokenOption{fakeidp.WithAlg(jose.ES256), fakeidp.WithKid("")},
+			[]string{"no kid", "exactly one ES256 key"}},
+		{"RS256 header on a P-384 key", es, []string{jose.RS256, jose.ES384}, []fakeidp.TokenOption{fakeidp.WithAlg(jose.RS256)},
+			[]string{"does not verify"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ti := v2Issuer(c.idp)
+			ti.AllowedAlgs = c.allowed
+			h := newHarness(t, Options{}, ti)
+			token := c.idp.Token(c.idp.DefaultClaims(ti.Issuer, ""), c.opts...)
+			got, err := h.verify(token)
+			if c.errHas != nil {
+				wantErr(t, err, token, errs.Unauthenticated, append(c.errHas, ti.Issuer)...)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if got.Issuer.Issuer != ti.Issuer || got.Subject == "" {
+				t.Errorf("verified %+v", got)
+			}
+		})
+	}
+}
+
+// TestAttackerKeyHeaders: whatever key-carrying header a token has (jku,
+// x5u, x5c with the attacker's real certificate, an embedded jwk, one that
+// itself points at the attacker), the key comes only from the trusted
+// issuer's JWKS: the token is refused and the attacker's server sees no
+// request at all, for RS256 and ES384 issuers alike.
+func TestAttackerKeyHeaders(t *testing.T) {
+	for _, alg := range []string{jose.RS256, jose.ES384} {
+		t.Run(alg, func(t *testing.T) {
+			idp := fakeidp.New(t, fakeidp.WithAlgorithm(alg))
+			attacker := fakeidp.New(t, fakeidp.WithAlgorithm(alg))
+			var hits atomic.Int64
+			evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				http.Error(w, "gotcha", http.StatusTeapot)
+			}))
+			defer evil.Close()
+			ti := v2Issuer(idp)
+			ti.AllowedAlgs = []string{alg}
+			h := newHarness(t, Options{}, ti)
+			h.mustVerify(idp.Token(idp.DefaultClaims(ti.Issuer, ""))) // keys cached
+
+			var pointing map[string]any // the attacker's JWK, with x5u and jku inside
+			_ = json.Unmarshal(attacker.PublicJWKJSON(), &pointing)
+			pointing["x5u"], pointing["jku"] = evil.URL+"/cert.pem", evil.URL+"/jwks"
+			withX5c := maps.Clone(pointing)
+			withX5c["x5c"] = attacker.CertChain()
+			victim := fakeidp.WithKid(idp.KID())
+			cases := []struct {
+				name string
+				opts []fakeidp.TokenOption
+			}{
+				{"jku", []fakeidp.TokenOption{fakeidp.WithHeader("jku", evil.URL+"/jwks")}},
+				{"jku to the attacker's real JWKS", []fakeidp.TokenOption{fakeidp.WithHeader("jku", attacker.JWKSURI())}},
+				{"jku with the victim's kid", []fakeidp.TokenOption{fakeidp.WithHeader("jku", evil.URL+"/jwks"), victim}},
+				{"x5u", []fakeidp.TokenOption{fakeidp.WithHeader("x5u", evil.URL+"/cert.pem")}},
+				{"x5u with the victim's kid", []fakeidp.TokenOption{fakeidp.WithHeader("x5u", evil.URL+"/cert.pem"), victim}},
+				{"x5c of the attacker's certificate", []fakeidp.TokenOption{fakeidp.WithHeader("x5c", attacker.CertChain())}},
+				{"x5c with the victim's kid", []fakeidp.TokenOption{fakeidp.WithHeader("x5c", attacker.CertChain()), victim}},
+				{"x5c without kid", []fakeidp.TokenOption{fakeidp.WithHeader("x5c", attacker.CertChain()), fakeidp.WithKid("")}},
+				{"embedded jwk", []fakeidp.TokenOption{fakeidp.WithHeader("jwk", attacker.PublicJWK())}},
+				{"embedded jwk pointing at the attacker", []fakeidp.TokenOption{fakeidp.WithHeader("jwk", pointing), victim}},
+				{"embedded jwk with x5c, no kid", []fakeidp.TokenOption{fakeidp.WithHeader("jwk", withX5c), fakeidp.WithKid("")}},
+				{"everything at once", []fakeidp.TokenOption{fakeidp.WithHeader("jwk", withX5c), fakeidp.WithHeader("x5c", attacker.CertChain()),
+					fakeidp.WithHeader("jku", evil.URL+"/jwks"), fakeidp.WithHeader("x5u", evil.URL+"/x"), victim}},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					token := attacker.Token(attacker.DefaultClaims(ti.Issuer, idp.Audience()), c.opts...)
+					_, err := h.verify(token)
+					wantErr(t, err, token, errs.Unauthenticated, ti.Issuer)
+				})
+			}
+			if n := hits.Load(); n != 0 {
+				t.Errorf("the attacker's server got %d requests, want 0", n)
+			}
+			if n := attacker.Requests(); n != 0 {
+				t.Errorf("the attacker's IdP got %d requests, want 0", n)
+			}
+		})
+	}
+}
+
+// TestNoGoroutineLeak: Run's end (or Close) stops the jwk.Cache's
+// goroutines and every fetch.
+func TestNoGoroutineLeak(t *testing.T) {
+	leaked := func() int {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		n := 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "lestrrat-go/httprc") || strings.Contains(g, "service/federation.(*Verifier)") {
+				n++
+			}
+		}
+		return n
+	}
+	before := leaked()
+	idp := fakeidp.New(t, fakeidp.WithMaxAge(time.Second))
+	v := New(Options{MinRefetchInterval: time.Second}, discardLogger(), nil)
+	v.SetIssuers([]store.TrustedIssuer{v1Issuer(idp), v2Issuer(idp)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { v.Run(ctx); close(done) }()
+	if _, err := v.Verify(context.Background(), idp.Token(idp.DefaultClaims(idp.IssuerV2(), ""))); err != nil {
+		t.Fatal(err)
+	}
+	if leaked() <= before {
+		t.Fatal("no jwk.Cache goroutines while running?")
+	}
+	cancel()
+	<-done
+	eventually(t, "the Verifier's goroutines to end", func() bool { return leaked() <= before })
+
+	// Without Run: Close.
+	v = New(Options{}, discardLogger(), nil)
+	v.SetIssuers([]store.TrustedIssuer{v1Issuer(idp)})
+	if _, err := v.Verify(context.Background(), idp.Token(idp.DefaultClaims(idp.IssuerV1(), ""))); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	eventually(t, "the Verifier's goroutines to end after Close", func() bool { return leaked() <= before })
 }

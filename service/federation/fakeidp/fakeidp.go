@@ -3,10 +3,15 @@
 // (and v1.0) discovery documents and the tenant's signing keys over HTTP on
 // 127.0.0.1 in the shapes Entra ID uses, and mints tokens with Entra-style
 // claims — including the malformed and hostile ones an attacker would try.
+//
+// By default it signs RS256 with 2048-bit RSA keys published without alg,
+// as Entra ID does; WithAlgorithm makes it a PS256 or ES384 issuer.
 package fakeidp
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -27,6 +32,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/gatehouse/gatehouse/service/jose"
 )
@@ -73,6 +82,8 @@ type config struct {
 	now      func() time.Time
 	maxAge   int // seconds; <0: no Cache-Control header
 	noETag   bool
+	alg      string // signing algorithm: RS256, PS256 or ES384
+	jwkAlg   bool   // publish "alg" in the JWKS
 }
 
 // Option configures New.
@@ -100,14 +111,24 @@ func WithMaxAge(d time.Duration) Option {
 	}
 }
 
+// WithAlgorithm makes the IdP sign with alg: jose.RS256 (the default) or
+// jose.PS256 with 2048-bit RSA keys, or jose.ES384 with P-384 keys. Other
+// values fail the test.
+func WithAlgorithm(alg string) Option { return func(c *config) { c.alg = alg } }
+
+// WithJWKAlg makes the JWKS name each key's alg (the signing algorithm).
+// Without it RSA keys are published without alg, as Entra ID does; EC keys
+// imply theirs by the curve.
+func WithJWKAlg() Option { return func(c *config) { c.jwkAlg = true } }
+
 // WithoutETag makes the key endpoint send no ETag and ignore If-None-Match.
 func WithoutETag() Option { return func(c *config) { c.noETag = true } }
 
-// key is one RSA signing key with its Entra-style kid and certificate.
+// key is one signing key with its Entra-style kid and certificate.
 type key struct {
-	kid  string // base64url SHA-1 of the certificate, also x5t
-	priv *rsa.PrivateKey
-	cert []byte // DER, self-signed
+	kid  string        // base64url SHA-1 of the certificate, also x5t
+	priv crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey
+	cert []byte        // DER, self-signed
 }
 
 // IdP is a running fake identity provider.
@@ -130,13 +151,18 @@ type IdP struct {
 	requests         atomic.Int64
 }
 
-// New starts a fake IdP on 127.0.0.1 with one RS256 2048-bit key. The server
-// is closed by t.Cleanup.
+// New starts a fake IdP on 127.0.0.1 with one RS256 2048-bit key (or one
+// key for WithAlgorithm's algorithm). The server is closed by t.Cleanup.
 func New(t testing.TB, opts ...Option) *IdP {
 	t.Helper()
-	cfg := config{now: time.Now, maxAge: 86400}
+	cfg := config{now: time.Now, maxAge: 86400, alg: jose.RS256}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	switch cfg.alg {
+	case jose.RS256, jose.PS256, jose.ES384:
+	default:
+		t.Fatalf("fakeidp: unsupported algorithm %q", cfg.alg)
 	}
 	if cfg.tenant == "" {
 		cfg.tenant = guid()
@@ -246,17 +272,39 @@ func (p *IdP) KIDs() []string {
 	return out
 }
 
-// PublicJWK is the current signing key as a JWK (for embedding it in a
-// token header, as an attacker would).
-func (p *IdP) PublicJWK() jose.JWK {
+// Alg is the algorithm the IdP signs with.
+func (p *IdP) Alg() string { return p.cfg.alg }
+
+// PublicJWK is the current signing key as a JWK with kid, alg and use (for
+// embedding it in a token header, as an attacker would). json.Marshal
+// encodes it.
+func (p *IdP) PublicJWK() jwk.Key {
 	p.mu.Lock()
 	k := p.keys[0]
 	p.mu.Unlock()
-	j, err := jose.PublicJWK(jose.PublicKey{KID: k.kid, Alg: jose.RS256, Key: &k.priv.PublicKey})
+	j, err := jose.PublicJWK(jose.PublicKey{KID: k.kid, Alg: p.cfg.alg, Key: k.priv.Public()})
 	if err != nil {
 		p.t.Fatalf("fakeidp: %v", err)
 	}
 	return j
+}
+
+// PublicJWKJSON is PublicJWK encoded as JSON.
+func (p *IdP) PublicJWKJSON() []byte {
+	b, err := json.Marshal(p.PublicJWK())
+	if err != nil {
+		p.t.Fatalf("fakeidp: %v", err)
+	}
+	return b
+}
+
+// CertChain is the current signing key's certificate chain as an x5c
+// header or JWK member holds it: standard base64 DER, one self-signed
+// certificate.
+func (p *IdP) CertChain() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return []string{base64.StdEncoding.EncodeToString(p.keys[0].cert)}
 }
 
 // PublicKeyPEM is the current signing key's public half as a PEM "PUBLIC
@@ -265,7 +313,7 @@ func (p *IdP) PublicKeyPEM() []byte {
 	p.mu.Lock()
 	k := p.keys[0]
 	p.mu.Unlock()
-	der, err := x509.MarshalPKIXPublicKey(&k.priv.PublicKey)
+	der, err := x509.MarshalPKIXPublicKey(k.priv.Public())
 	if err != nil {
 		p.t.Fatalf("fakeidp: %v", err)
 	}
@@ -289,10 +337,17 @@ func (p *IdP) RotateKeys(keepOld bool) {
 	p.jwks, p.etag = nil, ""
 }
 
-// newKey generates an RS256 key with a self-signed certificate; its kid is
-// the base64url SHA-1 of the certificate, as Entra ID's kid and x5t are.
+// newKey generates a key for the IdP's algorithm with a self-signed
+// certificate; its kid is the base64url SHA-1 of the certificate, as Entra
+// ID's kid and x5t are.
 func (p *IdP) newKey() (*key, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	var priv crypto.Signer
+	var err error
+	if p.cfg.alg == jose.ES384 {
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	} else {
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +363,7 @@ func (p *IdP) newKey() (*key, error) {
 		NotAfter:     now.Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
-	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
 	if err != nil {
 		return nil, err
 	}
@@ -384,10 +439,10 @@ func (p *IdP) AppClaims(iss, aud, clientID string) map[string]any {
 type tokenConfig struct {
 	kid     *string
 	alg     string         // header alg; "" = the signing algorithm's
-	sign    string         // "RS256", "HS256" or "none"
+	sign    string         // the IdP's algorithm, "HS256" or "none"
 	secret  []byte         // HS256
 	header  map[string]any // extra or overriding members; nil value removes
-	signer  *rsa.PrivateKey
+	signer  crypto.Signer
 	badSig  bool
 	rawHead []byte
 }
@@ -399,7 +454,7 @@ type TokenOption func(*tokenConfig)
 func WithKid(kid string) TokenOption { return func(c *tokenConfig) { c.kid = &kid } }
 
 // WithAlg writes alg into the header without changing how the token is
-// signed (RS256 unless WithHS256 or WithAlgNone).
+// signed (with the IdP's algorithm unless WithHS256 or WithAlgNone).
 func WithAlg(alg string) TokenOption { return func(c *tokenConfig) { c.alg = alg } }
 
 // WithHeader sets a header member, e.g. "jku", "jwk", "x5u" or "typ"; a nil
@@ -428,7 +483,8 @@ func WithBadSignature() TokenOption { return func(c *tokenConfig) { c.badSig = t
 func WithRawHeader(h []byte) TokenOption { return func(c *tokenConfig) { c.rawHead = h } }
 
 // Token signs claims with the current key: header {"typ":"JWT","alg":"RS256",
-// "x5t":kid,"kid":kid}, as Entra ID writes it, changed by opts.
+// "x5t":kid,"kid":kid}, as Entra ID writes it (alg is the IdP's
+// algorithm), changed by opts.
 func (p *IdP) Token(claims map[string]any, opts ...TokenOption) string {
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -442,7 +498,7 @@ func (p *IdP) SignPayload(payload []byte, opts ...TokenOption) string {
 	p.mu.Lock()
 	k := p.keys[0]
 	p.mu.Unlock()
-	c := tokenConfig{sign: "RS256", signer: k.priv}
+	c := tokenConfig{sign: p.cfg.alg, signer: k.priv}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -503,10 +559,12 @@ func (p *IdP) SignPayload(payload []byte, opts ...TokenOption) string {
 	input := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
 	var sig []byte
 	switch c.sign {
-	case "RS256":
-		h := sha256.Sum256([]byte(input))
-		var err error
-		if sig, err = rsa.SignPKCS1v15(rand.Reader, c.signer, crypto.SHA256, h[:]); err != nil {
+	case jose.RS256, jose.PS256, jose.ES384:
+		s, err := jws.NewSigner(jwa.SignatureAlgorithm(c.sign))
+		if err == nil {
+			sig, err = s.Sign([]byte(input), c.signer)
+		}
+		if err != nil {
 			p.t.Fatalf("fakeidp: signing: %v", err)
 		}
 	case "HS256":
@@ -650,35 +708,44 @@ func etagMatch(header, etag string) bool {
 func (p *IdP) buildJWKS() []byte { return p.buildJWKSUse("sig") }
 
 func (p *IdP) buildJWKSUse(use string) []byte {
-	type jwk struct {
-		Kty       string   `json:"kty"`
-		Use       string   `json:"use"`
-		Kid       string   `json:"kid"`
-		X5t       string   `json:"x5t"`
-		N         string   `json:"n"`
-		E         string   `json:"e"`
-		X5c       []string `json:"x5c"`
-		CloudName string   `json:"cloud_instance_name"`
-		Issuer    string   `json:"issuer"`
+	b64 := base64.RawURLEncoding.EncodeToString
+	var b strings.Builder
+	b.WriteString(`{"keys":[`)
+	for i, k := range p.keys {
+		// Members in Entra ID's order.
+		var ms [][2]any
+		switch pub := k.priv.Public().(type) {
+		case *rsa.PublicKey:
+			ms = [][2]any{{"kty", "RSA"}, {"use", use}, {"kid", k.kid}, {"x5t", k.kid},
+				{"n", b64(pub.N.Bytes())}, {"e", b64(big.NewInt(int64(pub.E)).Bytes())}}
+		case *ecdsa.PublicKey:
+			size := (pub.Curve.Params().BitSize + 7) / 8
+			ms = [][2]any{{"kty", "EC"}, {"use", use}, {"kid", k.kid}, {"x5t", k.kid}, {"crv", pub.Curve.Params().Name},
+				{"x", b64(pub.X.FillBytes(make([]byte, size)))}, {"y", b64(pub.Y.FillBytes(make([]byte, size)))}}
+		}
+		if p.cfg.jwkAlg {
+			ms = append(ms, [2]any{"alg", p.cfg.alg})
+		}
+		ms = append(ms, [2]any{"x5c", []string{base64.StdEncoding.EncodeToString(k.cert)}},
+			[2]any{"cloud_instance_name", "microsoftonline.com"}, [2]any{"issuer", p.IssuerV2()})
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('{')
+		for n, m := range ms {
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			name, _ := json.Marshal(m[0])
+			val, _ := json.Marshal(m[1])
+			b.Write(name)
+			b.WriteByte(':')
+			b.Write(val)
+		}
+		b.WriteByte('}')
 	}
-	var set struct {
-		Keys []jwk `json:"keys"`
-	}
-	for _, k := range p.keys {
-		set.Keys = append(set.Keys, jwk{
-			Kty:       "RSA",
-			Use:       use,
-			Kid:       k.kid,
-			X5t:       k.kid,
-			N:         base64.RawURLEncoding.EncodeToString(k.priv.N.Bytes()),
-			E:         base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.priv.E)).Bytes()),
-			X5c:       []string{base64.StdEncoding.EncodeToString(k.cert)},
-			CloudName: "microsoftonline.com",
-			Issuer:    p.IssuerV2(),
-		})
-	}
-	b, _ := json.Marshal(set)
-	return b
+	b.WriteString("]}")
+	return []byte(b.String())
 }
 
 func guid() string {

@@ -96,8 +96,9 @@ func TestEndpoints(t *testing.T) {
 	if len(idp.KID()) != 27 {
 		t.Errorf("kid %q is not shaped like Entra's", idp.KID())
 	}
-	if _, err := jose.ParsePublicJWK(jose.JWK{Kty: "RSA", Kid: k["kid"].(string), N: k["n"].(string), E: k["e"].(string)}); err != nil {
-		t.Error(err)
+	raw, _ := json.Marshal(map[string]any{"kty": "RSA", "kid": k["kid"], "n": k["n"], "e": k["e"]})
+	if pub, err := jose.ParseJWKJSON(raw); err != nil || pub.Alg != "" || pub.KID != idp.KID() {
+		t.Errorf("published key: %+v, %v", pub, err)
 	}
 	if resp, _ := get(t, idp.JWKSURI(), map[string]string{"If-None-Match": etag}); resp.StatusCode != 304 {
 		t.Errorf("conditional GET: %d", resp.StatusCode)
@@ -171,11 +172,80 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := jose.ParsePublicJWK(idp.PublicJWK())
+	pub, err := jose.ParseJWK(idp.PublicJWK())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := tok.Verify(pub, []string{jose.RS256}); err != nil {
 		t.Error(err)
+	}
+	if pub2, err := jose.ParseJWKJSON(idp.PublicJWKJSON()); err != nil || pub2.KID != idp.KID() {
+		t.Errorf("PublicJWKJSON: %+v %v", pub2, err)
+	}
+}
+
+// TestAlgorithms: PS256 and ES384 IdPs publish keys that jwx parses and
+// gatehouse's policy accepts, and sign tokens that verify with them; a
+// stock OIDC client agrees.
+func TestAlgorithms(t *testing.T) {
+	for _, c := range []struct {
+		alg    string
+		opts   []fakeidp.Option
+		kty    string
+		jwkAlg string // published alg, after ParseJWK ("" for RSA without alg)
+	}{
+		{jose.RS256, nil, "RSA", ""},
+		{jose.PS256, nil, "RSA", ""},
+		{jose.PS256, []fakeidp.Option{fakeidp.WithJWKAlg()}, "RSA", jose.PS256},
+		{jose.ES384, nil, "EC", jose.ES384},
+	} {
+		t.Run(c.alg+"/"+c.jwkAlg, func(t *testing.T) {
+			idp := fakeidp.New(t, append(c.opts, fakeidp.WithAlgorithm(c.alg))...)
+			if idp.Alg() != c.alg {
+				t.Fatalf("Alg() = %s", idp.Alg())
+			}
+			_, body := get(t, idp.JWKSURI(), nil)
+			set, err := jose.ParseJWKJSON(body) // a set is not one key
+			if err == nil {
+				t.Fatalf("a JWKS parsed as one JWK: %+v", set)
+			}
+			var doc struct {
+				Keys []json.RawMessage `json:"keys"`
+			}
+			if err := json.Unmarshal(body, &doc); err != nil || len(doc.Keys) != 1 {
+				t.Fatalf("JWKS %s", body)
+			}
+			pub, err := jose.ParseJWKJSON(doc.Keys[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pub.Alg != c.jwkAlg || pub.KID != idp.KID() || !strings.Contains(string(doc.Keys[0]), `"kty":"`+c.kty+`"`) {
+				t.Errorf("published key %+v from %s", pub, doc.Keys[0])
+			}
+			pub.Alg = c.alg // bind an alg-less RSA key, as the Verifier does
+			claims := idp.DefaultClaims(idp.IssuerV2(), "")
+			tok, err := jose.Parse(idp.Token(claims))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.Header.Alg != c.alg {
+				t.Errorf("header alg %s", tok.Header.Alg)
+			}
+			if err := tok.Verify(pub, []string{c.alg}); err != nil {
+				t.Error(err)
+			}
+			bad, _ := jose.Parse(idp.Token(claims, fakeidp.WithBadSignature()))
+			if err := bad.Verify(pub, []string{c.alg}); err == nil {
+				t.Error("a bad signature verified")
+			}
+			p, err := oidc.NewProvider(context.Background(), idp.IssuerV2())
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := p.Verifier(&oidc.Config{ClientID: idp.Audience(), SupportedSigningAlgs: []string{c.alg}})
+			if _, err := v.Verify(context.Background(), idp.Token(claims)); err != nil {
+				t.Errorf("go-oidc: %v", err)
+			}
+		})
 	}
 }
