@@ -56,6 +56,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lestrrat-go/httprc"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/sync/singleflight"
 
@@ -181,7 +182,7 @@ func New(opts Options, log *slog.Logger, now func() time.Time) *Verifier {
 	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	v.cache = jwk.NewCache(v.ctx, jwk.WithRefreshWindow(refreshWindow),
-		jwk.WithErrSink(httprcErrSink(v.refreshFailed)))
+		jwk.WithErrSink(httprc.ErrSinkFunc(v.refreshFailed)))
 	return v
 }
 
@@ -516,8 +517,3 @@ func truncate(s string) string {
 	}
 	return strings.ToValidUTF8(s, "?")
 }
-
-// httprcErrSink adapts a function to the jwk.Cache's ErrSink.
-type httprcErrSink func(error)
-
-func (f httprcErrSink) Error(err error) { f(err) }

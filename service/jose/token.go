@@ -162,18 +162,29 @@ func Sign(k PrivateKey, typ string, claims any) (string, error) {
 	return string(out), nil
 }
 
+// b64url maps each byte to its base64url value, or 0xff outside the
+// alphabet.
+var b64url = func() (t [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
 // canonicalBase64URL reports whether s is unpadded base64url whose unused
 // trailing bits are zero, so that every segment has exactly one spelling.
 // jwx's decoder also takes padding and the standard alphabet.
 func canonicalBase64URL(s []byte) bool {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	if len(s)%4 == 1 {
 		return false
 	}
-	last := 0
+	var last byte
 	for _, c := range s {
-		last = strings.IndexByte(alphabet, c)
-		if last < 0 {
+		if last = b64url[c]; last == 0xff {
 			return false
 		}
 	}

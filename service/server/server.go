@@ -243,8 +243,11 @@ func (a *App) Core() *core.Service { return a.core }
 // View returns the in-memory view, for tests.
 func (a *App) View() *view.View { return a.view }
 
-// Close releases the database.
-func (a *App) Close() error { return a.store.Close() }
+// Close stops the trusted issuers' key refreshes and releases the database.
+func (a *App) Close() error {
+	a.fed.Close()
+	return a.store.Close()
+}
 
 // Bootstrap creates the `admin` user on an empty database. It returns the
 // generated password when none was given, so that it can be shown once.
