@@ -2,14 +2,18 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 
 	"github.com/gatehouse/gatehouse/store/ent"
 	"github.com/gatehouse/gatehouse/store/ent/account"
+	"github.com/gatehouse/gatehouse/store/ent/predicate"
 	"github.com/gatehouse/gatehouse/store/ent/role"
 )
 
@@ -74,7 +78,7 @@ func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
 			c.SetSecretHash(a.SecretHash)
 		}
 		if _, err := c.Save(ctx); err != nil {
-			return fmt.Errorf("insert account: %w", mapErr(err))
+			return fmt.Errorf("insert account: %w", accountConflict(mapErr(err)))
 		}
 		return s.appendChange(ctx, tx, ChangeAccount, a.ID)
 	})
@@ -197,7 +201,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(a *Account
 			u.ClearRoles().AddRoleIDs(roleIDs...)
 		}
 		if _, err := u.Save(ctx); err != nil {
-			return fmt.Errorf("update account: %w", mapErr(err))
+			return fmt.Errorf("update account: %w", accountConflict(mapErr(err)))
 		}
 		out = a
 		return s.appendChange(ctx, tx, ChangeAccount, id)
@@ -290,9 +294,155 @@ func toAccount(e *ent.Account) Account {
 	return a
 }
 
+// ConflictField names the unique account field ("username", "email" or
+// "client_id") that an ErrConflict from CreateAccount or UpdateAccount is
+// about, or returns "" when it cannot tell.
+func ConflictField(err error) string {
+	var ce *accountConflictError
+	if errors.As(err, &ce) {
+		return ce.field
+	}
+	return ""
+}
+
+type accountConflictError struct {
+	field string
+	err   error
+}
+
+func (e *accountConflictError) Error() string { return e.field + ": " + e.err.Error() }
+func (e *accountConflictError) Unwrap() error { return e.err }
+
+// accountConflict attaches the name of the violated unique field to a
+// conflict. Both databases name it in the message: SQLite as the column
+// ("accounts.email"), PostgreSQL as the index ("account_email").
+func accountConflict(err error) error {
+	if !errors.Is(err, ErrConflict) {
+		return err
+	}
+	msg := err.Error()
+	for _, f := range []string{account.FieldEmail, account.FieldClientID, account.FieldUsername} {
+		if strings.Contains(msg, "accounts."+f) || strings.Contains(msg, "account_"+f) {
+			return &accountConflictError{field: f, err: err}
+		}
+	}
+	return err
+}
+
 func nonEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
+}
+
+// NameRules give the canonical form of a stored username or email, or an
+// error when a value has none.
+type NameRules struct {
+	Username func(string) (string, error)
+	Email    func(string) (string, error)
+}
+
+// CanonicaliseNames rewrites stored usernames and emails that differ from
+// their canonical form (rows written before the current rules, or by hand).
+// Each rewrite is one conditional UPDATE (unchanged since read) with its
+// change-log entry in one transaction, so replicas that start together
+// cannot lose or double an update, and running it again changes nothing.
+// Two accounts whose names share a canonical form are never merged: both
+// are left as they are and a WARN names their ids, for an administrator to
+// rename or delete one. A value without a canonical form is left and logged
+// too. It returns how many values were rewritten.
+func (s *Store) CanonicaliseNames(ctx context.Context, rules NameRules, log *slog.Logger) (int, error) {
+	rows, err := s.client.Account.Query().
+		Select(account.FieldID, account.FieldUsername, account.FieldEmail).
+		Order(ent.Asc(account.FieldID)).
+		All(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load account names: %w", mapErr(err))
+	}
+	type fix struct {
+		id, field, old, canon string
+	}
+	var fixes []fix
+	// owners maps field+canonical form to the ids whose stored value has
+	// that canonical form; more than one id is a collision.
+	owners := map[string][]string{}
+	for _, r := range rows {
+		for _, f := range []struct {
+			field string
+			value *string
+			rule  func(string) (string, error)
+		}{{account.FieldUsername, r.Username, rules.Username}, {account.FieldEmail, r.Email, rules.Email}} {
+			if f.value == nil || *f.value == "" || f.rule == nil {
+				continue
+			}
+			canon, err := f.rule(*f.value)
+			if err != nil {
+				log.WarnContext(ctx, "stored account name has no canonical form; left unchanged",
+					"account", r.ID, "field", f.field, "value", *f.value, "err", err)
+				continue
+			}
+			owners[f.field+"\x00"+canon] = append(owners[f.field+"\x00"+canon], r.ID)
+			if canon != *f.value {
+				fixes = append(fixes, fix{r.ID, f.field, *f.value, canon})
+			}
+		}
+	}
+	changed := 0
+	warned := map[string]bool{}
+	for _, fx := range fixes {
+		if ids := owners[fx.field+"\x00"+fx.canon]; len(ids) > 1 {
+			if warned[fx.field+"\x00"+fx.canon] {
+				continue
+			}
+			warned[fx.field+"\x00"+fx.canon] = true
+			log.WarnContext(ctx, "accounts share a canonical name; not merged, left unchanged: rename or delete one",
+				"field", fx.field, "canonical", fx.canon, "accounts", ids)
+			continue
+		}
+		n, err := s.rewriteName(ctx, fx.id, fx.field, fx.old, fx.canon)
+		switch {
+		case errors.Is(err, ErrConflict):
+			// Taken since we read (a new account, or another replica).
+			other, _ := s.client.Account.Query().Where(nameIs(fx.field, fx.canon)).OnlyID(ctx)
+			log.WarnContext(ctx, "accounts share a canonical name; not merged, left unchanged: rename or delete one",
+				"field", fx.field, "canonical", fx.canon, "accounts", []string{fx.id, other})
+		case err != nil:
+			return changed, err
+		case n > 0:
+			changed++
+			log.InfoContext(ctx, "canonicalised a stored account name", "account", fx.id, "field", fx.field, "from", fx.old, "to", fx.canon)
+		}
+	}
+	return changed, nil
+}
+
+// rewriteName sets one name field of one account from old to canon if it
+// still holds old, and logs the change; it returns the rows changed (0 or 1).
+func (s *Store) rewriteName(ctx context.Context, id, field, old, canon string) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		u := tx.Account.Update().Where(account.ID(id), nameIs(field, old)).SetUpdatedAt(s.clock())
+		if field == account.FieldEmail {
+			u.SetEmail(canon)
+		} else {
+			u.SetUsername(canon)
+		}
+		var err error
+		if n, err = u.Save(ctx); err != nil {
+			return fmt.Errorf("canonicalise %s of account %s: %w", field, id, mapErr(err))
+		}
+		if n == 0 {
+			return nil
+		}
+		return s.appendChange(ctx, tx, ChangeAccount, id)
+	})
+	return n, err
+}
+
+func nameIs(field, v string) predicate.Account {
+	if field == account.FieldEmail {
+		return account.Email(v)
+	}
+	return account.Username(v)
 }

@@ -89,11 +89,21 @@ const keyLockID = 0x67682d6b657973 // "gh-keys"
 // other's result instead of both creating a key. On SQLite the write
 // transaction itself is the lock (BEGIN IMMEDIATE).
 func (s *Store) ChangeKeys(ctx context.Context, plan func(keys []SigningKey) (KeyChanges, error)) error {
+	return s.ChangeKeysWith(ctx, "", func(keys []SigningKey, _ []byte) (KeyChanges, []byte, error) {
+		c, err := plan(keys)
+		return c, nil, err
+	})
+}
+
+// ChangeKeysWith is ChangeKeys that also hands plan the value of the named
+// setting (nil when it does not exist, or when setting is "") read under the
+// same lock, and stores the value plan returns unless that is nil. The key
+// policy lives in such a setting, so that a lifecycle step and a policy
+// change never interleave.
+func (s *Store) ChangeKeysWith(ctx context.Context, setting string, plan func(keys []SigningKey, value []byte) (KeyChanges, []byte, error)) error {
 	return s.inTx(ctx, func(tx *ent.Tx) error {
-		if s.dialect == dialect.Postgres {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", keyLockID); err != nil {
-				return fmt.Errorf("take key lock: %w", err)
-			}
+		if err := s.lockKeys(ctx, tx); err != nil {
+			return err
 		}
 		es, err := tx.SigningKey.Query().
 			Order(ent.Asc(signingkey.FieldCreatedAt), ent.Asc(signingkey.FieldKid)).
@@ -105,9 +115,23 @@ func (s *Store) ChangeKeys(ctx context.Context, plan func(keys []SigningKey) (Ke
 		for i, e := range es {
 			keys[i] = toSigningKey(e)
 		}
-		changes, err := plan(keys)
-		if err != nil || changes.empty() {
+		var value []byte
+		if setting != "" {
+			if value, err = txSetting(ctx, tx, setting); err != nil {
+				return err
+			}
+		}
+		changes, newValue, err := plan(keys, value)
+		if err != nil {
 			return err
+		}
+		if newValue != nil {
+			if err := s.txPutSetting(ctx, tx, setting, newValue, value != nil); err != nil {
+				return err
+			}
+		}
+		if changes.empty() {
+			return nil
 		}
 		now := s.clock()
 		for _, k := range changes.Create {
@@ -155,6 +179,18 @@ func (s *Store) ChangeKeys(ctx context.Context, plan func(keys []SigningKey) (Ke
 		}
 		return nil
 	})
+}
+
+// lockKeys takes the lock that serialises key changes across replicas. On
+// SQLite the write transaction itself is the lock (BEGIN IMMEDIATE).
+func (s *Store) lockKeys(ctx context.Context, tx *ent.Tx) error {
+	if s.dialect != dialect.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", keyLockID); err != nil {
+		return fmt.Errorf("take key lock: %w", err)
+	}
+	return nil
 }
 
 func nonZeroTime(t time.Time) *time.Time {

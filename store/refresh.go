@@ -85,29 +85,52 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshTok
 	return toRefreshToken(e), nil
 }
 
-// RotateRefreshToken exchanges the token with the given hash for a successor,
-// atomically: the row is locked, checked, marked rotated, and next(old) is
-// inserted. Of many concurrent calls with one token exactly one succeeds.
-// A token already rotated is a replay: the whole family is revoked (and the
-// revocation logged for the replicas) and ErrTokenReused returned. check may
-// refuse the old token (expired, account disabled) without changing anything.
+// RotateRefreshToken is RotateRefreshTokenGrace without a reuse grace:
+// every second use of a rotated token is a replay.
 func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, check func(old RefreshToken) error, next func(old RefreshToken) RefreshToken) (RefreshToken, error) {
-	var out RefreshToken
+	t, _, err := s.RotateRefreshTokenGrace(ctx, hash, now, 0, check, next)
+	return t, err
+}
+
+// RotateRefreshTokenGrace exchanges the token with the given hash for a
+// successor, atomically: the row is locked, checked, marked rotated, and
+// next(old) is inserted. Of many concurrent calls with one token exactly one
+// inserts the successor.
+//
+// A token already rotated is a replay: the whole family is revoked (and the
+// revocation logged for the replicas) and ErrTokenReused returned, unless
+// the replay is a retry within grace of the rotation (a client that never
+// got the answer): then, if the successor next(old) computes is still in the
+// family, unused and not revoked, that successor is returned with retry set
+// and nothing is written. For this next must compute the same TokenHash
+// every time for the same old token; the successor row is found by it. A
+// successor that was already rotated means two parties hold the token, so
+// the family is revoked however soon the replay comes.
+//
+// check may refuse the token to be handed out (the old one, or on a retry
+// the successor) without changing anything. Offline tokens never rotate.
+func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, now time.Time, grace time.Duration, check func(old RefreshToken) error, next func(old RefreshToken) RefreshToken) (out RefreshToken, retry bool, err error) {
 	var reused bool
-	err := s.inTx(ctx, func(tx *ent.Tx) error {
-		q := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash))
-		if s.dialect == dialect.Postgres {
-			q = q.ForUpdate()
-		}
-		e, err := q.Only(ctx)
+	err = s.inTx(ctx, func(tx *ent.Tx) error {
+		old, err := lockRefreshToken(ctx, tx, s.dialect, hash)
 		if err != nil {
-			return fmt.Errorf("get refresh token: %w", mapErr(err))
+			return err
 		}
-		old := toRefreshToken(e)
 		switch {
 		case !old.RevokedAt.IsZero():
 			return ErrTokenRevoked
 		case !old.RotatedAt.IsZero():
+			succ, ok, err := graceSuccessor(ctx, tx, s.dialect, old, now, grace, next)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := check(succ); err != nil {
+					return err
+				}
+				out, retry = succ, true
+				return nil
+			}
 			reused = true
 			return s.revokeFamilies(ctx, tx, now, old.FamilyID)
 		}
@@ -122,10 +145,50 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, now time.Ti
 		out, err = createRefreshToken(ctx, tx, next(old))
 		return err
 	})
-	if err == nil && reused {
-		return RefreshToken{}, ErrTokenReused
+	switch {
+	case err != nil:
+		return RefreshToken{}, false, err
+	case reused:
+		return RefreshToken{}, false, ErrTokenReused
 	}
-	return out, err
+	return out, retry, nil
+}
+
+// lockRefreshToken reads the token with the given hash, locking its row
+// until the transaction ends (SQLite's immediate transactions lock the
+// whole database already).
+func lockRefreshToken(ctx context.Context, tx *ent.Tx, dia string, hash []byte) (RefreshToken, error) {
+	q := tx.RefreshToken.Query().Where(refreshtoken.TokenHash(hash))
+	if dia == dialect.Postgres {
+		q = q.ForUpdate()
+	}
+	e, err := q.Only(ctx)
+	if err != nil {
+		return RefreshToken{}, fmt.Errorf("get refresh token: %w", mapErr(err))
+	}
+	return toRefreshToken(e), nil
+}
+
+// graceSuccessor returns the successor of the rotated token old if a replay
+// at now is a retry within grace: the successor next(old) names exists in
+// the same family and has been neither rotated nor revoked.
+func graceSuccessor(ctx context.Context, tx *ent.Tx, dia string, old RefreshToken, now time.Time, grace time.Duration, next func(RefreshToken) RefreshToken) (RefreshToken, bool, error) {
+	// A replica whose clock is slightly behind the one that rotated sees a
+	// negative age; it is bounded by the grace too.
+	if age := now.Sub(old.RotatedAt); grace <= 0 || old.Offline || age > grace || age < -grace {
+		return RefreshToken{}, false, nil
+	}
+	succ, err := lockRefreshToken(ctx, tx, dia, next(old).TokenHash)
+	if errors.Is(err, ErrNotFound) {
+		return RefreshToken{}, false, nil // not a successor this server made
+	}
+	if err != nil {
+		return RefreshToken{}, false, fmt.Errorf("get successor: %w", err)
+	}
+	if succ.FamilyID != old.FamilyID || !succ.RotatedAt.IsZero() || !succ.RevokedAt.IsZero() {
+		return RefreshToken{}, false, nil
+	}
+	return succ, true, nil
 }
 
 // TouchRefreshToken records a use of a token that does not rotate (offline).

@@ -26,6 +26,32 @@ func (s *Store) CreateSetting(ctx context.Context, name string, value []byte) er
 	return nil
 }
 
+// txSetting reads a setting inside a transaction; nil when it does not exist.
+func txSetting(ctx context.Context, tx *ent.Tx, name string) ([]byte, error) {
+	e, err := tx.Setting.Query().Where(setting.Name(name)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read setting %s: %w", name, mapErr(err))
+	}
+	return e.Value, nil
+}
+
+// txPutSetting creates or replaces a setting inside a transaction.
+func (s *Store) txPutSetting(ctx context.Context, tx *ent.Tx, name string, value []byte, exists bool) error {
+	var err error
+	if exists {
+		_, err = tx.Setting.Update().Where(setting.Name(name)).SetValue(value).SetUpdatedAt(s.clock()).Save(ctx)
+	} else {
+		err = tx.Setting.Create().SetName(name).SetValue(value).SetUpdatedAt(s.clock()).Exec(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("write setting %s: %w", name, mapErr(err))
+	}
+	return nil
+}
+
 // Rewrap re-encrypts, in one transaction under the key lock, every sealed
 // private key and every setting with reseal, which opens a value sealed
 // under any known master key and seals it under the current one.
@@ -47,6 +73,10 @@ func (s *Store) Rewrap(ctx context.Context, resealKey func(kid string, sealed []
 		return 0, 0, err
 	}
 	err = s.inTx(ctx, func(tx *ent.Tx) error {
+		// Under the key lock: the key policy setting changes under it too.
+		if err := s.lockKeys(ctx, tx); err != nil {
+			return err
+		}
 		es, err := tx.Setting.Query().All(ctx)
 		if err != nil {
 			return fmt.Errorf("read settings: %w", mapErr(err))

@@ -38,7 +38,23 @@ type Store struct {
 	db      *sql.DB
 	dialect string
 	now     func() time.Time
+	// maxConns bounds PostgreSQL's connection pool; opTimeout each
+	// statement or transaction, the wait for a connection included.
+	maxConns  int
+	opTimeout time.Duration
+	avail     *availability
 }
+
+// Defaults of the pool options.
+const (
+	DefaultMaxConns  = 16
+	DefaultOpTimeout = 5 * time.Second
+	// Idle connections above what the load needs are closed after this
+	// long; every connection is replaced after connMaxLifetime so that a
+	// failover or a PgBouncer restart is picked up.
+	connMaxIdleTime = 5 * time.Minute
+	connMaxLifetime = 30 * time.Minute
+)
 
 // Option configures Open.
 type Option func(*Store)
@@ -46,19 +62,44 @@ type Option func(*Store)
 // WithClock sets the time source used for timestamps the store writes.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithMaxConns bounds the PostgreSQL connection pool to n open connections
+// (0: DefaultMaxConns). SQLite always uses one.
+func WithMaxConns(n int) Option { return func(s *Store) { s.maxConns = n } }
+
+// WithOpTimeout bounds every statement and transaction, including the wait
+// for a free connection, to d (0: DefaultOpTimeout; negative: no bound
+// beyond the caller's context). An operation that runs out of it fails with
+// an *UnavailableError.
+func WithOpTimeout(d time.Duration) Option { return func(s *Store) { s.opTimeout = d } }
+
 // Open connects to the database named by dsn and migrates the schema.
 // A dsn starting with "postgres://" or "postgresql://" selects PostgreSQL;
 // anything else is a SQLite file path (or "file:..." URI).
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now}
+	s := &Store{now: time.Now, avail: newAvailability()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.maxConns <= 0 {
+		s.maxConns = DefaultMaxConns
+	}
+	if s.opTimeout == 0 {
+		s.opTimeout = DefaultOpTimeout
 	}
 	var err error
 	switch {
 	case IsPostgres(dsn):
 		s.dialect = dialect.Postgres
 		s.db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			// A bounded pool: gatehouse shares the server with others, and
+			// a burst must wait (up to the operation timeout) rather than
+			// open connections until PostgreSQL refuses everyone.
+			s.db.SetMaxOpenConns(s.maxConns)
+			s.db.SetMaxIdleConns(s.maxConns)
+			s.db.SetConnMaxIdleTime(connMaxIdleTime)
+			s.db.SetConnMaxLifetime(connMaxLifetime)
+		}
 	default:
 		s.dialect = dialect.SQLite
 		s.db, err = sql.Open("sqlite", sqliteDSN(dsn))
@@ -73,7 +114,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
-	s.client = ent.NewClient(ent.Driver(entsql.OpenDB(s.dialect, s.db)))
+	s.client = ent.NewClient(ent.Driver(&boundedDriver{Driver: entsql.OpenDB(s.dialect, s.db), s: s}))
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("migrate schema: %w", err)
@@ -97,7 +138,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID)
 	}
-	return s.client.Schema.Create(ctx, migrate.WithDropIndex(true))
+	// ent's migrator needs the plain driver (it reads *sql.Rows), and a
+	// migration may take longer than a request's operation timeout.
+	raw := ent.NewClient(ent.Driver(entsql.OpenDB(s.dialect, s.db)))
+	return raw.Schema.Create(ctx, migrate.WithDropIndex(true))
 }
 
 // migrationLockID is the PostgreSQL advisory lock key of schema migrations.
@@ -132,8 +176,20 @@ func (s *Store) Dialect() string { return s.dialect }
 // Close releases the database connections.
 func (s *Store) Close() error { return s.client.Close() }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+// Ping checks that the database answers. While Monitor runs it answers
+// from the monitor's latest check instead, so that /readyz and gRPC health
+// always agree.
+func (s *Store) Ping(ctx context.Context) error {
+	s.avail.mu.Lock()
+	monitored, last := s.avail.monitored, s.avail.last
+	s.avail.mu.Unlock()
+	if monitored {
+		return last
+	}
+	pctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.classify(pctx, s.db.PingContext(pctx))
+}
 
 // inTx runs fn in a transaction, committing on success and rolling back on
 // error or panic.

@@ -30,7 +30,7 @@ func openApp(ctx context.Context, o *options, stderr io.Writer) (*server.App, er
 
 func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("users needs a subcommand: create, list, disable, enable, delete, set-password")
+		return usageErr("users needs a subcommand: create, list, disable, enable, delete, set-password, unlock")
 	}
 	sub, args := args[0], args[1:]
 	var o options
@@ -72,7 +72,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return nil
 	case "list":
 		return listAccounts(ctx, c, store.KindUser, stdout)
-	case "disable", "enable", "delete", "set-password":
+	case "disable", "enable", "delete", "set-password", "unlock":
 		if fs.NArg() != 1 {
 			return usageErr("users %s needs exactly one username", sub)
 		}
@@ -87,7 +87,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("clients needs a subcommand: create, list, disable, delete")
+		return usageErr("clients needs a subcommand: create, list, disable, delete, unlock")
 	}
 	sub, args := args[0], args[1:]
 	var o options
@@ -121,7 +121,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "list":
 		return listAccounts(ctx, c, store.KindService, stdout)
-	case "disable", "delete":
+	case "disable", "delete", "unlock":
 		if fs.NArg() != 1 {
 			return usageErr("clients %s needs exactly one client id", sub)
 		}
@@ -203,6 +203,13 @@ func changeAccount(ctx context.Context, c *core.Service, a store.Account, action
 	case "disable", "enable":
 		active := action == "enable"
 		u.Active = &active
+	case "unlock":
+		n, err := c.UnlockAccountUnchecked(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: unlocked (%d lockout counters cleared)\n", accountName(a), n)
+		return nil
 	case "set-password":
 		pw, err := readPassword(stdin, stderr, "New password for "+a.Username)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/server"
+	"github.com/gatehouse/gatehouse/store"
 )
 
 // envPrefix names the environment variables that back every flag:
@@ -29,6 +30,10 @@ type options struct {
 // environment variable, so an explicit flag wins over the environment.
 func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag.FlagSet {
 	o.cfg = server.DefaultConfig()
+	if !withServe {
+		// Commands other than serve never run the key schedule (see serve.go).
+		o.cfg.Role = server.RoleAdmin
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	str := func(p *string, flagName, help string) {
@@ -42,6 +47,8 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	}
 	str(&o.cfg.DataDir, "data-dir", "directory for the embedded SQLite database and generated master key")
 	str(&o.cfg.DatabaseURL, "database-url", "postgres://... URL or SQLite file path (default DATA_DIR/gatehouse.db)")
+	fs.Var(&envInt{p: &o.cfg.DatabaseMaxConns}, "database-max-conns", fmt.Sprintf("most open PostgreSQL connections of this process; requests wait up to --database-timeout for one (env %s)", envName("database-max-conns")))
+	dur(&o.cfg.DatabaseTimeout, "database-timeout", "bound of each database operation, waiting for a connection included; past it the request is answered UNAVAILABLE/503")
 	str(&o.cfg.MasterKeyFile, "master-key-file", "file holding the 32-byte master key (base64 or hex); or set GATEHOUSE_MASTER_KEY")
 	o.cfg.MasterKey = os.Getenv(envPrefix + "MASTER_KEY")
 	// Old master keys, comma-separated, only from the environment (secrets
@@ -61,15 +68,24 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	dur(&o.cfg.Core.RefreshIdleTTL, "refresh-idle-ttl", "a refresh-token session unused this long ends")
 	dur(&o.cfg.Core.RefreshAbsoluteTTL, "refresh-absolute-ttl", "a refresh-token session ends this long after the login")
 	dur(&o.cfg.Core.OfflineIdleTTL, "offline-idle-ttl", "an offline token unused this long ends (0: lives until revoked)")
-	fs.Var(&envInt{p: &o.cfg.Core.UserThrottle.MaxFailures}, "login-max-failures", fmt.Sprintf("failed logins per username within --login-window before a lockout (env %s)", envName("login-max-failures")))
-	fs.Var(&envInt{p: &o.cfg.Core.IPThrottle.MaxFailures}, "ip-max-failures", fmt.Sprintf("failed logins and client authentications per client IP within --login-window before a lockout (env %s)", envName("ip-max-failures")))
+	dur(&o.cfg.Core.RefreshReuseGrace, "refresh-reuse-grace", "a rotated refresh token presented again this soon by its client returns the same successor instead of revoking the session (0: every reuse revokes; at most 5m)")
+	fs.Var(&envInt{p: &o.cfg.Core.UserThrottle.MaxFailures}, "login-max-failures", fmt.Sprintf("failed logins per (username, client IP) within --login-window before that pair is locked out; client ids get twice this (env %s)", envName("login-max-failures")))
+	fs.Var(&envInt{p: &o.cfg.Core.AccountThrottle.MaxFailures}, "account-max-failures", fmt.Sprintf("failed logins per username from all IPs within --login-window before the account is locked out for untrusted addresses; client ids get twice this (env %s)", envName("account-max-failures")))
+	fs.Var(&envInt{p: &o.cfg.Core.IPThrottle.MaxFailures}, "ip-max-failures", fmt.Sprintf("failed logins and client authentications per client IP within --login-window before the IP is locked out for accounts not trusted from it (env %s)", envName("ip-max-failures")))
 	dur(&o.cfg.Core.UserThrottle.Window, "login-window", "window in which failures are counted")
 	dur(&o.cfg.Core.UserThrottle.Lockout, "login-lockout", "how long a lockout lasts")
+	dur(&o.cfg.Core.TrustedPairTTL, "login-trust-ttl", "how long a correct login from an IP exempts that account and IP from the per-account and per-IP lockouts (0: never)")
 	fs.Var(&prefixList{p: &o.cfg.Core.TrustedProxies}, "trusted-proxies", fmt.Sprintf("comma-separated CIDRs of proxies whose X-Forwarded-For is believed (env %s)", envName("trusted-proxies")))
 	if withServe {
 		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
+		// Listener limits: 0 selects the default.
+		fs.Var(&envInt{p: &o.cfg.MaxConnections}, "max-connections", fmt.Sprintf("open connections per listener (gRPC and HTTP each); more clients wait in the accept queue (env %s)", envName("max-connections")))
+		fs.Var(&envInt{p: &o.cfg.GRPC.MaxConcurrentStreams}, "grpc-max-streams", fmt.Sprintf("concurrent calls per gRPC connection; more are refused (env %s)", envName("grpc-max-streams")))
+		dur(&o.cfg.GRPC.MaxConnectionIdle, "grpc-max-connection-idle", "a gRPC connection without calls this long is closed (GOAWAY)")
+		dur(&o.cfg.GRPC.MaxConnectionAge, "grpc-max-connection-age", "a gRPC connection is closed (GOAWAY) this long after it opened, ±10%; calls in flight get 30s more")
+		dur(&o.cfg.ShutdownTimeout, "shutdown-timeout", "on SIGTERM, calls in flight may finish this long; then every connection still open is closed")
 		dur(&o.cfg.Federation.MinRefetchInterval, "federation-min-refetch", "a token with an unknown kid triggers at most one JWKS refetch per trusted issuer per this interval (default 30s)")
 		dur(&o.cfg.HTTP.JWKSMaxAge, "jwks-max-age", "Cache-Control max-age of the JWKS and discovery documents")
 		dur(&o.cfg.KeyCheckInterval, "key-check-interval", "how often each replica runs the scheduled key rotation step")
@@ -95,9 +111,11 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	})
 	// One window and lockout for every throttle keeps the knobs few.
 	c := &o.cfg.Core
-	c.ClientThrottle.Window, c.IPThrottle.Window = c.UserThrottle.Window, c.UserThrottle.Window
-	c.ClientThrottle.Lockout, c.IPThrottle.Lockout = c.UserThrottle.Lockout, c.UserThrottle.Lockout
+	for _, p := range []*store.ThrottlePolicy{&c.AccountThrottle, &c.ClientThrottle, &c.ClientAccountThrottle, &c.IPThrottle} {
+		p.Window, p.Lockout = c.UserThrottle.Window, c.UserThrottle.Lockout
+	}
 	c.ClientThrottle.MaxFailures = 2 * c.UserThrottle.MaxFailures
+	c.ClientAccountThrottle.MaxFailures = 2 * c.AccountThrottle.MaxFailures
 	return bad
 }
 

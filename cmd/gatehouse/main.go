@@ -21,9 +21,11 @@ Usage:
   gatehouse users list
   gatehouse users disable|enable|delete NAME
   gatehouse users set-password NAME
+  gatehouse users unlock NAME
   gatehouse clients create [--client-id ID] [--display-name N] [--roles r1,r2]
   gatehouse clients list
   gatehouse clients disable|delete CLIENT_ID
+  gatehouse clients unlock CLIENT_ID
   gatehouse sessions list USERNAME             live sessions and offline tokens (metadata only)
   gatehouse sessions revoke SESSION_ID
   gatehouse sessions revoke-all USERNAME       end every session and access token of the user
@@ -32,6 +34,8 @@ Usage:
   gatehouse keys revoke KID                    withdraw a key at once (leak); its tokens are refused
   gatehouse keys rewrap                        re-seal all keys under GATEHOUSE_MASTER_KEY (old key in
                                                GATEHOUSE_MASTER_KEY_PREVIOUS)
+  gatehouse keys policy                        the key policy stored in the database (every server uses it)
+  gatehouse keys policy set [--signing-alg A] [--rsa-bits N] [--key-rotation-interval D] [--key-publish-lead D]
   gatehouse issuers add --issuer URL --audience A[,B] [--jwks-uri URL] [--algs RS256,ES256] [--leeway 60s]
       [--required-claims C,..] [--identity-claims C,..] [--group-claims C,..] [--map GROUP=ROLE1,ROLE2]...
       [--jit]                                  trust a company IdP's tokens (Entra ID, Keycloak, ...)
@@ -41,7 +45,8 @@ Usage:
   gatehouse masterkey generate                 print a new random master key
 
 Passwords are read from standard input (one line) or prompted for on a terminal,
-never taken from flags. Every command accepts the database flags; run
+never taken from flags. Only serve runs the signing-key schedule; other commands
+change keys only through keys rotate|revoke. Every command accepts the database flags; run
 "gatehouse serve -h" for all flags and their environment variables.
 `
 

@@ -22,6 +22,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Only serve stores the key policy and runs the key schedule.
+	o.cfg.Role = server.RoleServe
 	app, err := server.Open(ctx, o.cfg, log)
 	if err != nil {
 		return err

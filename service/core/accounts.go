@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/secure/precis"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/secrets"
@@ -31,12 +36,13 @@ var errBadCredentials = errs.New(errs.Unauthenticated, "invalid username or pass
 // authenticateUser checks a username and password. Unknown users and users
 // without a password cost the same argon2id work as a wrong password, and
 // count against the same throttles, so neither answer nor timing tells which
-// names exist. A locked-out name or IP is refused before any hashing.
+// names exist. The attempt is counted (reserved) in one locked step before
+// any hashing, and a locked-out attempt is refused there; a correct password
+// gives the reservation back (see throttle.go).
 func (s *Service) authenticateUser(ctx context.Context, username, password, ip string) (store.Account, error) {
-	username = strings.ToLower(username)
-	keys := s.userThrottle(username, ip)
-	counted, err := s.checkLocked(ctx, keys)
-	if err != nil {
+	username = lookupUsername(username)
+	counters := s.userCounters(username, ip)
+	if err := s.reserveAttempt(ctx, counters); err != nil {
 		return store.Account{}, err
 	}
 	a, err := s.store.GetAccount(ctx, store.AccountKey{Username: username})
@@ -47,8 +53,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password, ip s
 		if err := s.hashing.do(ctx, func() { s.pw.VerifyDummy(password) }); err != nil {
 			return store.Account{}, err
 		}
-		s.recordFailure(ctx, keys)
-		return store.Account{}, errBadCredentials
+		return store.Account{}, errBadCredentials // counted by the reservation
 	}
 	var ok, rehash bool
 	if herr := s.hashing.do(ctx, func() { ok, rehash, err = s.pw.Verify(a.PasswordHash, password) }); herr != nil {
@@ -59,10 +64,9 @@ func (s *Service) authenticateUser(ctx context.Context, username, password, ip s
 		return store.Account{}, errBadCredentials
 	}
 	if !ok {
-		s.recordFailure(ctx, keys)
-		return store.Account{}, errBadCredentials
+		return store.Account{}, errBadCredentials // counted by the reservation
 	}
-	s.resetFailures(ctx, keys, counted)
+	s.releaseAttempt(ctx, counters)
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant")
 	}
@@ -105,13 +109,12 @@ func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip s
 	if clientID == "" || secret == "" {
 		return store.Account{}, errs.New(errs.InvalidArgument, "client_id and client_secret are required").WithOAuth("invalid_request")
 	}
-	if len(clientID) > 128 || len(secret) > 256 {
-		return store.Account{}, errBadClient
-	}
-	keys := s.clientThrottle(clientID, ip)
-	counted, err := s.checkLocked(ctx, keys)
-	if err != nil {
+	counters := s.clientCounters(clientID, ip)
+	if err := s.reserveAttempt(ctx, counters); err != nil {
 		return store.Account{}, err
+	}
+	if len(clientID) > 128 || len(secret) > 256 {
+		return store.Account{}, errBadClient // counted by the reservation
 	}
 	a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -119,10 +122,9 @@ func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip s
 	}
 	// Unknown clients run the same comparison as known ones.
 	if !s.secrets.Equal(secret, a.SecretHash) || err != nil || a.Kind != store.KindService {
-		s.recordFailure(ctx, keys)
-		return store.Account{}, errBadClient
+		return store.Account{}, errBadClient // counted by the reservation
 	}
-	s.resetFailures(ctx, keys, counted)
+	s.releaseAttempt(ctx, counters)
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client")
 	}
@@ -175,8 +177,12 @@ func (s *Service) LookupAccount(ctx context.Context, caller Principal, key store
 	if n != 1 {
 		return store.Account{}, errs.New(errs.InvalidArgument, "give exactly one of id, username, email, client_id")
 	}
-	key.Username = strings.ToLower(key.Username)
-	key.Email = strings.ToLower(key.Email)
+	if key.Username != "" {
+		key.Username = lookupUsername(key.Username)
+	}
+	if key.Email != "" {
+		key.Email = lookupEmail(key.Email)
+	}
 	return s.getAccount(ctx, key, "")
 }
 
@@ -296,7 +302,7 @@ func (s *Service) insertAccount(ctx context.Context, a store.Account) (store.Acc
 	a.ID = id.String()
 	a, err = s.store.CreateAccount(ctx, a)
 	if errors.Is(err, store.ErrConflict) {
-		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "an account with this %s already exists", uniqueFieldName(a))
+		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "%s is taken", takenField(a, err))
 	}
 	if err != nil {
 		return store.Account{}, errs.Wrap(errs.Internal, err, "could not store the account")
@@ -305,7 +311,11 @@ func (s *Service) insertAccount(ctx context.Context, a store.Account) (store.Acc
 	return a, nil
 }
 
-func uniqueFieldName(a store.Account) string {
+// takenField names the unique field a conflict is about.
+func takenField(a store.Account, err error) string {
+	if f := store.ConflictField(err); f != "" {
+		return f
+	}
 	switch {
 	case a.Kind == store.KindService:
 		return "client_id"
@@ -330,24 +340,142 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 	return h, nil
 }
 
-func normaliseUsername(u string) (string, error) {
-	u = strings.ToLower(u)
-	if !usernamePattern.MatchString(u) {
-		return "", errs.New(errs.InvalidArgument, "username must be 1-128 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
+// maxNameInput bounds the input handed to PRECIS and IDNA; canonical names
+// are far shorter (128 bytes for usernames, 320 for emails).
+const maxNameInput = 1024
+
+// CanonicalUsername returns the form a username is stored, looked up and
+// compared in: the RFC 8265 UsernameCaseMapped profile (width mapping of
+// full-width letters, NFC, case folding; spaces, controls and unassigned
+// characters refused), which must then satisfy gatehouse's own policy of
+// lower-case ASCII letters, digits, '.', '_', '@' and '-'. So "Alice" and
+// full-width "Ａｌｉｃｅ" are "alice", the Kelvin sign U+212A is the letter k
+// (canonically equivalent), while "ADMİN" (U+0130) becomes "admi̇n" with a
+// combining dot and is refused rather than turned into "admin".
+func CanonicalUsername(u string) (string, error) {
+	const policy = "username must be 1-128 characters of letters a-z, digits, '.', '_', '@' or '-', starting with a letter or digit"
+	if u == "" || len(u) > maxNameInput || !utf8.ValidString(u) {
+		return "", errs.New(errs.InvalidArgument, policy)
 	}
-	return u, nil
+	c, err := precis.UsernameCaseMapped.String(u)
+	if err != nil {
+		return "", errs.Wrap(errs.InvalidArgument, err, "username is not a valid RFC 8265 username (no spaces, control or unassigned characters); %s", policy)
+	}
+	if mix := mixedScripts(c); mix != "" {
+		return "", errs.New(errs.InvalidArgument, "username mixes %s letters", mix)
+	}
+	if !usernamePattern.MatchString(c) {
+		return "", errs.New(errs.InvalidArgument, policy)
+	}
+	return c, nil
 }
 
-func normaliseEmail(e string) (string, error) {
+// CanonicalEmail returns the form an email address is stored and looked up
+// in: the local part as given except that ASCII letters are lower-cased (so
+// that Alice@ and alice@ stay one address for uniqueness, lookups and
+// federated matching; no Unicode case mapping, which would fold look-alikes
+// such as U+0130 into ASCII), the domain lower-cased, checked and converted
+// to ASCII by IDNA (UTS #46 lookup profile, punycode for non-ASCII labels).
+// A local part or domain label that mixes Latin, Greek and Cyrillic letters
+// is refused as a look-alike. "" stays "".
+func CanonicalEmail(e string) (string, error) {
 	if e == "" {
 		return "", nil
 	}
-	addr, err := mail.ParseAddress(e)
-	if err != nil || addr.Address != e || addr.Name != "" || len(e) > 320 {
-		return "", errs.New(errs.InvalidArgument, "email must be a plain address like name@example.com")
+	errPlain := errs.New(errs.InvalidArgument, "email must be a plain address like name@example.com")
+	if len(e) > maxNameInput || !utf8.ValidString(e) {
+		return "", errPlain
 	}
-	return strings.ToLower(e), nil
+	addr, err := mail.ParseAddress(e)
+	if err != nil || addr.Address != e || addr.Name != "" {
+		return "", errPlain
+	}
+	at := strings.LastIndexByte(e, '@')
+	local, domain := e[:at], e[at+1:]
+	if mix := mixedScripts(local); mix != "" {
+		return "", errs.New(errs.InvalidArgument, "email local part mixes %s letters", mix)
+	}
+	ascii, err := idna.Lookup.ToASCII(domain)
+	if err != nil || ascii == "" || strings.HasSuffix(ascii, ".") {
+		return "", errs.Wrap(errs.InvalidArgument, err, "email domain is not a valid domain name")
+	}
+	uni, err := idna.Lookup.ToUnicode(ascii)
+	if err != nil {
+		return "", errs.Wrap(errs.InvalidArgument, err, "email domain is not a valid domain name")
+	}
+	for _, label := range strings.Split(uni, ".") {
+		if mix := mixedScripts(label); mix != "" {
+			return "", errs.New(errs.InvalidArgument, "email domain label %q mixes %s letters", label, mix)
+		}
+	}
+	out := asciiLower(local) + "@" + ascii
+	if len(out) > 320 {
+		return "", errs.New(errs.InvalidArgument, "email must be at most 320 bytes (with the domain in ASCII form)")
+	}
+	return out, nil
 }
+
+// asciiLower lower-cases the ASCII letters of s and leaves every other
+// character as it is.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
+}
+
+// mixedScripts names the scripts s mixes among Latin, Greek and Cyrillic
+// (the usual sources of look-alike letters), or returns "".
+func mixedScripts(s string) string {
+	var names []string
+	for _, sc := range []struct {
+		name  string
+		table *unicode.RangeTable
+	}{{"Latin", unicode.Latin}, {"Greek", unicode.Greek}, {"Cyrillic", unicode.Cyrillic}} {
+		if strings.IndexFunc(s, func(r rune) bool { return unicode.Is(sc.table, r) }) >= 0 {
+			names = append(names, sc.name)
+		}
+	}
+	if len(names) < 2 {
+		return ""
+	}
+	return strings.Join(names, " and ")
+}
+
+// lookupUsername is the username to look an account up by: the canonical
+// form, or for a name that has none the input itself, which then matches no
+// stored (canonical) name.
+func lookupUsername(u string) string {
+	if c, err := CanonicalUsername(u); err == nil {
+		return c
+	}
+	return u
+}
+
+// lookupEmail is lookupUsername for email addresses.
+func lookupEmail(e string) string {
+	if c, err := CanonicalEmail(e); err == nil {
+		return c
+	}
+	return e
+}
+
+// CanonicaliseStoredNames brings stored usernames and emails written under
+// older rules to their canonical form (see store.CanonicaliseNames: it never
+// merges two accounts, it logs a WARN with both ids instead). Idempotent and
+// safe for replicas starting together.
+func CanonicaliseStoredNames(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	if _, err := st.CanonicaliseNames(ctx, store.NameRules{Username: CanonicalUsername, Email: CanonicalEmail}, log); err != nil {
+		return fmt.Errorf("canonicalise stored account names: %w", err)
+	}
+	return nil
+}
+
+func normaliseUsername(u string) (string, error) { return CanonicalUsername(u) }
+
+func normaliseEmail(e string) (string, error) { return CanonicalEmail(e) }
 
 func checkRoles(roles []string) ([]string, error) {
 	if len(roles) > 100 {
@@ -494,7 +622,7 @@ func (s *Service) UpdateAccountUnchecked(ctx context.Context, kind store.Account
 	case errors.Is(err, store.ErrNotFound):
 		return store.Account{}, errs.New(errs.NotFound, "no such %s", kindNoun(kind))
 	case errors.Is(err, store.ErrConflict):
-		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "an account with this email already exists")
+		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "email is taken")
 	case err != nil:
 		var e *errs.Error
 		if errors.As(err, &e) {
@@ -503,6 +631,12 @@ func (s *Service) UpdateAccountUnchecked(ctx context.Context, kind store.Account
 		return store.Account{}, errs.Wrap(errs.Internal, err, "could not update the account")
 	}
 	s.syncView(ctx)
+	if u.Password != nil {
+		// A password reset lifts the account's login lockouts.
+		if _, err := s.clearLocks(ctx, a); err != nil {
+			return store.Account{}, errs.Wrap(errs.Unavailable, err, "the password was changed but the account's lockouts could not be lifted; try again")
+		}
+	}
 	return a, nil
 }
 
@@ -534,7 +668,7 @@ func (s *Service) DeleteAccountUnchecked(ctx context.Context, id string) error {
 
 // FindAccountUnchecked returns an account by username or client id, for the CLI.
 func (s *Service) FindAccountUnchecked(ctx context.Context, kind store.AccountKind, name string) (store.Account, error) {
-	key := store.AccountKey{Username: strings.ToLower(name)}
+	key := store.AccountKey{Username: lookupUsername(name)}
 	if kind == store.KindService {
 		key = store.AccountKey{ClientID: name}
 	}

@@ -49,9 +49,19 @@ type Config struct {
 	// OfflineIdleTTL ends an offline token not used for this long (0: never;
 	// offline tokens live until revoked).
 	OfflineIdleTTL time.Duration
-	// Throttles of failed logins and client authentications, per username,
-	// per client id and per client IP.
-	UserThrottle, ClientThrottle, IPThrottle store.ThrottlePolicy
+	// RefreshReuseGrace is how long after a rotation the same client may
+	// present the rotated refresh token again and get the same successor
+	// (a retry whose answer was lost) instead of the session being revoked
+	// as a replay (default 10 s; 0 disables, at most 5 min).
+	RefreshReuseGrace time.Duration
+	// Throttles of failed logins and client authentications (see
+	// throttle.go): UserThrottle per (username, client IP), AccountThrottle
+	// per username across IPs, ClientThrottle per (client id, client IP),
+	// ClientAccountThrottle per client id across IPs, IPThrottle per client IP.
+	UserThrottle, AccountThrottle, ClientThrottle, ClientAccountThrottle, IPThrottle store.ThrottlePolicy
+	// TrustedPairTTL is how long a correct login makes its (account, client
+	// IP) pair exempt from the per-account and per-IP lockouts (0: never).
+	TrustedPairTTL time.Duration
 	// TrustedProxies are the networks whose X-Forwarded-For is believed when
 	// finding a caller's IP for the per-IP throttle.
 	TrustedProxies []netip.Prefix
@@ -77,9 +87,14 @@ func DefaultConfig() Config {
 
 		RefreshIdleTTL:     7 * 24 * time.Hour,
 		RefreshAbsoluteTTL: 30 * 24 * time.Hour,
-		UserThrottle:       store.ThrottlePolicy{MaxFailures: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
-		ClientThrottle:     store.ThrottlePolicy{MaxFailures: 10, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
-		IPThrottle:         store.ThrottlePolicy{MaxFailures: 50, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		RefreshReuseGrace:  10 * time.Second,
+
+		UserThrottle:          store.ThrottlePolicy{MaxFailures: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		AccountThrottle:       store.ThrottlePolicy{MaxFailures: 50, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		ClientThrottle:        store.ThrottlePolicy{MaxFailures: 10, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		ClientAccountThrottle: store.ThrottlePolicy{MaxFailures: 100, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		IPThrottle:            store.ThrottlePolicy{MaxFailures: 100, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		TrustedPairTTL:        30 * 24 * time.Hour,
 	}
 }
 
@@ -109,13 +124,19 @@ func (c Config) Validate() error {
 	if c.RefreshIdleTTL <= 0 || c.RefreshAbsoluteTTL < c.RefreshIdleTTL {
 		return fmt.Errorf("refresh token lifetimes: idle %s must be > 0 and at most absolute %s", c.RefreshIdleTTL, c.RefreshAbsoluteTTL)
 	}
+	if c.RefreshReuseGrace < 0 || c.RefreshReuseGrace > 5*time.Minute {
+		return fmt.Errorf("refresh reuse grace %s must be between 0 and 5m", c.RefreshReuseGrace)
+	}
 	if c.OfflineIdleTTL < 0 {
 		return fmt.Errorf("offline idle timeout %s must not be negative", c.OfflineIdleTTL)
 	}
-	for name, p := range map[string]store.ThrottlePolicy{"user": c.UserThrottle, "client": c.ClientThrottle, "ip": c.IPThrottle} {
+	for name, p := range map[string]store.ThrottlePolicy{"user": c.UserThrottle, "account": c.AccountThrottle, "client": c.ClientThrottle, "client account": c.ClientAccountThrottle, "ip": c.IPThrottle} {
 		if p.MaxFailures < 1 || p.Window <= 0 || p.Lockout <= 0 {
 			return fmt.Errorf("%s throttle needs max failures >= 1 and a positive window and lockout", name)
 		}
+	}
+	if c.TrustedPairTTL < 0 {
+		return fmt.Errorf("trusted pair lifetime %s must not be negative", c.TrustedPairTTL)
 	}
 	for _, s := range c.Scopes {
 		if !validScopeToken(s) {

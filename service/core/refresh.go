@@ -120,11 +120,11 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 		return TokenResponse{}, err
 	}
 	now := s.now().UTC()
-	next, err := secrets.RandomToken(RefreshTokenPrefix)
+	next, err := s.successorToken(req.RefreshToken)
 	if err != nil {
-		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not make a refresh token")
+		return TokenResponse{}, err
 	}
-	_, err = s.store.RotateRefreshToken(ctx, old.TokenHash, now,
+	succ, retry, err := s.store.RotateRefreshTokenGrace(ctx, old.TokenHash, now, s.cfg.RefreshReuseGrace,
 		func(cur store.RefreshToken) error { return s.checkRefreshLifetime(cur, now) },
 		func(cur store.RefreshToken) store.RefreshToken {
 			cur.ID, cur.TokenHash = uuid.NewString(), s.secrets.Hash(next)
@@ -144,6 +144,10 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 			return TokenResponse{}, e
 		}
 		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not rotate the refresh token")
+	case retry:
+		// The successor was issued before; its hash matched the one derived
+		// again from the presented token, so next is that successor.
+		s.log.Info("refresh token retried within the reuse grace: same successor returned", "session", succ.FamilyID, "account", succ.AccountID)
 	}
 	res, err := s.sign(acct, acct.ID, old.ClientID, splitScope(scopes), old.FamilyID)
 	if err != nil {
@@ -151,6 +155,29 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 	}
 	res.RefreshToken = next
 	return res, nil
+}
+
+// successorPurpose names the key a successor refresh token is derived with.
+const successorPurpose = "refresh-token-successor"
+
+// successorToken returns the refresh token that replaces presented.
+//
+// It is not random but derived: HMAC-SHA-256 of the presented token under a
+// key derived from the token hash key (the persistent, sealed key the
+// stored hashes are made with; see secrets.SecretHasher.DeriveToken). So a
+// client retrying a refresh whose answer was lost gets the very successor
+// already stored, on any replica and after a restart, while only its hash
+// is stored, like every other refresh token: nothing is kept in plain text
+// or sealed for the grace window. The chain of a session remains
+// unpredictable without that key, as each link is a keyed function of a
+// secret first token of 256 random bits. Tokens are derived whatever the
+// grace, so replicas configured differently agree on every successor.
+func (s *Service) successorToken(presented string) (string, error) {
+	next, err := s.secrets.DeriveToken(successorPurpose, RefreshTokenPrefix, presented)
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "could not make a refresh token")
+	}
+	return next, nil
 }
 
 // checkRefreshClient enforces RFC 6749 §6: a token issued to a client may be

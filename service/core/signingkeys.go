@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/keys"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -36,7 +37,7 @@ func (s *Service) RotateSigningKey(ctx context.Context, caller Principal, immedi
 // RotateSigningKeyUnchecked is RotateSigningKey for the CLI.
 func (s *Service) RotateSigningKeyUnchecked(ctx context.Context, immediate bool) ([]store.SigningKey, error) {
 	if err := s.keys.Rotate(ctx, immediate); err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "could not rotate the signing key")
+		return nil, keyChangeError(err, "could not rotate the signing key")
 	}
 	s.syncView(ctx)
 	return s.SigningKeysUnchecked(ctx)
@@ -59,9 +60,18 @@ func (s *Service) RevokeSigningKeyUnchecked(ctx context.Context, kid string) ([]
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errs.New(errs.NotFound, "no published signing key %q", truncate(kid))
 		}
-		return nil, errs.Wrap(errs.Internal, err, "could not revoke the signing key")
+		return nil, keyChangeError(err, "could not revoke the signing key")
 	}
 	s.log.Warn("signing key revoked: its tokens are refused from now on", "kid", kid)
 	s.syncView(ctx)
 	return s.SigningKeysUnchecked(ctx)
+}
+
+// keyChangeError maps a failed key change: on a database no `gatehouse serve`
+// has set up yet there is nothing to change, which the caller should hear.
+func keyChangeError(err error, msg string) error {
+	if errors.Is(err, keys.ErrNoPolicy) {
+		return errs.Wrap(errs.NotFound, err, "%s", keys.ErrNoPolicy.Error())
+	}
+	return errs.Wrap(errs.Internal, err, "%s", msg)
 }

@@ -186,7 +186,13 @@ func (s *Service) signToken(t tokenSpec) (TokenResponse, error) {
 	if t.acct.Kind == store.KindUser {
 		c.PreferredUsername = t.acct.Username
 	}
-	token, err := jose.Sign(s.view.Ring().Signer, TokenType, c)
+	signer := s.view.Ring().Signer
+	if signer.Key == nil {
+		// Only an administrative instance on a database that no server has
+		// set up yet has no signing key.
+		return TokenResponse{}, errs.New(errs.Unavailable, "no signing key yet: start `gatehouse serve` once first")
+	}
+	token, err := jose.Sign(signer, TokenType, c)
 	if err != nil {
 		return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not sign the token")
 	}

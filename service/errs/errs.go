@@ -93,3 +93,53 @@ func As(err error) *Error {
 
 // KindOf returns the Kind of err (Internal for foreign errors).
 func KindOf(err error) Kind { return As(err).Kind }
+
+// Outage is implemented by causes that mean a dependency is down or
+// overloaded, so that the same request may succeed later (the store's
+// database errors do). Public reports an Internal error with such a cause as
+// Unavailable.
+type Outage interface {
+	error
+	// OutageMessage is the caller-safe description of the outage.
+	OutageMessage() string
+}
+
+// OutageRetryAfter is the retry hint of an Unavailable answer caused by an
+// Outage; BusyRetryAfter that of any other Unavailable without one.
+const (
+	OutageRetryAfter = 5 * time.Second
+	BusyRetryAfter   = time.Second
+)
+
+// Public returns the *Error to answer err with. It is As, except that an
+// Internal error caused by an Outage becomes Unavailable with the outage's
+// message, and every Unavailable error carries a RetryAfter. The gRPC and
+// HTTP mappings use it, so that an outage is UNAVAILABLE / 503 with
+// Retry-After on every path, never INTERNAL / 500.
+func Public(err error) *Error {
+	e := As(err)
+	switch e.Kind {
+	case Internal:
+		var o Outage
+		if errors.As(err, &o) {
+			return &Error{Kind: Unavailable, Message: o.OutageMessage(), OAuthCode: e.OAuthCode, RetryAfter: OutageRetryAfter, Err: err}
+		}
+	case Unavailable:
+		if e.RetryAfter <= 0 {
+			c := *e
+			c.RetryAfter = BusyRetryAfter
+			var o Outage
+			if errors.As(err, &o) {
+				c.RetryAfter = OutageRetryAfter
+			}
+			return &c
+		}
+	}
+	return e
+}
+
+// IsOutage reports whether err is caused by a dependency's outage.
+func IsOutage(err error) bool {
+	var o Outage
+	return errors.As(err, &o)
+}

@@ -193,6 +193,18 @@ func (s *AdminServer) RevokeAllSessions(ctx context.Context, req *gatehousev1.Re
 	return &gatehousev1.RevokeAllSessionsResponse{Revoked: int32(n)}, nil
 }
 
+func (s *AdminServer) UnlockAccount(ctx context.Context, req *gatehousev1.UnlockAccountRequest) (*gatehousev1.UnlockAccountResponse, error) {
+	who, err := caller(ctx, s.core)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	n, err := s.core.UnlockAccount(ctx, who, req.GetId())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.UnlockAccountResponse{Cleared: int32(n)}, nil
+}
+
 func (s *AdminServer) ListSigningKeys(ctx context.Context, _ *gatehousev1.ListSigningKeysRequest) (*gatehousev1.ListSigningKeysResponse, error) {
 	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) { return s.core.SigningKeys(ctx, who) })
 }

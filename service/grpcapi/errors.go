@@ -35,7 +35,7 @@ func codeOf(k errs.Kind) codes.Code {
 }
 
 // toStatus turns a core error into a gRPC status error. Internal details are
-// logged, not sent.
+// logged, not sent. A database outage is UNAVAILABLE with a RetryInfo.
 func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
@@ -46,9 +46,13 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	}
-	e := errs.As(err)
-	if e.Kind == errs.Internal {
+	e := errs.Public(err)
+	switch {
+	case e.Kind == errs.Internal:
 		log.ErrorContext(ctx, "internal error", "err", err)
+	case errs.IsOutage(err):
+		// Repeats are rate-limited by the process's log handler.
+		log.ErrorContext(ctx, "database unavailable; answering UNAVAILABLE", "err", err)
 	}
 	st := status.New(codeOf(e.Kind), e.Message)
 	if e.RetryAfter > 0 {

@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
-	"unicode/utf8"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
@@ -30,6 +29,11 @@ type authTokenRequest struct {
 func (h *handlers) authToken(w http.ResponseWriter, r *http.Request) {
 	req, err := decodeAuthTokenRequest(r)
 	if err != nil {
+		var media *mediaError
+		if errors.As(err, &media) {
+			media.write(w, map[string]string{"detail": media.msg})
+			return
+		}
 		h.authTokenError(w, err)
 		return
 	}
@@ -55,39 +59,49 @@ func (h *handlers) authToken(w http.ResponseWriter, r *http.Request) {
 
 func decodeAuthTokenRequest(r *http.Request) (authTokenRequest, error) {
 	var req authTokenRequest
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return req, errs.New(errs.InvalidArgument, "the body must be JSON (Content-Type: application/json)")
+	if media := checkJSONBody(r, true); media != nil {
+		// InvalidArgument for the core's error mapping; authToken answers
+		// 415 for the *mediaError inside.
+		return req, errs.Wrap(errs.InvalidArgument, media, "%s", media.msg)
 	}
-	body, err := io.ReadAll(r.Body)
+	raw, err := readJSONValue(r.Body)
+	if errors.Is(err, io.EOF) {
+		return req, errs.New(errs.InvalidArgument, "the body is empty: send a JSON object of username/password or client credentials")
+	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return req, errs.New(errs.InvalidArgument, "the body is larger than %d bytes", tooLarge.Limit)
-		}
-		return req, errs.Wrap(errs.InvalidArgument, err, "the body could not be read")
+		return req, errs.New(errs.InvalidArgument, "%s", err.Error())
 	}
-	if !utf8.Valid(body) {
-		return req, errs.New(errs.InvalidArgument, "the body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, errs.Wrap(errs.InvalidArgument, err, "the body is not a valid JSON object of username/password or client credentials")
-	}
-	if dec.More() {
-		return req, errs.New(errs.InvalidArgument, "the body holds more than one JSON value")
+		return req, errs.Wrap(errs.InvalidArgument, err, "%s", describeJSONFieldError(err))
 	}
 	return req, nil
 }
 
+// describeJSONFieldError names the field at fault in an encoding/json
+// error without Go type names.
+func describeJSONFieldError(err error) string {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		return "field " + truncateField(typ.Field) + ": not a string"
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return "unknown field " + truncateField(strings.TrimPrefix(msg, "json: unknown field "))
+	}
+	return "the body is not a valid JSON object of username/password or client credentials"
+}
+
 func (h *handlers) authTokenError(w http.ResponseWriter, err error) {
-	e := errs.As(err)
+	e := errs.Public(err)
 	code := statusFor(e.Kind)
 	msg := e.Message
-	if code == http.StatusInternalServerError {
+	switch {
+	case code == http.StatusInternalServerError:
 		h.log.Error("auth token", "err", err)
 		msg = "internal error"
+	case errs.IsOutage(err):
+		h.log.Error("auth token: database unavailable; answering 503", "err", err)
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)

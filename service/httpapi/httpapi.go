@@ -44,16 +44,20 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 		opts.JWKSMaxAge = 5 * time.Minute
 	}
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// Strict decoding (strict.go): one JSON object, no unknown fields,
+		// errors that name the field.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSONPb{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 		runtime.WithErrorHandler(gatewayError(log)),
 		// Forward only the Authorization header; the gateway already maps it
 		// to the `authorization` metadata key.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
+	// The gateway's query parser is process-wide; set it once.
+	queryParserOnce.Do(func() { runtime.SetQueryParameterParser(&strictQueryParser{})(gw) })
 	// In-process registration: the gateway calls the same handlers as gRPC
 	// clients do, without a loopback connection.
 	if err := gatehousev1.RegisterAuthServiceHandlerServer(ctx, gw, grpcapi.NewAuthServer(c, log)); err != nil {
@@ -64,7 +68,7 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 	}
 	h := &handlers{core: c, opts: opts, log: log}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", requireJSON(gw))
 	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
 	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
 	mux.HandleFunc("POST /auth/token", h.authToken)

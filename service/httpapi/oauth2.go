@@ -74,10 +74,10 @@ type oauthErrorBody struct {
 }
 
 // oauthError writes err as RFC 6749 §5.2 JSON. A 401 carries challenges
-// (default: HTTP Basic), a 429 Retry-After. Internal errors are logged and
-// answered generically.
+// (default: HTTP Basic), a 429 and a 503 (temporarily_unavailable, RFC 6749
+// §4.1.2.1) Retry-After. Internal errors are logged and answered generically.
 func (h *handlers) oauthError(w http.ResponseWriter, r *http.Request, err error, challenges ...string) {
-	e := errs.As(err)
+	e := errs.Public(err)
 	code, status := oauthErrorOf(e)
 	desc := e.Message
 	if status >= http.StatusInternalServerError {

@@ -17,15 +17,18 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// Manager creates, rotates and loads signing keys.
+// Manager creates, rotates and loads signing keys. Its own configuration
+// (Options) is only what `gatehouse serve` offers for the stored key policy
+// (see StoredPolicy); every lifecycle step uses the stored policy.
 type Manager struct {
-	store   *store.Store
-	master  *MasterKeys
-	alg     string
-	rsaBits int
-	policy  Policy
-	now     func() time.Time
-	log     *slog.Logger
+	store    *store.Store
+	master   *MasterKeys
+	alg      string
+	rsaBits  int
+	policy   Policy
+	schedule bool
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 // Options configure a Manager.
@@ -33,7 +36,16 @@ type Options struct {
 	Alg     string // algorithm of new keys (ES256, EdDSA, RS256)
 	RSABits int    // 2048 (default) or 3072, for RS256
 	Policy  Policy
+	// Schedule is set only for `gatehouse serve`: it may store the key
+	// policy and run the scheduled lifecycle (Start, Tick), and requires an
+	// active key. Without it (CLI commands) keys change only through the
+	// explicit Rotate and Revoke, and a database without keys opens with an
+	// empty ring that cannot sign.
+	Schedule bool
 }
+
+// errNoSchedule guards the scheduled lifecycle against non-serve callers.
+var errNoSchedule = errors.New("the key schedule runs only in `gatehouse serve`")
 
 // NewManager returns a Manager.
 func NewManager(st *store.Store, master *MasterKeys, o Options, now func() time.Time, log *slog.Logger) (*Manager, error) {
@@ -49,7 +61,7 @@ func NewManager(st *store.Store, master *MasterKeys, o Options, now func() time.
 	if err := o.Policy.Validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{store: st, master: master, alg: o.Alg, rsaBits: o.RSABits, policy: o.Policy, now: now, log: log}, nil
+	return &Manager{store: st, master: master, alg: o.Alg, rsaBits: o.RSABits, policy: o.Policy, schedule: o.Schedule, now: now, log: log}, nil
 }
 
 // Ring is an immutable snapshot of the published keys. Replacing the whole
@@ -72,32 +84,49 @@ func (r *Ring) Key(kid string) (jose.PublicKey, bool) {
 // swapped between rows.
 func sealAD(kid string) []byte { return []byte("gatehouse signing key:" + kid) }
 
-// Tick runs the scheduled lifecycle step (first start: create the first
-// key; later: publish successors, switch, remove expired keys) under the
-// database's key lock, so that replicas ticking together act once.
+// Tick runs the scheduled lifecycle step (publish successors, switch,
+// remove expired keys) with the stored key policy, read under the
+// database's key lock, so that replicas ticking together act once and a
+// policy change reaches every replica at its next tick. Only `serve` ticks;
+// its first step is Start.
 func (m *Manager) Tick(ctx context.Context) error {
-	return m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
-		c, err := plan(keys, m.now().UTC(), m.policy, m.newKey)
-		m.logChanges("scheduled", c)
-		return c, err
+	if !m.schedule {
+		return errNoSchedule
+	}
+	return m.withPolicy(ctx, "scheduled", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
+		return plan(keys, m.now().UTC(), p.Lifecycle(), m.newKeyFunc(p))
 	})
 }
 
-// Rotate starts a rotation now (see planRotate).
+// Rotate starts a rotation now (see planRotate), with the stored policy's
+// publish lead and algorithm.
 func (m *Manager) Rotate(ctx context.Context, immediate bool) error {
-	return m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
-		c, err := planRotate(keys, m.now().UTC(), m.policy, immediate, m.newKey)
-		m.logChanges("rotate", c)
-		return c, err
+	return m.withPolicy(ctx, "rotate", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
+		return planRotate(keys, m.now().UTC(), p.Lifecycle(), immediate, m.newKeyFunc(p))
 	})
 }
 
 // Revoke withdraws a key at once (see planRevoke).
 func (m *Manager) Revoke(ctx context.Context, kid string) error {
-	return m.store.ChangeKeys(ctx, func(keys []store.SigningKey) (store.KeyChanges, error) {
-		c, err := planRevoke(keys, kid, m.now().UTC(), m.policy, m.newKey)
-		m.logChanges("revoke", c)
-		return c, err
+	return m.withPolicy(ctx, "revoke", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
+		return planRevoke(keys, kid, m.now().UTC(), p.Lifecycle(), m.newKeyFunc(p))
+	})
+}
+
+// withPolicy runs a lifecycle step under the key lock with the stored
+// policy; ErrNoPolicy when none is stored.
+func (m *Manager) withPolicy(ctx context.Context, why string, step func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error)) error {
+	return m.store.ChangeKeysWith(ctx, policySetting, func(keys []store.SigningKey, sealed []byte) (store.KeyChanges, []byte, error) {
+		p, err := m.openPolicy(sealed)
+		if err != nil {
+			return store.KeyChanges{}, nil, err
+		}
+		c, err := step(keys, p)
+		if err != nil {
+			return store.KeyChanges{}, nil, err
+		}
+		m.logChanges(why, c)
+		return c, nil, nil
 	})
 }
 
@@ -138,17 +167,24 @@ func (m *Manager) logChanges(why string, c store.KeyChanges) {
 	}
 }
 
-// newKey generates a key with the manager's algorithm, sealed.
-func (m *Manager) newKey(state store.KeyState, activatedAt time.Time) (store.SigningKey, error) {
+// newKeyFunc generates keys with the policy's algorithm, sealed.
+func (m *Manager) newKeyFunc(p StoredPolicy) newKeyFunc {
+	return func(state store.KeyState, activatedAt time.Time) (store.SigningKey, error) {
+		return m.newKey(p.Alg, p.RSABits, state, activatedAt)
+	}
+}
+
+// newKey generates a key, sealed.
+func (m *Manager) newKey(alg string, rsaBits int, state store.KeyState, activatedAt time.Time) (store.SigningKey, error) {
 	var priv jose.PrivateKey
 	var err error
-	if m.alg == jose.RS256 {
-		priv, err = jose.GenerateRSAKey(m.rsaBits)
+	if alg == jose.RS256 {
+		priv, err = jose.GenerateRSAKey(rsaBits)
 	} else {
-		priv, err = jose.GenerateKey(m.alg)
+		priv, err = jose.GenerateKey(alg)
 	}
 	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("generate %s key: %w", m.alg, err)
+		return store.SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)
 	}
 	jwk, err := jose.PublicJWK(priv.Public())
 	if err != nil {
@@ -170,7 +206,8 @@ func (m *Manager) newKey(state store.KeyState, activatedAt time.Time) (store.Sig
 }
 
 // Load reads the stored keys and builds a Ring. Only the active key's private
-// half is decrypted.
+// half is decrypted. Without an active key, a scheduling (serve) manager
+// fails; any other returns a ring whose Signer is zero (it cannot sign).
 func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	stored, err := m.store.SigningKeys(ctx)
 	if err != nil {
@@ -193,7 +230,10 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 		}
 	}
 	if active == nil {
-		return nil, errors.New("no active signing key")
+		if m.schedule {
+			return nil, errors.New("no active signing key")
+		}
+		return r.finish()
 	}
 	der, err := m.master.Open(active.PrivateSealed, sealAD(active.KID))
 	if err != nil {
@@ -203,6 +243,12 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", active.KID, err)
 	}
+	return r.finish()
+}
+
+// finish encodes the JWKS and its ETag.
+func (r *Ring) finish() (*Ring, error) {
+	var err error
 	r.JWKSJSON, err = jose.MarshalJWKS(r.Published)
 	if err != nil {
 		return nil, fmt.Errorf("encode JWKS: %w", err)

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -57,4 +58,22 @@ func (s *SecretHasher) Hash(secret string) []byte {
 // Equal reports in constant time whether secret hashes to stored.
 func (s *SecretHasher) Equal(secret string, stored []byte) bool {
 	return hmac.Equal(s.Hash(secret), stored)
+}
+
+// DeriveToken returns prefix followed by 32 bytes in unpadded base64url
+// (the shape of a RandomToken) computed from `from` with HMAC-SHA-256 under
+// a key derived from the hasher's key for purpose. Whoever holds the
+// hasher's key recomputes the same token from the same input, nobody else
+// can: it lets gatehouse answer a retried request with the token it already
+// issued while storing only that token's Hash. The purpose separates the
+// derived key from the hashing key and from other purposes, so a derived
+// token is never the stored hash of anything.
+func (s *SecretHasher) DeriveToken(purpose, prefix, from string) (string, error) {
+	sub, err := hkdf.Expand(sha256.New, s.key, "gatehouse derived token: "+purpose, sha256.Size)
+	if err != nil {
+		return "", fmt.Errorf("secrets: deriving token key: %w", err)
+	}
+	m := hmac.New(sha256.New, sub)
+	_, _ = io.WriteString(m, from) // a hash.Hash never fails to write
+	return prefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }

@@ -227,7 +227,7 @@ func TestAuthTokenEndpoint(t *testing.T) {
 			{"unknown field", "application/json", `{"username":"alice","password":"alice-password","admin":true}`, 400},
 			{"trailing data", "application/json", `{"username":"alice","password":"alice-password"}{}`, 400},
 			{"invalid UTF-8", "application/json", "{\"username\":\"\xff\",\"password\":\"x\"}", 400},
-			{"form body", "application/x-www-form-urlencoded", `username=alice&password=alice-password`, 400},
+			{"form body", "application/x-www-form-urlencoded", `username=alice&password=alice-password`, 415},
 			{"unsupported grant", "application/json", `{"grant_type":"implicit"}`, 400},
 			{"huge body", "application/json", `{"username":"` + strings.Repeat("a", 300<<10) + `"}`, 400},
 		} {

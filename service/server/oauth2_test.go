@@ -455,7 +455,12 @@ func TestOAuth2StockClients(t *testing.T) {
 				if p := ts.o2MustValidate(t, fresh.AccessToken); p.Username != "alice" || p.ClientId != c.clientID {
 					t.Errorf("refreshed principal = %+v", p)
 				}
-				// The rotated-away refresh token is spent.
+				// A retry within the reuse grace gets the same successor; past
+				// it the rotated-away refresh token is spent.
+				if again, err := conf.TokenSource(ctx, &expired).Token(); err != nil || again.RefreshToken != fresh.RefreshToken {
+					t.Errorf("retried refresh within the grace: %v", err)
+				}
+				ts.clock.Advance(ts.app.Core().Config().RefreshReuseGrace + time.Second)
 				if _, err := conf.TokenSource(ctx, &expired).Token(); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
 					t.Errorf("replayed refresh: %v", err)
 				}

@@ -59,7 +59,10 @@ func TestRefreshRotationAndReplay(t *testing.T) {
 		if _, err := ts.auth.IssueToken(context.Background(), &gatehousev1.IssueTokenRequest{GrantType: "refresh_token", RefreshToken: second.RefreshToken, Scope: "openid profile"}); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("widening scope on refresh: %v", err)
 		}
-		// Replaying the used token revokes the whole family.
+		// Replaying the used token after the reuse grace (a retry within
+		// it gets the same successor: refresh_grace_test.go) revokes the
+		// whole family.
+		ts.clock.Advance(ts.app.Core().Config().RefreshReuseGrace + time.Second)
 		if _, err := ts.refresh(first.RefreshToken); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "already used") {
 			t.Fatalf("replay: %v", err)
 		}
@@ -106,10 +109,11 @@ func TestRefreshExpiry(t *testing.T) {
 	}
 }
 
-// TestParallelRefreshOneWinner: 50 concurrent refreshes of one token give
-// exactly one new token.
+// TestParallelRefreshOneWinner: without a reuse grace, 50 concurrent
+// refreshes of one token give exactly one new token (with one, all get the
+// same: TestParallelRefreshWithinGrace).
 func TestParallelRefreshOneWinner(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, ts *testServer) {
+	forEachBackendWith(t, []serverOption{withGrace(0)}, func(t *testing.T, ts *testServer) {
 		seed(t, ts)
 		tok := ts.login(t, "alice", "alice-password", "").RefreshToken
 		var ok, refused atomic.Int32
@@ -367,8 +371,13 @@ func TestLockout(t *testing.T) {
 			for i := range 4 {
 				try(ts, "spray"+string(rune('a'+i)), "wrong-password")
 			}
-			if err := try(ts, "alice", "alice-password"); status.Code(err) != codes.ResourceExhausted {
+			if err := try(ts, "newcomer", "alice-password"); status.Code(err) != codes.ResourceExhausted {
 				t.Errorf("after spraying from one IP: %v", err)
+			}
+			// alice logged in from this IP before: the IP's lockout does
+			// not apply to her.
+			if err := try(ts, "alice", "alice-password"); err != nil {
+				t.Errorf("alice, trusted from this IP, after spraying: %v", err)
 			}
 		})
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
@@ -44,6 +43,12 @@ type Config struct {
 	// DatabaseURL is a PostgreSQL URL or a SQLite path; empty means
 	// DataDir/gatehouse.db.
 	DatabaseURL string
+	// DatabaseMaxConns bounds the PostgreSQL connection pool (default 16);
+	// DatabaseTimeout bounds each database operation, the wait for a free
+	// connection included (default 5 s). Past it a request is answered
+	// UNAVAILABLE / 503 with Retry-After.
+	DatabaseMaxConns int
+	DatabaseTimeout  time.Duration
 	// MasterKey is the base64 or hex text of the 32-byte master key;
 	// MasterKeyFile names a file holding it. One of them is required with
 	// PostgreSQL.
@@ -64,12 +69,27 @@ type Config struct {
 	View             view.Options
 	HTTP             httpapi.Options
 	Argon2           secrets.Params
-	// ShutdownTimeout bounds the graceful stop (default 10 s).
+	// ShutdownTimeout bounds the graceful stop (default 10 s); after it the
+	// connections still open are closed.
 	ShutdownTimeout time.Duration
+	// MaxConnections caps the open connections of each listener (gRPC and
+	// HTTP each; 0: DefaultMaxConnections). Beyond it new clients wait in
+	// the kernel's accept queue until a connection closes.
+	MaxConnections int
+	// GRPC bounds streams, headers, messages, handshake time, connection
+	// lifetime and keepalive pings on the gRPC listener; zero fields take
+	// grpcapi.DefaultLimits.
+	GRPC grpcapi.Limits
 	// Federation tunes the verification of trusted issuers' tokens.
 	Federation federation.Options
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
+
+	// Role says what the App is opened for. Only RoleServe stores the key
+	// policy and runs the key schedule; RoleAdmin (the CLI, and the zero
+	// value) never creates, activates, retires or removes a key except
+	// through the explicit Rotate and Revoke.
+	Role Role
 }
 
 // DefaultConfig returns the documented defaults.
@@ -82,12 +102,30 @@ func DefaultConfig() Config {
 		RSABits:          2048,
 		KeyRotation:      keys.Policy{RotationInterval: 30 * 24 * time.Hour, PublishLead: 2 * time.Hour},
 		KeyCheckInterval: time.Minute,
+		Role:             RoleServe,
 		HTTP:             httpapi.Options{JWKSMaxAge: 5 * time.Minute},
 		Core:             core.DefaultConfig(),
 		Argon2:           secrets.DefaultParams(),
 		ShutdownTimeout:  10 * time.Second,
+		DatabaseMaxConns: store.DefaultMaxConns,
+		DatabaseTimeout:  store.DefaultOpTimeout,
+		MaxConnections:   DefaultMaxConnections,
+		GRPC:             grpcapi.DefaultLimits(),
 	}
 }
+
+// Role is what an App is opened for.
+type Role string
+
+const (
+	// RoleAdmin is a command-line run: no key schedule, no key policy
+	// written, and a database without keys opens (it cannot sign).
+	RoleAdmin Role = ""
+	// RoleServe is `gatehouse serve`: at open it stores (or merges into) the
+	// key policy and runs the key lifecycle step, then Serve repeats the step
+	// every KeyCheckInterval.
+	RoleServe Role = "serve"
+)
 
 // App is an opened gatehouse instance.
 type App struct {
@@ -107,6 +145,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	log = limitLogs(log)
 	dsn := cfg.DatabaseURL
 	if dsn == "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -125,7 +164,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now))
+	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now), store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(cfg.DatabaseTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -143,12 +182,18 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 		// A retired key stays published until its last token has expired.
 		policy.RetainRetired = cfg.Core.AccessTokenTTL + cfg.Core.Leeway + time.Minute
 	}
-	km, err := keys.NewManager(st, master, keys.Options{Alg: cfg.SigningAlg, RSABits: cfg.RSABits, Policy: policy}, cfg.Now, log)
+	serving := cfg.Role == RoleServe
+	km, err := keys.NewManager(st, master, keys.Options{Alg: cfg.SigningAlg, RSABits: cfg.RSABits, Policy: policy, Schedule: serving}, cfg.Now, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := km.Tick(ctx); err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
+	if serving {
+		// Store the key policy (or merge this replica's token lifetime into
+		// it) and run the first lifecycle step: the first key on an empty
+		// database. Other roles leave the keys alone.
+		if err := km.Start(ctx); err != nil {
+			return nil, fmt.Errorf("signing keys: %w", err)
+		}
 	}
 	hashKey, err := keys.HashKey(ctx, st, master)
 	if err != nil {
@@ -159,6 +204,13 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 	fedOpts := cfg.Federation
 	fedOpts.Metrics = federation.NewMetrics(metrics)
 	fed := federation.New(fedOpts, log, cfg.Now)
+	if serving {
+		// Bring names stored under older rules to their canonical (PRECIS,
+		// IDNA) form; administrative commands change no data as a side effect.
+		if err := core.CanonicaliseStoredNames(ctx, st, log); err != nil {
+			return nil, err
+		}
+	}
 	v := view.New(st, km, cfg.View, cfg.Now, log)
 	v.OnIssuers(fed.SetIssuers)
 	if err := v.Load(ctx); err != nil {
@@ -279,25 +331,27 @@ func (a *App) Bootstrap(ctx context.Context, password string) (generated string,
 // Serve runs the gRPC and HTTP servers on the given listeners and the view's
 // change-log tail until ctx ends, then stops gracefully.
 func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	if a.cfg.Role != RoleServe {
+		return errors.New("this instance was opened for an administrative command (Config.Role is not RoleServe): it runs no key schedule and cannot serve")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Each listener caps its open connections and can close them all when
+	// the shutdown grace period ends.
+	glis := newBoundedListener(grpcLis, a.cfg.MaxConnections)
+	hlis := newBoundedListener(httpLis, a.cfg.MaxConnections)
 	hs := health.NewServer()
-	gs := grpcapi.NewServer(a.core, hs, a.log)
+	gs, err := grpcapi.NewServer(a.core, hs, a.log, a.cfg.GRPC)
+	if err != nil {
+		return fmt.Errorf("gRPC server: %w", err)
+	}
 	httpOpts := a.cfg.HTTP
 	httpOpts.Metrics = promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})
 	h, err := httpapi.Handler(ctx, a.core, httpOpts, a.log)
 	if err != nil {
 		return err
 	}
-	hsrv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	hsrv := newHTTPServer(h, a.cfg, a.log)
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Go(func() { a.view.Run(ctx) })
@@ -305,17 +359,16 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	wg.Go(func() { a.rotateKeys(ctx) })
 	wg.Go(func() { a.fed.Run(ctx) })
 	wg.Go(func() {
-		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := gs.Serve(glis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("gRPC server: %w", err)
 		}
 	})
 	wg.Go(func() {
-		if err := hsrv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hsrv.Serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP server: %w", err)
 		}
 	})
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus("gatehouse.v1.AuthService", healthpb.HealthCheckResponse_SERVING)
+	a.startHealth(ctx, &wg, hs)
 	a.log.Info("gatehouse serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "database", a.store.Dialect(), "issuer", a.cfg.Core.Issuer)
 
 	var serveErr error
@@ -328,21 +381,18 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), timeout)
-	defer scancel()
-	if err := hsrv.Shutdown(sctx); err != nil {
-		hsrv.Close()
-	}
-	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		gs.Stop()
-	}
+	// Within the grace period calls in flight finish; after it, every
+	// connection still open is closed, whatever its client does.
+	graceEnd := time.Now().Add(timeout)
+	forced := stopServers(timeout, gs, hsrv, glis, hlis, a.log)
 	cancel()
-	wg.Wait()
-	a.log.Info("gatehouse stopped")
+	background := make(chan struct{})
+	go func() { wg.Wait(); close(background) }()
+	if !waitAtMost(background, max(time.Until(graceEnd), forceCloseWait)) {
+		// Only the process's exit ends what ignores its canceled context.
+		a.log.Warn("background tasks did not stop within the shutdown timeout; not waiting for them")
+	}
+	a.log.Info("gatehouse stopped", "forced", forced)
 	return serveErr
 }
 
@@ -365,7 +415,10 @@ func (a *App) housekeep(ctx context.Context) {
 			a.log.Debug("pruned refresh tokens", "rows", n)
 		}
 		c := a.cfg.Core
-		keep := max(c.UserThrottle.Window+c.UserThrottle.Lockout, c.IPThrottle.Window+c.IPThrottle.Lockout, c.ClientThrottle.Window+c.ClientThrottle.Lockout)
+		keep := time.Duration(0)
+		for _, p := range []store.ThrottlePolicy{c.UserThrottle, c.AccountThrottle, c.ClientThrottle, c.ClientAccountThrottle, c.IPThrottle} {
+			keep = max(keep, p.Window+p.Lockout)
+		}
 		if _, err := a.store.PruneThrottles(ctx, now.Add(-keep)); err != nil {
 			a.log.Warn("pruning login throttles failed", "err", err)
 		}
@@ -375,6 +428,10 @@ func (a *App) housekeep(ctx context.Context) {
 // rotateKeys runs the scheduled key lifecycle step on every replica; the key
 // lock in the database makes sure only one of them acts on each change.
 func (a *App) rotateKeys(ctx context.Context) {
+	if a.cfg.Role != RoleServe {
+		a.log.Warn("the key schedule does not run: the instance was not opened for serving")
+		return
+	}
 	every := a.cfg.KeyCheckInterval
 	if every <= 0 {
 		every = time.Minute

@@ -4114,6 +4114,7 @@ type ThrottleMutation struct {
 	addfailures   *int
 	window_start  *time.Time
 	locked_until  *time.Time
+	trusted_until *time.Time
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*Throttle, error)
@@ -4395,6 +4396,55 @@ func (m *ThrottleMutation) ResetLockedUntil() {
 	delete(m.clearedFields, throttle.FieldLockedUntil)
 }
 
+// SetTrustedUntil sets the "trusted_until" field.
+func (m *ThrottleMutation) SetTrustedUntil(t time.Time) {
+	m.trusted_until = &t
+}
+
+// TrustedUntil returns the value of the "trusted_until" field in the mutation.
+func (m *ThrottleMutation) TrustedUntil() (r time.Time, exists bool) {
+	v := m.trusted_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrustedUntil returns the old "trusted_until" field's value of the Throttle entity.
+// If the Throttle object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ThrottleMutation) OldTrustedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrustedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrustedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrustedUntil: %w", err)
+	}
+	return oldValue.TrustedUntil, nil
+}
+
+// ClearTrustedUntil clears the value of the "trusted_until" field.
+func (m *ThrottleMutation) ClearTrustedUntil() {
+	m.trusted_until = nil
+	m.clearedFields[throttle.FieldTrustedUntil] = struct{}{}
+}
+
+// TrustedUntilCleared returns if the "trusted_until" field was cleared in this mutation.
+func (m *ThrottleMutation) TrustedUntilCleared() bool {
+	_, ok := m.clearedFields[throttle.FieldTrustedUntil]
+	return ok
+}
+
+// ResetTrustedUntil resets all changes to the "trusted_until" field.
+func (m *ThrottleMutation) ResetTrustedUntil() {
+	m.trusted_until = nil
+	delete(m.clearedFields, throttle.FieldTrustedUntil)
+}
+
 // Where appends a list predicates to the ThrottleMutation builder.
 func (m *ThrottleMutation) Where(ps ...predicate.Throttle) {
 	m.predicates = append(m.predicates, ps...)
@@ -4429,7 +4479,7 @@ func (m *ThrottleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ThrottleMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.key != nil {
 		fields = append(fields, throttle.FieldKey)
 	}
@@ -4441,6 +4491,9 @@ func (m *ThrottleMutation) Fields() []string {
 	}
 	if m.locked_until != nil {
 		fields = append(fields, throttle.FieldLockedUntil)
+	}
+	if m.trusted_until != nil {
+		fields = append(fields, throttle.FieldTrustedUntil)
 	}
 	return fields
 }
@@ -4458,6 +4511,8 @@ func (m *ThrottleMutation) Field(name string) (ent.Value, bool) {
 		return m.WindowStart()
 	case throttle.FieldLockedUntil:
 		return m.LockedUntil()
+	case throttle.FieldTrustedUntil:
+		return m.TrustedUntil()
 	}
 	return nil, false
 }
@@ -4475,6 +4530,8 @@ func (m *ThrottleMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldWindowStart(ctx)
 	case throttle.FieldLockedUntil:
 		return m.OldLockedUntil(ctx)
+	case throttle.FieldTrustedUntil:
+		return m.OldTrustedUntil(ctx)
 	}
 	return nil, fmt.Errorf("unknown Throttle field %s", name)
 }
@@ -4511,6 +4568,13 @@ func (m *ThrottleMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLockedUntil(v)
+		return nil
+	case throttle.FieldTrustedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrustedUntil(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Throttle field %s", name)
@@ -4560,6 +4624,9 @@ func (m *ThrottleMutation) ClearedFields() []string {
 	if m.FieldCleared(throttle.FieldLockedUntil) {
 		fields = append(fields, throttle.FieldLockedUntil)
 	}
+	if m.FieldCleared(throttle.FieldTrustedUntil) {
+		fields = append(fields, throttle.FieldTrustedUntil)
+	}
 	return fields
 }
 
@@ -4576,6 +4643,9 @@ func (m *ThrottleMutation) ClearField(name string) error {
 	switch name {
 	case throttle.FieldLockedUntil:
 		m.ClearLockedUntil()
+		return nil
+	case throttle.FieldTrustedUntil:
+		m.ClearTrustedUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown Throttle nullable field %s", name)
@@ -4596,6 +4666,9 @@ func (m *ThrottleMutation) ResetField(name string) error {
 		return nil
 	case throttle.FieldLockedUntil:
 		m.ResetLockedUntil()
+		return nil
+	case throttle.FieldTrustedUntil:
+		m.ResetTrustedUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown Throttle field %s", name)

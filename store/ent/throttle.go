@@ -24,7 +24,9 @@ type Throttle struct {
 	// WindowStart holds the value of the "window_start" field.
 	WindowStart time.Time `json:"window_start,omitempty"`
 	// LockedUntil holds the value of the "locked_until" field.
-	LockedUntil  *time.Time `json:"locked_until,omitempty"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	// TrustedUntil holds the value of the "trusted_until" field.
+	TrustedUntil *time.Time `json:"trusted_until,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -37,7 +39,7 @@ func (*Throttle) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case throttle.FieldKey:
 			values[i] = new(sql.NullString)
-		case throttle.FieldWindowStart, throttle.FieldLockedUntil:
+		case throttle.FieldWindowStart, throttle.FieldLockedUntil, throttle.FieldTrustedUntil:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -84,6 +86,13 @@ func (_m *Throttle) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LockedUntil = new(time.Time)
 				*_m.LockedUntil = value.Time
+			}
+		case throttle.FieldTrustedUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field trusted_until", values[i])
+			} else if value.Valid {
+				_m.TrustedUntil = new(time.Time)
+				*_m.TrustedUntil = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -132,6 +141,11 @@ func (_m *Throttle) String() string {
 	builder.WriteString(", ")
 	if v := _m.LockedUntil; v != nil {
 		builder.WriteString("locked_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.TrustedUntil; v != nil {
+		builder.WriteString("trusted_until=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -62,6 +62,20 @@ func (_c *ThrottleCreate) SetNillableLockedUntil(v *time.Time) *ThrottleCreate {
 	return _c
 }
 
+// SetTrustedUntil sets the "trusted_until" field.
+func (_c *ThrottleCreate) SetTrustedUntil(v time.Time) *ThrottleCreate {
+	_c.mutation.SetTrustedUntil(v)
+	return _c
+}
+
+// SetNillableTrustedUntil sets the "trusted_until" field if the given value is not nil.
+func (_c *ThrottleCreate) SetNillableTrustedUntil(v *time.Time) *ThrottleCreate {
+	if v != nil {
+		_c.SetTrustedUntil(*v)
+	}
+	return _c
+}
+
 // Mutation returns the ThrottleMutation object of the builder.
 func (_c *ThrottleCreate) Mutation() *ThrottleMutation {
 	return _c.mutation
@@ -161,6 +175,10 @@ func (_c *ThrottleCreate) createSpec() (*Throttle, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LockedUntil(); ok {
 		_spec.SetField(throttle.FieldLockedUntil, field.TypeTime, value)
 		_node.LockedUntil = &value
+	}
+	if value, ok := _c.mutation.TrustedUntil(); ok {
+		_spec.SetField(throttle.FieldTrustedUntil, field.TypeTime, value)
+		_node.TrustedUntil = &value
 	}
 	return _node, _spec
 }
@@ -262,6 +280,24 @@ func (u *ThrottleUpsert) ClearLockedUntil() *ThrottleUpsert {
 	return u
 }
 
+// SetTrustedUntil sets the "trusted_until" field.
+func (u *ThrottleUpsert) SetTrustedUntil(v time.Time) *ThrottleUpsert {
+	u.Set(throttle.FieldTrustedUntil, v)
+	return u
+}
+
+// UpdateTrustedUntil sets the "trusted_until" field to the value that was provided on create.
+func (u *ThrottleUpsert) UpdateTrustedUntil() *ThrottleUpsert {
+	u.SetExcluded(throttle.FieldTrustedUntil)
+	return u
+}
+
+// ClearTrustedUntil clears the value of the "trusted_until" field.
+func (u *ThrottleUpsert) ClearTrustedUntil() *ThrottleUpsert {
+	u.SetNull(throttle.FieldTrustedUntil)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -360,6 +396,27 @@ func (u *ThrottleUpsertOne) UpdateLockedUntil() *ThrottleUpsertOne {
 func (u *ThrottleUpsertOne) ClearLockedUntil() *ThrottleUpsertOne {
 	return u.Update(func(s *ThrottleUpsert) {
 		s.ClearLockedUntil()
+	})
+}
+
+// SetTrustedUntil sets the "trusted_until" field.
+func (u *ThrottleUpsertOne) SetTrustedUntil(v time.Time) *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetTrustedUntil(v)
+	})
+}
+
+// UpdateTrustedUntil sets the "trusted_until" field to the value that was provided on create.
+func (u *ThrottleUpsertOne) UpdateTrustedUntil() *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateTrustedUntil()
+	})
+}
+
+// ClearTrustedUntil clears the value of the "trusted_until" field.
+func (u *ThrottleUpsertOne) ClearTrustedUntil() *ThrottleUpsertOne {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.ClearTrustedUntil()
 	})
 }
 
@@ -627,6 +684,27 @@ func (u *ThrottleUpsertBulk) UpdateLockedUntil() *ThrottleUpsertBulk {
 func (u *ThrottleUpsertBulk) ClearLockedUntil() *ThrottleUpsertBulk {
 	return u.Update(func(s *ThrottleUpsert) {
 		s.ClearLockedUntil()
+	})
+}
+
+// SetTrustedUntil sets the "trusted_until" field.
+func (u *ThrottleUpsertBulk) SetTrustedUntil(v time.Time) *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.SetTrustedUntil(v)
+	})
+}
+
+// UpdateTrustedUntil sets the "trusted_until" field to the value that was provided on create.
+func (u *ThrottleUpsertBulk) UpdateTrustedUntil() *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.UpdateTrustedUntil()
+	})
+}
+
+// ClearTrustedUntil clears the value of the "trusted_until" field.
+func (u *ThrottleUpsertBulk) ClearTrustedUntil() *ThrottleUpsertBulk {
+	return u.Update(func(s *ThrottleUpsert) {
+		s.ClearTrustedUntil()
 	})
 }
 

@@ -83,6 +83,26 @@ func (_u *ThrottleUpdate) ClearLockedUntil() *ThrottleUpdate {
 	return _u
 }
 
+// SetTrustedUntil sets the "trusted_until" field.
+func (_u *ThrottleUpdate) SetTrustedUntil(v time.Time) *ThrottleUpdate {
+	_u.mutation.SetTrustedUntil(v)
+	return _u
+}
+
+// SetNillableTrustedUntil sets the "trusted_until" field if the given value is not nil.
+func (_u *ThrottleUpdate) SetNillableTrustedUntil(v *time.Time) *ThrottleUpdate {
+	if v != nil {
+		_u.SetTrustedUntil(*v)
+	}
+	return _u
+}
+
+// ClearTrustedUntil clears the value of the "trusted_until" field.
+func (_u *ThrottleUpdate) ClearTrustedUntil() *ThrottleUpdate {
+	_u.mutation.ClearTrustedUntil()
+	return _u
+}
+
 // Mutation returns the ThrottleMutation object of the builder.
 func (_u *ThrottleUpdate) Mutation() *ThrottleMutation {
 	return _u.mutation
@@ -138,6 +158,12 @@ func (_u *ThrottleUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LockedUntilCleared() {
 		_spec.ClearField(throttle.FieldLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TrustedUntil(); ok {
+		_spec.SetField(throttle.FieldTrustedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.TrustedUntilCleared() {
+		_spec.ClearField(throttle.FieldTrustedUntil, field.TypeTime)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -211,6 +237,26 @@ func (_u *ThrottleUpdateOne) SetNillableLockedUntil(v *time.Time) *ThrottleUpdat
 // ClearLockedUntil clears the value of the "locked_until" field.
 func (_u *ThrottleUpdateOne) ClearLockedUntil() *ThrottleUpdateOne {
 	_u.mutation.ClearLockedUntil()
+	return _u
+}
+
+// SetTrustedUntil sets the "trusted_until" field.
+func (_u *ThrottleUpdateOne) SetTrustedUntil(v time.Time) *ThrottleUpdateOne {
+	_u.mutation.SetTrustedUntil(v)
+	return _u
+}
+
+// SetNillableTrustedUntil sets the "trusted_until" field if the given value is not nil.
+func (_u *ThrottleUpdateOne) SetNillableTrustedUntil(v *time.Time) *ThrottleUpdateOne {
+	if v != nil {
+		_u.SetTrustedUntil(*v)
+	}
+	return _u
+}
+
+// ClearTrustedUntil clears the value of the "trusted_until" field.
+func (_u *ThrottleUpdateOne) ClearTrustedUntil() *ThrottleUpdateOne {
+	_u.mutation.ClearTrustedUntil()
 	return _u
 }
 
@@ -299,6 +345,12 @@ func (_u *ThrottleUpdateOne) sqlSave(ctx context.Context) (_node *Throttle, err 
 	}
 	if _u.mutation.LockedUntilCleared() {
 		_spec.ClearField(throttle.FieldLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.TrustedUntil(); ok {
+		_spec.SetField(throttle.FieldTrustedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.TrustedUntilCleared() {
+		_spec.ClearField(throttle.FieldTrustedUntil, field.TypeTime)
 	}
 	_node = &Throttle{config: _u.config}
 	_spec.Assign = _node.assignValues

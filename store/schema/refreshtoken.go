@@ -9,7 +9,9 @@ import (
 // RefreshToken is one refresh or offline token. Only a keyed hash of the
 // token is stored. Rotation marks the row used and inserts its successor in
 // the same family (one family per login); presenting a used token again
-// revokes the whole family.
+// revokes the whole family, except for a retry within the reuse grace while
+// the successor is unused (the successor is derived from the token, so it is
+// found again by its hash: no successor is stored in plain text).
 type RefreshToken struct {
 	ent.Schema
 }

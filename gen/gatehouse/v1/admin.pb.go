@@ -1269,6 +1269,96 @@ func (x *RevokeAllSessionsResponse) GetRevoked() int32 {
 	return 0
 }
 
+type UnlockAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockAccountRequest) Reset() {
+	*x = UnlockAccountRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockAccountRequest) ProtoMessage() {}
+
+func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockAccountRequest.ProtoReflect.Descriptor instead.
+func (*UnlockAccountRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UnlockAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type UnlockAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many counters held failures or a running lockout.
+	Cleared       int32 `protobuf:"varint,1,opt,name=cleared,proto3" json:"cleared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockAccountResponse) Reset() {
+	*x = UnlockAccountResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockAccountResponse) ProtoMessage() {}
+
+func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockAccountResponse.ProtoReflect.Descriptor instead.
+func (*UnlockAccountResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UnlockAccountResponse) GetCleared() int32 {
+	if x != nil {
+		return x.Cleared
+	}
+	return 0
+}
+
 type ListSigningKeysRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1277,7 +1367,7 @@ type ListSigningKeysRequest struct {
 
 func (x *ListSigningKeysRequest) Reset() {
 	*x = ListSigningKeysRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1379,7 @@ func (x *ListSigningKeysRequest) String() string {
 func (*ListSigningKeysRequest) ProtoMessage() {}
 
 func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1392,7 @@ func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 type ListSigningKeysResponse struct {
@@ -1314,7 +1404,7 @@ type ListSigningKeysResponse struct {
 
 func (x *ListSigningKeysResponse) Reset() {
 	*x = ListSigningKeysResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1416,7 @@ func (x *ListSigningKeysResponse) String() string {
 func (*ListSigningKeysResponse) ProtoMessage() {}
 
 func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1429,7 @@ func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
@@ -1369,7 +1459,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1471,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1484,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SigningKey) GetKid() string {
@@ -1455,7 +1545,7 @@ type RotateSigningKeyRequest struct {
 
 func (x *RotateSigningKeyRequest) Reset() {
 	*x = RotateSigningKeyRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1557,7 @@ func (x *RotateSigningKeyRequest) String() string {
 func (*RotateSigningKeyRequest) ProtoMessage() {}
 
 func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1570,7 @@ func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RotateSigningKeyRequest) GetImmediate() bool {
@@ -1499,7 +1589,7 @@ type RevokeSigningKeyRequest struct {
 
 func (x *RevokeSigningKeyRequest) Reset() {
 	*x = RevokeSigningKeyRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1601,7 @@ func (x *RevokeSigningKeyRequest) String() string {
 func (*RevokeSigningKeyRequest) ProtoMessage() {}
 
 func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1614,7 @@ func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeSigningKeyRequest) GetKid() string {
@@ -1570,7 +1660,7 @@ type TrustedIssuer struct {
 
 func (x *TrustedIssuer) Reset() {
 	*x = TrustedIssuer{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1672,7 @@ func (x *TrustedIssuer) String() string {
 func (*TrustedIssuer) ProtoMessage() {}
 
 func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1685,7 @@ func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustedIssuer.ProtoReflect.Descriptor instead.
 func (*TrustedIssuer) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TrustedIssuer) GetId() string {
@@ -1700,7 +1790,7 @@ type RoleMapping struct {
 
 func (x *RoleMapping) Reset() {
 	*x = RoleMapping{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1802,7 @@ func (x *RoleMapping) String() string {
 func (*RoleMapping) ProtoMessage() {}
 
 func (x *RoleMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1815,7 @@ func (x *RoleMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleMapping.ProtoReflect.Descriptor instead.
 func (*RoleMapping) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RoleMapping) GetGroup() string {
@@ -1751,7 +1841,7 @@ type CreateTrustedIssuerRequest struct {
 
 func (x *CreateTrustedIssuerRequest) Reset() {
 	*x = CreateTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1853,7 @@ func (x *CreateTrustedIssuerRequest) String() string {
 func (*CreateTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1866,7 @@ func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*CreateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateTrustedIssuerRequest) GetIssuer() *TrustedIssuer {
@@ -1796,7 +1886,7 @@ type UpdateTrustedIssuerRequest struct {
 
 func (x *UpdateTrustedIssuerRequest) Reset() {
 	*x = UpdateTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1898,7 @@ func (x *UpdateTrustedIssuerRequest) String() string {
 func (*UpdateTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1911,7 @@ func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateTrustedIssuerRequest) GetId() string {
@@ -1846,7 +1936,7 @@ type ListTrustedIssuersRequest struct {
 
 func (x *ListTrustedIssuersRequest) Reset() {
 	*x = ListTrustedIssuersRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +1948,7 @@ func (x *ListTrustedIssuersRequest) String() string {
 func (*ListTrustedIssuersRequest) ProtoMessage() {}
 
 func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +1961,7 @@ func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 type ListTrustedIssuersResponse struct {
@@ -1883,7 +1973,7 @@ type ListTrustedIssuersResponse struct {
 
 func (x *ListTrustedIssuersResponse) Reset() {
 	*x = ListTrustedIssuersResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +1985,7 @@ func (x *ListTrustedIssuersResponse) String() string {
 func (*ListTrustedIssuersResponse) ProtoMessage() {}
 
 func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +1998,7 @@ func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListTrustedIssuersResponse) GetIssuers() []*TrustedIssuer {
@@ -1927,7 +2017,7 @@ type DeleteTrustedIssuerRequest struct {
 
 func (x *DeleteTrustedIssuerRequest) Reset() {
 	*x = DeleteTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2029,7 @@ func (x *DeleteTrustedIssuerRequest) String() string {
 func (*DeleteTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2042,7 @@ func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteTrustedIssuerRequest) GetId() string {
@@ -1970,7 +2060,7 @@ type DeleteTrustedIssuerResponse struct {
 
 func (x *DeleteTrustedIssuerResponse) Reset() {
 	*x = DeleteTrustedIssuerResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2072,7 @@ func (x *DeleteTrustedIssuerResponse) String() string {
 func (*DeleteTrustedIssuerResponse) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2085,7 @@ func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 type SetRolesRequest struct {
@@ -2009,7 +2099,7 @@ type SetRolesRequest struct {
 
 func (x *SetRolesRequest) Reset() {
 	*x = SetRolesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2111,7 @@ func (x *SetRolesRequest) String() string {
 func (*SetRolesRequest) ProtoMessage() {}
 
 func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2124,7 @@ func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetRolesRequest) GetId() string {
@@ -2130,7 +2220,11 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x18RevokeAllSessionsRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"5\n" +
 	"\x19RevokeAllSessionsResponse\x12\x18\n" +
-	"\arevoked\x18\x01 \x01(\x05R\arevoked\"\x18\n" +
+	"\arevoked\x18\x01 \x01(\x05R\arevoked\"&\n" +
+	"\x14UnlockAccountRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
+	"\x15UnlockAccountResponse\x12\x18\n" +
+	"\acleared\x18\x01 \x01(\x05R\acleared\"\x18\n" +
 	"\x16ListSigningKeysRequest\"G\n" +
 	"\x17ListSigningKeysResponse\x12,\n" +
 	"\x04keys\x18\x01 \x03(\v2\x18.gatehouse.v1.SigningKeyR\x04keys\"\xb4\x02\n" +
@@ -2183,7 +2277,7 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x1bDeleteTrustedIssuerResponse\"7\n" +
 	"\x0fSetRolesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\x84\x10\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles2\xde\x10\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -2201,7 +2295,8 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x12ListServiceClients\x12'.gatehouse.v1.ListServiceClientsRequest\x1a(.gatehouse.v1.ListServiceClientsResponse\x12X\n" +
 	"\x14DisableServiceClient\x12).gatehouse.v1.DisableServiceClientRequest\x1a\x15.gatehouse.v1.Account\x12j\n" +
 	"\x13DeleteServiceClient\x12(.gatehouse.v1.DeleteServiceClientRequest\x1a).gatehouse.v1.DeleteServiceClientResponse\x12@\n" +
-	"\bSetRoles\x12\x1d.gatehouse.v1.SetRolesRequest\x1a\x15.gatehouse.v1.Account\x12U\n" +
+	"\bSetRoles\x12\x1d.gatehouse.v1.SetRolesRequest\x1a\x15.gatehouse.v1.Account\x12X\n" +
+	"\rUnlockAccount\x12\".gatehouse.v1.UnlockAccountRequest\x1a#.gatehouse.v1.UnlockAccountResponse\x12U\n" +
 	"\fListSessions\x12!.gatehouse.v1.ListSessionsRequest\x1a\".gatehouse.v1.ListSessionsResponse\x12X\n" +
 	"\rRevokeSession\x12\".gatehouse.v1.RevokeSessionRequest\x1a#.gatehouse.v1.RevokeSessionResponse\x12d\n" +
 	"\x11RevokeAllSessions\x12&.gatehouse.v1.RevokeAllSessionsRequest\x1a'.gatehouse.v1.RevokeAllSessionsResponse\x12^\n" +
@@ -2225,7 +2320,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),           // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),              // 1: gatehouse.v1.GetUserRequest
@@ -2252,43 +2347,45 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*RevokeSessionResponse)(nil),       // 22: gatehouse.v1.RevokeSessionResponse
 	(*RevokeAllSessionsRequest)(nil),    // 23: gatehouse.v1.RevokeAllSessionsRequest
 	(*RevokeAllSessionsResponse)(nil),   // 24: gatehouse.v1.RevokeAllSessionsResponse
-	(*ListSigningKeysRequest)(nil),      // 25: gatehouse.v1.ListSigningKeysRequest
-	(*ListSigningKeysResponse)(nil),     // 26: gatehouse.v1.ListSigningKeysResponse
-	(*SigningKey)(nil),                  // 27: gatehouse.v1.SigningKey
-	(*RotateSigningKeyRequest)(nil),     // 28: gatehouse.v1.RotateSigningKeyRequest
-	(*RevokeSigningKeyRequest)(nil),     // 29: gatehouse.v1.RevokeSigningKeyRequest
-	(*TrustedIssuer)(nil),               // 30: gatehouse.v1.TrustedIssuer
-	(*RoleMapping)(nil),                 // 31: gatehouse.v1.RoleMapping
-	(*CreateTrustedIssuerRequest)(nil),  // 32: gatehouse.v1.CreateTrustedIssuerRequest
-	(*UpdateTrustedIssuerRequest)(nil),  // 33: gatehouse.v1.UpdateTrustedIssuerRequest
-	(*ListTrustedIssuersRequest)(nil),   // 34: gatehouse.v1.ListTrustedIssuersRequest
-	(*ListTrustedIssuersResponse)(nil),  // 35: gatehouse.v1.ListTrustedIssuersResponse
-	(*DeleteTrustedIssuerRequest)(nil),  // 36: gatehouse.v1.DeleteTrustedIssuerRequest
-	(*DeleteTrustedIssuerResponse)(nil), // 37: gatehouse.v1.DeleteTrustedIssuerResponse
-	(*SetRolesRequest)(nil),             // 38: gatehouse.v1.SetRolesRequest
-	(*Account)(nil),                     // 39: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                  // 41: gatehouse.v1.JSONWebKey
+	(*UnlockAccountRequest)(nil),        // 25: gatehouse.v1.UnlockAccountRequest
+	(*UnlockAccountResponse)(nil),       // 26: gatehouse.v1.UnlockAccountResponse
+	(*ListSigningKeysRequest)(nil),      // 27: gatehouse.v1.ListSigningKeysRequest
+	(*ListSigningKeysResponse)(nil),     // 28: gatehouse.v1.ListSigningKeysResponse
+	(*SigningKey)(nil),                  // 29: gatehouse.v1.SigningKey
+	(*RotateSigningKeyRequest)(nil),     // 30: gatehouse.v1.RotateSigningKeyRequest
+	(*RevokeSigningKeyRequest)(nil),     // 31: gatehouse.v1.RevokeSigningKeyRequest
+	(*TrustedIssuer)(nil),               // 32: gatehouse.v1.TrustedIssuer
+	(*RoleMapping)(nil),                 // 33: gatehouse.v1.RoleMapping
+	(*CreateTrustedIssuerRequest)(nil),  // 34: gatehouse.v1.CreateTrustedIssuerRequest
+	(*UpdateTrustedIssuerRequest)(nil),  // 35: gatehouse.v1.UpdateTrustedIssuerRequest
+	(*ListTrustedIssuersRequest)(nil),   // 36: gatehouse.v1.ListTrustedIssuersRequest
+	(*ListTrustedIssuersResponse)(nil),  // 37: gatehouse.v1.ListTrustedIssuersResponse
+	(*DeleteTrustedIssuerRequest)(nil),  // 38: gatehouse.v1.DeleteTrustedIssuerRequest
+	(*DeleteTrustedIssuerResponse)(nil), // 39: gatehouse.v1.DeleteTrustedIssuerResponse
+	(*SetRolesRequest)(nil),             // 40: gatehouse.v1.SetRolesRequest
+	(*Account)(nil),                     // 41: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),       // 42: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                  // 43: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	39, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	39, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	39, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	41, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	41, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	41, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
 	20, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	40, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	40, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	40, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	40, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	40, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	40, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	41, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
-	31, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
-	40, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
-	40, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
-	30, // 15: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
-	30, // 16: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
-	30, // 17: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
+	42, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	42, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	42, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
+	42, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	42, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	42, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	43, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	33, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
+	42, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	42, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	32, // 15: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	32, // 16: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	32, // 17: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
 	0,  // 18: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
 	1,  // 19: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
 	2,  // 20: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
@@ -2301,42 +2398,44 @@ var file_gatehouse_v1_admin_proto_depIdxs = []int32{
 	13, // 27: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
 	15, // 28: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
 	16, // 29: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	38, // 30: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	18, // 31: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	21, // 32: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	23, // 33: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	25, // 34: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	28, // 35: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	29, // 36: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	32, // 37: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
-	34, // 38: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
-	33, // 39: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
-	36, // 40: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
-	39, // 41: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	39, // 42: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 43: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	39, // 44: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	39, // 45: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	39, // 46: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 47: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 48: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 49: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 50: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	39, // 51: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 52: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	39, // 53: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	19, // 54: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	22, // 55: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	24, // 56: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	26, // 57: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	26, // 58: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	26, // 59: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	30, // 60: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	35, // 61: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
-	30, // 62: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	37, // 63: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
-	41, // [41:64] is the sub-list for method output_type
-	18, // [18:41] is the sub-list for method input_type
+	40, // 30: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	25, // 31: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
+	18, // 32: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	21, // 33: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	23, // 34: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	27, // 35: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	30, // 36: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	31, // 37: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	34, // 38: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
+	36, // 39: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	35, // 40: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
+	38, // 41: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	41, // 42: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	41, // 43: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 44: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	41, // 45: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	41, // 46: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	41, // 47: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 48: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 49: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 50: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 51: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	41, // 52: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 53: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	41, // 54: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	26, // 55: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
+	19, // 56: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	22, // 57: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	24, // 58: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	28, // 59: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	28, // 60: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	28, // 61: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	32, // 62: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	37, // 63: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	32, // 64: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	39, // 65: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	42, // [42:66] is the sub-list for method output_type
+	18, // [18:42] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name
@@ -2355,7 +2454,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	AdminService_DisableServiceClient_FullMethodName = "/gatehouse.v1.AdminService/DisableServiceClient"
 	AdminService_DeleteServiceClient_FullMethodName  = "/gatehouse.v1.AdminService/DeleteServiceClient"
 	AdminService_SetRoles_FullMethodName             = "/gatehouse.v1.AdminService/SetRoles"
+	AdminService_UnlockAccount_FullMethodName        = "/gatehouse.v1.AdminService/UnlockAccount"
 	AdminService_ListSessions_FullMethodName         = "/gatehouse.v1.AdminService/ListSessions"
 	AdminService_RevokeSession_FullMethodName        = "/gatehouse.v1.AdminService/RevokeSession"
 	AdminService_RevokeAllSessions_FullMethodName    = "/gatehouse.v1.AdminService/RevokeAllSessions"
@@ -69,6 +70,10 @@ type AdminServiceClient interface {
 	DeleteServiceClient(ctx context.Context, in *DeleteServiceClientRequest, opts ...grpc.CallOption) (*DeleteServiceClientResponse, error)
 	// SetRoles replaces the roles of a user or service client.
 	SetRoles(ctx context.Context, in *SetRolesRequest, opts ...grpc.CallOption) (*Account, error)
+	// UnlockAccount lifts the login lockouts of a user or service client: its
+	// own counter and those of every (account, client IP) pair. Per-IP
+	// counters are kept. SetPassword does the same.
+	UnlockAccount(ctx context.Context, in *UnlockAccountRequest, opts ...grpc.CallOption) (*UnlockAccountResponse, error)
 	// ListSessions lists a user's live login sessions and offline tokens
 	// (metadata only, never a token).
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
@@ -234,6 +239,16 @@ func (c *adminServiceClient) SetRoles(ctx context.Context, in *SetRolesRequest, 
 	return out, nil
 }
 
+func (c *adminServiceClient) UnlockAccount(ctx context.Context, in *UnlockAccountRequest, opts ...grpc.CallOption) (*UnlockAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockAccountResponse)
+	err := c.cc.Invoke(ctx, AdminService_UnlockAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListSessionsResponse)
@@ -359,6 +374,10 @@ type AdminServiceServer interface {
 	DeleteServiceClient(context.Context, *DeleteServiceClientRequest) (*DeleteServiceClientResponse, error)
 	// SetRoles replaces the roles of a user or service client.
 	SetRoles(context.Context, *SetRolesRequest) (*Account, error)
+	// UnlockAccount lifts the login lockouts of a user or service client: its
+	// own counter and those of every (account, client IP) pair. Per-IP
+	// counters are kept. SetPassword does the same.
+	UnlockAccount(context.Context, *UnlockAccountRequest) (*UnlockAccountResponse, error)
 	// ListSessions lists a user's live login sessions and offline tokens
 	// (metadata only, never a token).
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
@@ -432,6 +451,9 @@ func (UnimplementedAdminServiceServer) DeleteServiceClient(context.Context, *Del
 }
 func (UnimplementedAdminServiceServer) SetRoles(context.Context, *SetRolesRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetRoles not implemented")
+}
+func (UnimplementedAdminServiceServer) UnlockAccount(context.Context, *UnlockAccountRequest) (*UnlockAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlockAccount not implemented")
 }
 func (UnimplementedAdminServiceServer) ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSessions not implemented")
@@ -718,6 +740,24 @@ func _AdminService_SetRoles_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_UnlockAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UnlockAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UnlockAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UnlockAccount(ctx, req.(*UnlockAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_ListSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListSessionsRequest)
 	if err := dec(in); err != nil {
@@ -956,6 +996,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetRoles",
 			Handler:    _AdminService_SetRoles_Handler,
+		},
+		{
+			MethodName: "UnlockAccount",
+			Handler:    _AdminService_UnlockAccount_Handler,
 		},
 		{
 			MethodName: "ListSessions",

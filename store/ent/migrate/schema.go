@@ -149,6 +149,7 @@ var (
 		{Name: "failures", Type: field.TypeInt, Default: 0},
 		{Name: "window_start", Type: field.TypeTime},
 		{Name: "locked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "trusted_until", Type: field.TypeTime, Nullable: true},
 	}
 	// ThrottlesTable holds the schema information for the "throttles" table.
 	ThrottlesTable = &schema.Table{

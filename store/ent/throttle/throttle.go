@@ -19,6 +19,8 @@ const (
 	FieldWindowStart = "window_start"
 	// FieldLockedUntil holds the string denoting the locked_until field in the database.
 	FieldLockedUntil = "locked_until"
+	// FieldTrustedUntil holds the string denoting the trusted_until field in the database.
+	FieldTrustedUntil = "trusted_until"
 	// Table holds the table name of the throttle in the database.
 	Table = "throttles"
 )
@@ -30,6 +32,7 @@ var Columns = []string{
 	FieldFailures,
 	FieldWindowStart,
 	FieldLockedUntil,
+	FieldTrustedUntil,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -75,4 +78,9 @@ func ByWindowStart(opts ...sql.OrderTermOption) OrderOption {
 // ByLockedUntil orders the results by the locked_until field.
 func ByLockedUntil(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLockedUntil, opts...).ToFunc()
+}
+
+// ByTrustedUntil orders the results by the trusted_until field.
+func ByTrustedUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTrustedUntil, opts...).ToFunc()
 }

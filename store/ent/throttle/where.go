@@ -74,6 +74,11 @@ func LockedUntil(v time.Time) predicate.Throttle {
 	return predicate.Throttle(sql.FieldEQ(FieldLockedUntil, v))
 }
 
+// TrustedUntil applies equality check predicate on the "trusted_until" field. It's identical to TrustedUntilEQ.
+func TrustedUntil(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldEQ(FieldTrustedUntil, v))
+}
+
 // KeyEQ applies the EQ predicate on the "key" field.
 func KeyEQ(v string) predicate.Throttle {
 	return predicate.Throttle(sql.FieldEQ(FieldKey, v))
@@ -267,6 +272,56 @@ func LockedUntilIsNil() predicate.Throttle {
 // LockedUntilNotNil applies the NotNil predicate on the "locked_until" field.
 func LockedUntilNotNil() predicate.Throttle {
 	return predicate.Throttle(sql.FieldNotNull(FieldLockedUntil))
+}
+
+// TrustedUntilEQ applies the EQ predicate on the "trusted_until" field.
+func TrustedUntilEQ(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldEQ(FieldTrustedUntil, v))
+}
+
+// TrustedUntilNEQ applies the NEQ predicate on the "trusted_until" field.
+func TrustedUntilNEQ(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldNEQ(FieldTrustedUntil, v))
+}
+
+// TrustedUntilIn applies the In predicate on the "trusted_until" field.
+func TrustedUntilIn(vs ...time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldIn(FieldTrustedUntil, vs...))
+}
+
+// TrustedUntilNotIn applies the NotIn predicate on the "trusted_until" field.
+func TrustedUntilNotIn(vs ...time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldNotIn(FieldTrustedUntil, vs...))
+}
+
+// TrustedUntilGT applies the GT predicate on the "trusted_until" field.
+func TrustedUntilGT(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldGT(FieldTrustedUntil, v))
+}
+
+// TrustedUntilGTE applies the GTE predicate on the "trusted_until" field.
+func TrustedUntilGTE(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldGTE(FieldTrustedUntil, v))
+}
+
+// TrustedUntilLT applies the LT predicate on the "trusted_until" field.
+func TrustedUntilLT(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldLT(FieldTrustedUntil, v))
+}
+
+// TrustedUntilLTE applies the LTE predicate on the "trusted_until" field.
+func TrustedUntilLTE(v time.Time) predicate.Throttle {
+	return predicate.Throttle(sql.FieldLTE(FieldTrustedUntil, v))
+}
+
+// TrustedUntilIsNil applies the IsNil predicate on the "trusted_until" field.
+func TrustedUntilIsNil() predicate.Throttle {
+	return predicate.Throttle(sql.FieldIsNull(FieldTrustedUntil))
+}
+
+// TrustedUntilNotNil applies the NotNil predicate on the "trusted_until" field.
+func TrustedUntilNotNil() predicate.Throttle {
+	return predicate.Throttle(sql.FieldNotNull(FieldTrustedUntil))
 }
 
 // And groups predicates with the AND operator between them.
