@@ -10,34 +10,21 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/store/storetest"
 )
 
 // TestRefreshReuseGrace runs the reuse-grace cases of refresh rotation on
 // every configured backend, each case on a fresh database.
 func TestRefreshReuseGrace(t *testing.T) {
-	for _, b := range storetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, s *store.Store)
-			}{
-				{"retry within grace", testGraceRetry},
-				{"replay after grace revokes", testGraceExpired},
-				{"replay after successor used revokes", testGraceSuccessorUsed},
-				{"grace 0 revokes", testGraceDisabled},
-				{"unknown successor revokes", testGraceUnknownSuccessor},
-				{"retry of a revoked session", testGraceRevokedFamily},
-				{"retry check refuses", testGraceCheckRefuses},
-				{"concurrent rotate within grace", testGraceConcurrent},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					tc.fn(t, rtOpen(t, b))
-				})
-			}
-		})
-	}
+	runOnEveryBackend(t, []storeCase{
+		{"retry within grace", testGraceRetry},
+		{"replay after grace revokes", testGraceExpired},
+		{"replay after successor used revokes", testGraceSuccessorUsed},
+		{"grace 0 revokes", testGraceDisabled},
+		{"unknown successor revokes", testGraceUnknownSuccessor},
+		{"retry of a revoked session", testGraceRevokedFamily},
+		{"retry check refuses", testGraceCheckRefuses},
+		{"concurrent rotate within grace", testGraceConcurrent},
+	})
 }
 
 const rtGrace = 10 * time.Second

@@ -18,34 +18,22 @@ import (
 // TestRefreshTokens runs the refresh-token conformance suite on every
 // configured backend, each case on a fresh database.
 func TestRefreshTokens(t *testing.T) {
-	for _, b := range storetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, s *store.Store)
-			}{
-				{"round trip", testRefreshRoundTrip},
-				{"conflicts", testRefreshConflicts},
-				{"rotate", testRotate},
-				{"rotate check refuses", testRotateCheckRefuses},
-				{"replay revokes family", testRotateReplay},
-				{"rotate offline", testRotateOffline},
-				{"concurrent rotate", testConcurrentRotate},
-				{"revoke family", testRevokeFamily},
-				{"revoke account", testRevokeAccount},
-				{"revoke account counts live sessions only", testRevokeAccountCountsLive},
-				{"revoke access token", testRevokeAccessToken},
-				{"live sessions", testLiveSessions},
-				{"session owner", testSessionOwner},
-				{"prune", testPruneRefreshTokens},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					tc.fn(t, rtOpen(t, b))
-				})
-			}
-		})
-	}
+	runOnEveryBackend(t, []storeCase{
+		{"round trip", testRefreshRoundTrip},
+		{"conflicts", testRefreshConflicts},
+		{"rotate", testRotate},
+		{"rotate check refuses", testRotateCheckRefuses},
+		{"replay revokes family", testRotateReplay},
+		{"rotate offline", testRotateOffline},
+		{"concurrent rotate", testConcurrentRotate},
+		{"revoke family", testRevokeFamily},
+		{"revoke account", testRevokeAccount},
+		{"revoke account counts live sessions only", testRevokeAccountCountsLive},
+		{"revoke access token", testRevokeAccessToken},
+		{"live sessions", testLiveSessions},
+		{"session owner", testSessionOwner},
+		{"prune", testPruneRefreshTokens},
+	})
 }
 
 // TestThrottle runs the login-throttle conformance suite on every configured
@@ -69,6 +57,25 @@ func TestThrottle(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					tc.fn(t, rtOpen(t, b))
 				})
+			}
+		})
+	}
+}
+
+// storeCase is one case of a per-backend suite.
+type storeCase struct {
+	name string
+	fn   func(t *testing.T, s *store.Store)
+}
+
+// runOnEveryBackend runs cases on every configured backend, each case on a
+// fresh database.
+func runOnEveryBackend(t *testing.T, cases []storeCase) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, rtOpen(t, b)) })
 			}
 		})
 	}

@@ -14,32 +14,15 @@ import (
 
 // TestConformance runs the same suite on every configured backend.
 func TestConformance(t *testing.T) {
-	for _, b := range storetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, s *store.Store)
-			}{
-				{"accounts", testAccounts},
-				{"uniqueness", testUniqueness},
-				{"update", testUpdate},
-				{"pagination", testPagination},
-				{"changelog", testChangeLog},
-				{"keys", testKeys},
-				{"concurrent writes", testConcurrentWrites},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					s, err := store.Open(context.Background(), b.DSN(t))
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { s.Close() })
-					tc.fn(t, s)
-				})
-			}
-		})
-	}
+	runOnEveryBackend(t, []storeCase{
+		{"accounts", testAccounts},
+		{"uniqueness", testUniqueness},
+		{"update", testUpdate},
+		{"pagination", testPagination},
+		{"changelog", testChangeLog},
+		{"keys", testKeys},
+		{"concurrent writes", testConcurrentWrites},
+	})
 }
 
 func user(id, name string, roles ...string) store.Account {

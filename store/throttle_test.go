@@ -7,33 +7,20 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/store"
-	"github.com/gatehouse/gatehouse/store/storetest"
 )
 
 // TestThrottleReservation runs the reserve/release conformance suite of the
 // login throttle on every configured backend, each case on a fresh database.
 func TestThrottleReservation(t *testing.T) {
-	for _, b := range storetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(t *testing.T, s *store.Store)
-			}{
-				{"limit", testReserveLimit},
-				{"concurrent reservations", testReserveConcurrent},
-				{"release", testReserveRelease},
-				{"trusted pair", testReserveTrustedPair},
-				{"window and lockout end", testReserveWindow},
-				{"clear", testClearThrottles},
-				{"prune keeps trust", testPruneKeepsTrust},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					tc.fn(t, rtOpen(t, b))
-				})
-			}
-		})
-	}
+	runOnEveryBackend(t, []storeCase{
+		{"limit", testReserveLimit},
+		{"concurrent reservations", testReserveConcurrent},
+		{"release", testReserveRelease},
+		{"trusted pair", testReserveTrustedPair},
+		{"window and lockout end", testReserveWindow},
+		{"clear", testClearThrottles},
+		{"prune keeps trust", testPruneKeepsTrust},
+	})
 }
 
 var (

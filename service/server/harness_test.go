@@ -185,12 +185,22 @@ func (r httpResult) json(t testing.TB) map[string]any {
 // do sends an HTTP request to the server.
 func (ts *testServer) do(t testing.TB, method, path, contentType, body, token string) httpResult {
 	t.Helper()
+	return ts.doHeaders(t, method, path, contentType, "", body, token)
+}
+
+// doHeaders is do with a Content-Encoding header (net/http sends it as
+// given and compresses nothing).
+func (ts *testServer) doHeaders(t testing.TB, method, path, contentType, encoding, body, token string) httpResult {
+	t.Helper()
 	req, err := http.NewRequest(method, ts.baseURL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -119,35 +117,6 @@ func TestStrictREST(t *testing.T) {
 			}
 		})
 	})
-}
-
-// doHeaders is do with a Content-Encoding header (net/http sends it as
-// given and compresses nothing).
-func (ts *testServer) doHeaders(t testing.TB, method, path, contentType, encoding, body, token string) httpResult {
-	t.Helper()
-	req, err := http.NewRequest(method, ts.baseURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if encoding != "" {
-		req.Header.Set("Content-Encoding", encoding)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return httpResult{status: res.StatusCode, header: res.Header, body: b}
 }
 
 // TestPRECISNames checks RFC 8265 username canonicalisation at creation,
