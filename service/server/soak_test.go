@@ -57,6 +57,16 @@ func TestSoak(t *testing.T) {
 	proxied, _ := viaProxy(t, dsn, proxy.addr)
 	ts := startServer(t, proxied)
 	_, secret := seed(t, ts)
+	// One user per worker, as real users log in: a login that a SIGKILL cuts
+	// off after its attempt was counted stays counted (until the throttle
+	// window ends), so one user in eight parallel loops would be locked out
+	// by the kills themselves.
+	const workers = 8
+	for w := range workers {
+		if _, err := ts.admin.CreateUser(ts.adminCtx(t), &gatehousev1.CreateUserRequest{Username: soakUser(w), Email: soakUser(w) + "@example.com", Password: "soak-password-1", Roles: []string{"viewer"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	p := &soakProcess{t: t, ts: ts, dsn: proxied, grpcAddr: loopbackAddr(t), httpAddr: loopbackAddr(t)}
 	p.start()
@@ -76,7 +86,7 @@ func TestSoak(t *testing.T) {
 		wg       sync.WaitGroup
 		deadline = time.Now().Add(duration)
 	)
-	for w := range 8 {
+	for w := range workers {
 		wg.Go(func() { soakWorker(auth, secret, w, stop, &st, &disrupt, &outage) })
 	}
 	wg.Go(func() { p.sampleRSS(stop, &st) })
@@ -98,7 +108,7 @@ func TestSoak(t *testing.T) {
 			proxy.restore(t)
 			restored := time.Now()
 			eventually(t, 60*time.Second, "issuance after the outage", func() error {
-				_, err := auth.IssueToken(context.Background(), &gatehousev1.IssueTokenRequest{GrantType: "password", Username: "alice", Password: "alice-password"})
+				_, err := auth.IssueToken(context.Background(), &gatehousev1.IssueTokenRequest{GrantType: "password", Username: soakUser(0), Password: "soak-password-1"})
 				return err
 			})
 			st.outageRecovery = time.Since(restored)
@@ -191,6 +201,8 @@ func (s *soakStats) opsLine() string {
 	return strings.Join(ops, ", ")
 }
 
+func soakUser(w int) string { return fmt.Sprintf("soak%d", w) }
+
 // soakWorker sends a mix of calls until stop: mostly validations, some
 // password + refresh grants and client-credentials grants.
 func soakWorker(auth gatehousev1.AuthServiceClient, secret string, w int, stop chan struct{}, st *soakStats, disrupt, outage *atomic.Bool) {
@@ -208,7 +220,7 @@ func soakWorker(auth gatehousev1.AuthServiceClient, secret string, w int, stop c
 		case token == "" || n < 5:
 			op = "password"
 			var res *gatehousev1.IssueTokenResponse
-			if res, err = auth.IssueToken(ctx, &gatehousev1.IssueTokenRequest{GrantType: "password", Username: "alice", Password: "alice-password"}); err == nil {
+			if res, err = auth.IssueToken(ctx, &gatehousev1.IssueTokenRequest{GrantType: "password", Username: soakUser(w), Password: "soak-password-1"}); err == nil {
 				token, refresh = res.AccessToken, res.RefreshToken
 			}
 		case n < 10 && refresh != "":
