@@ -64,7 +64,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 				return err
 			}
 		}
-		a, err := c.CreateUserUnchecked(ctx, u)
+		a, err := c.CreateUser(ctx, u)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if fs.NArg() != 1 {
 			return usageErr("users %s needs exactly one username", sub)
 		}
-		a, err := c.FindAccountUnchecked(ctx, store.KindUser, fs.Arg(0))
+		a, err := c.FindAccount(ctx, store.KindUser, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if fs.NArg() > 0 {
 			return usageErr("clients create takes no arguments")
 		}
-		a, secret, err := c.CreateServiceClientUnchecked(ctx, core.NewClient{ClientID: clientID, DisplayName: displayName, Roles: splitList(roles)})
+		a, secret, err := c.CreateServiceClient(ctx, core.NewClient{ClientID: clientID, DisplayName: displayName, Roles: splitList(roles)})
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if fs.NArg() != 1 {
 			return usageErr("clients %s needs exactly one client id", sub)
 		}
-		a, err := c.FindAccountUnchecked(ctx, store.KindService, fs.Arg(0))
+		a, err := c.FindAccount(ctx, store.KindService, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -157,25 +157,25 @@ func sessions(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer app.Close()
 	c := app.Core()
 	if sub == "revoke" {
-		if err := c.RevokeSessionUnchecked(ctx, fs.Arg(0)); err != nil {
+		if err := c.RevokeSession(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked session %s\n", fs.Arg(0))
 		return nil
 	}
-	a, err := c.FindAccountUnchecked(ctx, store.KindUser, fs.Arg(0))
+	a, err := c.FindAccount(ctx, store.KindUser, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	if sub == "revoke-all" {
-		n, err := c.RevokeAllSessionsUnchecked(ctx, a.ID)
+		n, err := c.RevokeAllSessions(ctx, a.ID)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked %d sessions of %s and every access token issued to it so far\n", n, a.Username)
 		return nil
 	}
-	list, err := c.ListSessionsUnchecked(ctx, a.ID)
+	list, err := c.ListSessions(ctx, a.ID)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func changeAccount(ctx context.Context, c *core.Service, a store.Account, action
 	var u core.AccountUpdate
 	switch action {
 	case "delete":
-		if err := c.DeleteAccountUnchecked(ctx, a.ID); err != nil {
+		if err := c.DeleteAccount(ctx, a.Kind, a.ID); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted %s\n", accountName(a))
@@ -204,7 +204,7 @@ func changeAccount(ctx context.Context, c *core.Service, a store.Account, action
 		active := action == "enable"
 		u.Active = &active
 	case "unlock":
-		n, err := c.UnlockAccountUnchecked(ctx, a.ID)
+		n, err := c.UnlockAccount(ctx, a.ID)
 		if err != nil {
 			return err
 		}
@@ -217,7 +217,7 @@ func changeAccount(ctx context.Context, c *core.Service, a store.Account, action
 		}
 		u.Password = &pw
 	}
-	if _, err := c.UpdateAccountUnchecked(ctx, a.Kind, a.ID, u); err != nil {
+	if _, err := c.UpdateAccount(ctx, a.Kind, a.ID, u); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s done\n", accountName(a), action)
@@ -229,7 +229,7 @@ func listAccounts(ctx context.Context, c *core.Service, kind store.AccountKind, 
 	fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tACTIVE\tROLES\tCREATED")
 	token := ""
 	for {
-		page, err := c.ListAccountsUnchecked(ctx, kind, 500, token)
+		page, err := c.ListAccounts(ctx, kind, 500, token)
 		if err != nil {
 			return err
 		}

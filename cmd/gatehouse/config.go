@@ -80,6 +80,11 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
+		// TLS on both listeners; the files are re-read when they change.
+		str(&o.cfg.TLS.CertFile, "tls-cert", "PEM certificate (chain) served on the gRPC and HTTP listeners; with --tls-key turns TLS on and makes the default issuer https")
+		str(&o.cfg.TLS.KeyFile, "tls-key", "PEM private key of --tls-cert")
+		str(&o.cfg.TLS.ClientCAFile, "tls-client-ca", "PEM bundle of CAs whose client certificates are accepted; turns on mutual TLS")
+		str(&o.cfg.TLS.ClientAuth, "tls-client-auth", "with --tls-client-ca: require (default: no handshake without a valid client certificate) or verify-if-given")
 		// Listener limits: 0 selects the default.
 		fs.Var(&envInt{p: &o.cfg.MaxConnections}, "max-connections", fmt.Sprintf("open connections per listener (gRPC and HTTP each); more clients wait in the accept queue (env %s)", envName("max-connections")))
 		fs.Var(&envInt{p: &o.cfg.GRPC.MaxConcurrentStreams}, "grpc-max-streams", fmt.Sprintf("concurrent calls per gRPC connection; more are refused (env %s)", envName("grpc-max-streams")))
@@ -92,6 +97,17 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 		dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
 	}
 	return fs
+}
+
+// flagGiven reports whether a flag was set on the command line or through
+// its environment variable.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	if _, ok := os.LookupEnv(envName(name)); ok {
+		return true
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func envName(flagName string) string {
@@ -109,6 +125,13 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 			bad = v.fromEnv(f.Name)
 		}
 	})
+	// With TLS the default issuer (and so the discovery URLs) use https; an
+	// issuer given explicitly is kept as it is.
+	if o.cfg.TLS.Enabled() && !flagGiven(fs, "issuer") {
+		if rest, ok := strings.CutPrefix(o.cfg.Core.Issuer, "http://"); ok {
+			o.cfg.Core.Issuer = "https://" + rest
+		}
+	}
 	// One window and lockout for every throttle keeps the knobs few.
 	c := &o.cfg.Core
 	for _, p := range []*store.ThrottlePolicy{&c.AccountThrottle, &c.ClientThrottle, &c.ClientAccountThrottle, &c.IPThrottle} {

@@ -154,36 +154,36 @@ func issuers(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	c := app.Core()
 	switch sub {
 	case "add":
-		if ti, err = c.CreateTrustedIssuerUnchecked(ctx, ti); err != nil {
+		if ti, err = c.CreateTrustedIssuer(ctx, ti); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "added trusted issuer %s (id %s)\n", ti.Issuer, ti.ID)
 		return printIssuer(stdout, ti)
 	case "update":
-		cur, err := c.FindTrustedIssuerUnchecked(ctx, pos[0])
+		cur, err := c.FindTrustedIssuer(ctx, pos[0])
 		if err != nil {
 			return err
 		}
 		if err := f.apply(&cur, set); err != nil {
 			return err
 		}
-		if ti, err = c.UpdateTrustedIssuerUnchecked(ctx, cur.ID, cur); err != nil {
+		if ti, err = c.UpdateTrustedIssuer(ctx, cur.ID, cur); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "updated trusted issuer %s (id %s)\n", ti.Issuer, ti.ID)
 		return printIssuer(stdout, ti)
 	case "remove":
-		cur, err := c.FindTrustedIssuerUnchecked(ctx, pos[0])
+		cur, err := c.FindTrustedIssuer(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		if err := c.DeleteTrustedIssuerUnchecked(ctx, cur.ID); err != nil {
+		if err := c.DeleteTrustedIssuer(ctx, cur.ID); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed trusted issuer %s (id %s)\n", cur.Issuer, cur.ID)
 		return nil
 	}
-	list, err := c.ListTrustedIssuersUnchecked(ctx)
+	list, err := c.ListTrustedIssuers(ctx)
 	if err != nil {
 		return err
 	}

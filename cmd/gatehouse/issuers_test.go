@@ -74,7 +74,7 @@ func TestCLIIssuers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := app.Core().ListTrustedIssuersUnchecked(context.Background())
+	list, err := app.Core().ListTrustedIssuers(context.Background())
 	app.Close()
 	if err != nil || len(list) != 1 {
 		t.Fatalf("issuers in the database: %+v, %v", list, err)

@@ -46,11 +46,11 @@ func signingKeys(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var list []store.SigningKey
 	switch sub {
 	case "list":
-		list, err = c.SigningKeysUnchecked(ctx)
+		list, err = c.SigningKeys(ctx)
 	case "rotate":
-		list, err = c.RotateSigningKeyUnchecked(ctx, now)
+		list, err = c.RotateSigningKey(ctx, now)
 	case "revoke":
-		list, err = c.RevokeSigningKeyUnchecked(ctx, fs.Arg(0))
+		list, err = c.RevokeSigningKey(ctx, fs.Arg(0))
 	case "rewrap":
 		keys, settings, err := app.Keys().Rewrap(ctx)
 		if err != nil {

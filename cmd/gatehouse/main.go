@@ -43,6 +43,9 @@ Usage:
   gatehouse issuers update ID|ISSUER [flags]   change only the given settings (flags as for add)
   gatehouse issuers remove ID|ISSUER           stop trusting an issuer
   gatehouse masterkey generate                 print a new random master key
+  gatehouse certs dev --out DIR [--hosts H1,H2] [--force]
+                                               write a throw-away CA, a localhost server and a client
+                                               certificate for trying TLS and mutual TLS locally
 
 Passwords are read from standard input (one line) or prompted for on a terminal,
 never taken from flags. Only serve runs the signing-key schedule; other commands
@@ -94,6 +97,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return issuers(ctx, rest, stdout, stderr)
 	case "masterkey":
 		return masterkey(rest, stdout)
+	case "certs":
+		return certs(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

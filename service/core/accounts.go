@@ -153,21 +153,9 @@ func (s *Service) ServiceClientOf(ctx context.Context, p Principal) (store.Accou
 	return s.getAccount(ctx, store.AccountKey{ID: p.Subject}, store.KindService)
 }
 
-func requireRole(caller Principal, roles ...string) error {
-	for _, r := range roles {
-		if caller.HasRole(r) {
-			return nil
-		}
-	}
-	return errs.New(errs.PermissionDenied, "this call needs role %s", strings.Join(roles, " or "))
-}
-
 // LookupAccount returns the account selected by exactly one field of key.
-// The caller must be an admin or hold role user-lookup.
-func (s *Service) LookupAccount(ctx context.Context, caller Principal, key store.AccountKey) (store.Account, error) {
-	if err := requireRole(caller, RoleAdmin, RoleUserLookup); err != nil {
-		return store.Account{}, err
-	}
+// Authorization (role admin or user-lookup) is the gRPC gate's.
+func (s *Service) LookupAccount(ctx context.Context, key store.AccountKey) (store.Account, error) {
 	n := 0
 	for _, v := range []string{key.ID, key.Username, key.Email, key.ClientID} {
 		if v != "" {
@@ -219,17 +207,10 @@ type NewUser struct {
 	Roles                                  []string
 }
 
-// CreateUser adds a user. The caller must be an admin.
-func (s *Service) CreateUser(ctx context.Context, caller Principal, u NewUser) (store.Account, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return store.Account{}, err
-	}
-	return s.CreateUserUnchecked(ctx, u)
-}
-
-// CreateUserUnchecked adds a user without an authorization check, for the
-// CLI and first-start bootstrap, which act with database access.
-func (s *Service) CreateUserUnchecked(ctx context.Context, u NewUser) (store.Account, error) {
+// CreateUser adds a user. Like every core function it trusts its caller:
+// the gRPC gate (service/grpcapi/authz.go) decides who may call it over the
+// API; the CLI acts with database access.
+func (s *Service) CreateUser(ctx context.Context, u NewUser) (store.Account, error) {
 	a := store.Account{Kind: store.KindUser, Active: true, DisplayName: u.DisplayName}
 	var err error
 	if a.Username, err = normaliseUsername(u.Username); err != nil {
@@ -259,16 +240,8 @@ type NewClient struct {
 }
 
 // CreateServiceClient adds a service client and returns its secret, which is
-// not stored and cannot be shown again. The caller must be an admin.
-func (s *Service) CreateServiceClient(ctx context.Context, caller Principal, c NewClient) (store.Account, string, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return store.Account{}, "", err
-	}
-	return s.CreateServiceClientUnchecked(ctx, c)
-}
-
-// CreateServiceClientUnchecked is CreateServiceClient for the CLI.
-func (s *Service) CreateServiceClientUnchecked(ctx context.Context, c NewClient) (store.Account, string, error) {
+// not stored and cannot be shown again.
+func (s *Service) CreateServiceClient(ctx context.Context, c NewClient) (store.Account, string, error) {
 	a := store.Account{Kind: store.KindService, Active: true, DisplayName: c.DisplayName, ClientID: c.ClientID}
 	var err error
 	if a.ClientID == "" {
@@ -502,16 +475,8 @@ type Page struct {
 	Next     string // opaque; empty on the last page
 }
 
-// ListAccounts pages through the accounts of one kind. The caller must be an admin.
-func (s *Service) ListAccounts(ctx context.Context, caller Principal, kind store.AccountKind, size int, token string) (Page, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return Page{}, err
-	}
-	return s.ListAccountsUnchecked(ctx, kind, size, token)
-}
-
-// ListAccountsUnchecked is ListAccounts for the CLI.
-func (s *Service) ListAccountsUnchecked(ctx context.Context, kind store.AccountKind, size int, token string) (Page, error) {
+// ListAccounts pages through the accounts of one kind.
+func (s *Service) ListAccounts(ctx context.Context, kind store.AccountKind, size int, token string) (Page, error) {
 	switch {
 	case size < 0 || size > 500:
 		return Page{}, errs.New(errs.InvalidArgument, "page_size must be between 0 and 500")
@@ -538,11 +503,8 @@ func (s *Service) ListAccountsUnchecked(ctx context.Context, kind store.AccountK
 	return p, nil
 }
 
-// GetAccount returns one account of kind by id. The caller must be an admin.
-func (s *Service) GetAccount(ctx context.Context, caller Principal, kind store.AccountKind, id string) (store.Account, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return store.Account{}, err
-	}
+// GetAccount returns one account of kind by id.
+func (s *Service) GetAccount(ctx context.Context, kind store.AccountKind, id string) (store.Account, error) {
 	if id == "" {
 		return store.Account{}, errs.New(errs.InvalidArgument, "id is required")
 	}
@@ -558,16 +520,8 @@ type AccountUpdate struct {
 	Roles       *[]string
 }
 
-// UpdateAccount changes an account of kind ("" for either). The caller must be an admin.
-func (s *Service) UpdateAccount(ctx context.Context, caller Principal, kind store.AccountKind, id string, u AccountUpdate) (store.Account, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return store.Account{}, err
-	}
-	return s.UpdateAccountUnchecked(ctx, kind, id, u)
-}
-
-// UpdateAccountUnchecked is UpdateAccount for the CLI.
-func (s *Service) UpdateAccountUnchecked(ctx context.Context, kind store.AccountKind, id string, u AccountUpdate) (store.Account, error) {
+// UpdateAccount changes an account of kind ("" for either).
+func (s *Service) UpdateAccount(ctx context.Context, kind store.AccountKind, id string, u AccountUpdate) (store.Account, error) {
 	if id == "" {
 		return store.Account{}, errs.New(errs.InvalidArgument, "id is required")
 	}
@@ -640,22 +594,14 @@ func (s *Service) UpdateAccountUnchecked(ctx context.Context, kind store.Account
 	return a, nil
 }
 
-// DeleteAccount removes an account of kind. The caller must be an admin.
-func (s *Service) DeleteAccount(ctx context.Context, caller Principal, kind store.AccountKind, id string) error {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return err
-	}
+// DeleteAccount removes an account of kind ("" for either).
+func (s *Service) DeleteAccount(ctx context.Context, kind store.AccountKind, id string) error {
 	if id == "" {
 		return errs.New(errs.InvalidArgument, "id is required")
 	}
 	if _, err := s.getAccount(ctx, store.AccountKey{ID: id}, kind); err != nil {
 		return err
 	}
-	return s.DeleteAccountUnchecked(ctx, id)
-}
-
-// DeleteAccountUnchecked is DeleteAccount for the CLI.
-func (s *Service) DeleteAccountUnchecked(ctx context.Context, id string) error {
 	if err := s.store.DeleteAccount(ctx, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errs.New(errs.NotFound, "no such account")
@@ -666,8 +612,8 @@ func (s *Service) DeleteAccountUnchecked(ctx context.Context, id string) error {
 	return nil
 }
 
-// FindAccountUnchecked returns an account by username or client id, for the CLI.
-func (s *Service) FindAccountUnchecked(ctx context.Context, kind store.AccountKind, name string) (store.Account, error) {
+// FindAccount returns an account by username or client id, for the CLI.
+func (s *Service) FindAccount(ctx context.Context, kind store.AccountKind, name string) (store.Account, error) {
 	key := store.AccountKey{Username: lookupUsername(name)}
 	if kind == store.KindService {
 		key = store.AccountKey{ClientID: name}

@@ -167,7 +167,7 @@ func (s *Service) provision(ctx context.Context, v *federation.Verified) (string
 		sum := sha256.Sum256([]byte(v.Issuer.Issuer + "\x00" + v.Subject))
 		username = "ext-" + hex.EncodeToString(sum[:8])
 	}
-	a, err := s.CreateUserUnchecked(ctx, NewUser{Username: username, Email: email, DisplayName: truncate(stringClaim(v.Claims, "name")), Roles: v.Roles})
+	a, err := s.CreateUser(ctx, NewUser{Username: username, Email: email, DisplayName: truncate(stringClaim(v.Claims, "name")), Roles: v.Roles})
 	if err != nil {
 		if errs.KindOf(err) == errs.AlreadyExists {
 			return "", view.Account{}, errs.New(errs.PermissionDenied, "cannot provision %s: the name is taken by another account", username)

@@ -45,16 +45,8 @@ func TrustedIssuerDefaults(ti store.TrustedIssuer) store.TrustedIssuer {
 }
 
 // CreateTrustedIssuer adds a trusted issuer after filling in defaults and
-// validating it. The caller must be an admin.
-func (s *Service) CreateTrustedIssuer(ctx context.Context, caller Principal, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return store.TrustedIssuer{}, err
-	}
-	return s.CreateTrustedIssuerUnchecked(ctx, ti)
-}
-
-// CreateTrustedIssuerUnchecked is CreateTrustedIssuer for the CLI.
-func (s *Service) CreateTrustedIssuerUnchecked(ctx context.Context, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+// validating it.
+func (s *Service) CreateTrustedIssuer(ctx context.Context, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
 	ti, err := s.checkTrustedIssuer(ti)
 	if err != nil {
 		return store.TrustedIssuer{}, err
@@ -71,17 +63,8 @@ func (s *Service) CreateTrustedIssuerUnchecked(ctx context.Context, ti store.Tru
 	return out, nil
 }
 
-// ListTrustedIssuers returns every trusted issuer, ordered by issuer. The
-// caller must be an admin.
-func (s *Service) ListTrustedIssuers(ctx context.Context, caller Principal) ([]store.TrustedIssuer, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return nil, err
-	}
-	return s.ListTrustedIssuersUnchecked(ctx)
-}
-
-// ListTrustedIssuersUnchecked is ListTrustedIssuers for the CLI.
-func (s *Service) ListTrustedIssuersUnchecked(ctx context.Context) ([]store.TrustedIssuer, error) {
+// ListTrustedIssuers returns every trusted issuer, ordered by issuer.
+func (s *Service) ListTrustedIssuers(ctx context.Context) ([]store.TrustedIssuer, error) {
 	list, err := s.store.TrustedIssuers(ctx)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "could not list the trusted issuers")
@@ -89,9 +72,9 @@ func (s *Service) ListTrustedIssuersUnchecked(ctx context.Context) ([]store.Trus
 	return list, nil
 }
 
-// FindTrustedIssuerUnchecked returns the trusted issuer with this id or
+// FindTrustedIssuer returns the trusted issuer with this id or
 // issuer string, for the CLI.
-func (s *Service) FindTrustedIssuerUnchecked(ctx context.Context, idOrIssuer string) (store.TrustedIssuer, error) {
+func (s *Service) FindTrustedIssuer(ctx context.Context, idOrIssuer string) (store.TrustedIssuer, error) {
 	if err := checkIssuerID(idOrIssuer, maxJWKSURILen); err != nil {
 		return store.TrustedIssuer{}, err
 	}
@@ -106,16 +89,8 @@ func (s *Service) FindTrustedIssuerUnchecked(ctx context.Context, idOrIssuer str
 }
 
 // UpdateTrustedIssuer replaces every field of the trusted issuer with this
-// id (unset fields get their defaults). The caller must be an admin.
-func (s *Service) UpdateTrustedIssuer(ctx context.Context, caller Principal, id string, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return store.TrustedIssuer{}, err
-	}
-	return s.UpdateTrustedIssuerUnchecked(ctx, id, ti)
-}
-
-// UpdateTrustedIssuerUnchecked is UpdateTrustedIssuer for the CLI.
-func (s *Service) UpdateTrustedIssuerUnchecked(ctx context.Context, id string, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+// id (unset fields get their defaults).
+func (s *Service) UpdateTrustedIssuer(ctx context.Context, id string, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
 	if err := checkIssuerID(id, 64); err != nil {
 		return store.TrustedIssuer{}, err
 	}
@@ -140,17 +115,8 @@ func (s *Service) UpdateTrustedIssuerUnchecked(ctx context.Context, id string, t
 }
 
 // DeleteTrustedIssuer removes a trusted issuer; its tokens stop being
-// accepted on every replica within a poll interval. The caller must be an
-// admin.
-func (s *Service) DeleteTrustedIssuer(ctx context.Context, caller Principal, id string) error {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return err
-	}
-	return s.DeleteTrustedIssuerUnchecked(ctx, id)
-}
-
-// DeleteTrustedIssuerUnchecked is DeleteTrustedIssuer for the CLI.
-func (s *Service) DeleteTrustedIssuerUnchecked(ctx context.Context, id string) error {
+// accepted on every replica within a poll interval.
+func (s *Service) DeleteTrustedIssuer(ctx context.Context, id string) error {
 	if err := checkIssuerID(id, 64); err != nil {
 		return err
 	}

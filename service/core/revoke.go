@@ -144,16 +144,8 @@ type Session struct {
 	ExpiresAt                      time.Time // zero: none
 }
 
-// ListSessions returns an account's live sessions. The caller must be an admin.
-func (s *Service) ListSessions(ctx context.Context, caller Principal, accountID string) ([]Session, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return nil, err
-	}
-	return s.ListSessionsUnchecked(ctx, accountID)
-}
-
-// ListSessionsUnchecked is ListSessions for the CLI.
-func (s *Service) ListSessionsUnchecked(ctx context.Context, accountID string) ([]Session, error) {
+// ListSessions returns an account's live sessions.
+func (s *Service) ListSessions(ctx context.Context, accountID string) ([]Session, error) {
 	if _, err := s.getAccount(ctx, store.AccountKey{ID: accountID}, ""); err != nil {
 		return nil, err
 	}
@@ -177,16 +169,8 @@ func (s *Service) ListSessionsUnchecked(ctx context.Context, accountID string) (
 	return out, nil
 }
 
-// RevokeSession ends one session. The caller must be an admin.
-func (s *Service) RevokeSession(ctx context.Context, caller Principal, sessionID string) error {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return err
-	}
-	return s.RevokeSessionUnchecked(ctx, sessionID)
-}
-
-// RevokeSessionUnchecked is RevokeSession for the CLI.
-func (s *Service) RevokeSessionUnchecked(ctx context.Context, sessionID string) error {
+// RevokeSession ends one session.
+func (s *Service) RevokeSession(ctx context.Context, sessionID string) error {
 	if sessionID == "" {
 		return errs.New(errs.InvalidArgument, "id is required")
 	}
@@ -203,16 +187,8 @@ func (s *Service) RevokeSessionUnchecked(ctx context.Context, sessionID string) 
 }
 
 // RevokeAllSessions ends every session of an account and invalidates its
-// access tokens. The caller must be an admin.
-func (s *Service) RevokeAllSessions(ctx context.Context, caller Principal, accountID string) (int, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return 0, err
-	}
-	return s.RevokeAllSessionsUnchecked(ctx, accountID)
-}
-
-// RevokeAllSessionsUnchecked is RevokeAllSessions for the CLI.
-func (s *Service) RevokeAllSessionsUnchecked(ctx context.Context, accountID string) (int, error) {
+// access tokens.
+func (s *Service) RevokeAllSessions(ctx context.Context, accountID string) (int, error) {
 	if _, err := s.getAccount(ctx, store.AccountKey{ID: accountID}, ""); err != nil {
 		return 0, err
 	}

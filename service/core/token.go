@@ -229,6 +229,11 @@ type ValidateOptions struct {
 	Audience       string
 	RequiredRoles  []string
 	RequiredScopes []string
+	// AllowOfflineToken accepts an offline token, validated as the access
+	// token it renews. Off, an offline token is UNAUTHENTICATED: it is a
+	// long-lived credential meant for the token endpoint, and a bearer
+	// credential of an API call (Caller) never takes one.
+	AllowOfflineToken bool
 }
 
 // errForeignToken tells ValidateToken that a token is a trusted issuer's.
@@ -247,6 +252,9 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		return Principal{}, errs.New(errs.InvalidArgument, "token is not valid UTF-8")
 	}
 	if strings.HasPrefix(token, OfflineTokenPrefix) {
+		if !opts.AllowOfflineToken {
+			return Principal{}, errs.New(errs.Unauthenticated, "invalid token: an offline token is accepted only with allow_offline_token")
+		}
 		// An offline token stands for the access token it renews.
 		res, err := s.renewOffline(ctx, token, nil)
 		if err != nil {

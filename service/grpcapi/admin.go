@@ -9,8 +9,8 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// AdminServer implements gatehouse.v1.AdminService on the core. The core
-// checks that the caller holds role admin.
+// AdminServer implements gatehouse.v1.AdminService on the core. The
+// authorization gate (authz.go) lets only callers with role admin in.
 type AdminServer struct {
 	gatehousev1.UnimplementedAdminServiceServer
 	core *core.Service
@@ -23,12 +23,8 @@ func NewAdminServer(c *core.Service, log *slog.Logger) *AdminServer {
 }
 
 // account runs an admin call that returns one account.
-func (s *AdminServer) account(ctx context.Context, fn func(core.Principal) (store.Account, error)) (*gatehousev1.Account, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	a, err := fn(who)
+func (s *AdminServer) account(ctx context.Context, fn func() (store.Account, error)) (*gatehousev1.Account, error) {
+	a, err := fn()
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -36,8 +32,8 @@ func (s *AdminServer) account(ctx context.Context, fn func(core.Principal) (stor
 }
 
 func (s *AdminServer) CreateUser(ctx context.Context, req *gatehousev1.CreateUserRequest) (*gatehousev1.Account, error) {
-	return s.account(ctx, func(who core.Principal) (store.Account, error) {
-		return s.core.CreateUser(ctx, who, core.NewUser{
+	return s.account(ctx, func() (store.Account, error) {
+		return s.core.CreateUser(ctx, core.NewUser{
 			Username:    req.GetUsername(),
 			Email:       req.GetEmail(),
 			DisplayName: req.GetDisplayName(),
@@ -48,8 +44,8 @@ func (s *AdminServer) CreateUser(ctx context.Context, req *gatehousev1.CreateUse
 }
 
 func (s *AdminServer) GetUser(ctx context.Context, req *gatehousev1.GetUserRequest) (*gatehousev1.Account, error) {
-	return s.account(ctx, func(who core.Principal) (store.Account, error) {
-		return s.core.GetAccount(ctx, who, store.KindUser, req.GetId())
+	return s.account(ctx, func() (store.Account, error) {
+		return s.core.GetAccount(ctx, store.KindUser, req.GetId())
 	})
 }
 
@@ -70,11 +66,7 @@ func (s *AdminServer) ListServiceClients(ctx context.Context, req *gatehousev1.L
 }
 
 func (s *AdminServer) list(ctx context.Context, kind store.AccountKind, size int32, token string) (core.Page, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return core.Page{}, toStatus(ctx, s.log, err)
-	}
-	page, err := s.core.ListAccounts(ctx, who, kind, int(size), token)
+	page, err := s.core.ListAccounts(ctx, kind, int(size), token)
 	if err != nil {
 		return core.Page{}, toStatus(ctx, s.log, err)
 	}
@@ -113,8 +105,8 @@ func (s *AdminServer) SetRoles(ctx context.Context, req *gatehousev1.SetRolesReq
 }
 
 func (s *AdminServer) update(ctx context.Context, kind store.AccountKind, id string, u core.AccountUpdate) (*gatehousev1.Account, error) {
-	return s.account(ctx, func(who core.Principal) (store.Account, error) {
-		return s.core.UpdateAccount(ctx, who, kind, id, u)
+	return s.account(ctx, func() (store.Account, error) {
+		return s.core.UpdateAccount(ctx, kind, id, u)
 	})
 }
 
@@ -133,19 +125,11 @@ func (s *AdminServer) DeleteServiceClient(ctx context.Context, req *gatehousev1.
 }
 
 func (s *AdminServer) delete(ctx context.Context, kind store.AccountKind, id string) error {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return toStatus(ctx, s.log, err)
-	}
-	return toStatus(ctx, s.log, s.core.DeleteAccount(ctx, who, kind, id))
+	return toStatus(ctx, s.log, s.core.DeleteAccount(ctx, kind, id))
 }
 
 func (s *AdminServer) CreateServiceClient(ctx context.Context, req *gatehousev1.CreateServiceClientRequest) (*gatehousev1.CreateServiceClientResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	a, secret, err := s.core.CreateServiceClient(ctx, who, core.NewClient{
+	a, secret, err := s.core.CreateServiceClient(ctx, core.NewClient{
 		ClientID:    req.GetClientId(),
 		DisplayName: req.GetDisplayName(),
 		Roles:       req.GetRoles(),
@@ -159,11 +143,7 @@ func (s *AdminServer) CreateServiceClient(ctx context.Context, req *gatehousev1.
 func ptr[T any](v T) *T { return &v }
 
 func (s *AdminServer) ListSessions(ctx context.Context, req *gatehousev1.ListSessionsRequest) (*gatehousev1.ListSessionsResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	list, err := s.core.ListSessions(ctx, who, req.GetId())
+	list, err := s.core.ListSessions(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -171,22 +151,14 @@ func (s *AdminServer) ListSessions(ctx context.Context, req *gatehousev1.ListSes
 }
 
 func (s *AdminServer) RevokeSession(ctx context.Context, req *gatehousev1.RevokeSessionRequest) (*gatehousev1.RevokeSessionResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	if err := s.core.RevokeSession(ctx, who, req.GetId()); err != nil {
+	if err := s.core.RevokeSession(ctx, req.GetId()); err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &gatehousev1.RevokeSessionResponse{}, nil
 }
 
 func (s *AdminServer) RevokeAllSessions(ctx context.Context, req *gatehousev1.RevokeAllSessionsRequest) (*gatehousev1.RevokeAllSessionsResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	n, err := s.core.RevokeAllSessions(ctx, who, req.GetId())
+	n, err := s.core.RevokeAllSessions(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -194,11 +166,7 @@ func (s *AdminServer) RevokeAllSessions(ctx context.Context, req *gatehousev1.Re
 }
 
 func (s *AdminServer) UnlockAccount(ctx context.Context, req *gatehousev1.UnlockAccountRequest) (*gatehousev1.UnlockAccountResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	n, err := s.core.UnlockAccount(ctx, who, req.GetId())
+	n, err := s.core.UnlockAccount(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -206,27 +174,23 @@ func (s *AdminServer) UnlockAccount(ctx context.Context, req *gatehousev1.Unlock
 }
 
 func (s *AdminServer) ListSigningKeys(ctx context.Context, _ *gatehousev1.ListSigningKeysRequest) (*gatehousev1.ListSigningKeysResponse, error) {
-	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) { return s.core.SigningKeys(ctx, who) })
+	return s.keys(ctx, func() ([]store.SigningKey, error) { return s.core.SigningKeys(ctx) })
 }
 
 func (s *AdminServer) RotateSigningKey(ctx context.Context, req *gatehousev1.RotateSigningKeyRequest) (*gatehousev1.ListSigningKeysResponse, error) {
-	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) {
-		return s.core.RotateSigningKey(ctx, who, req.GetImmediate())
+	return s.keys(ctx, func() ([]store.SigningKey, error) {
+		return s.core.RotateSigningKey(ctx, req.GetImmediate())
 	})
 }
 
 func (s *AdminServer) RevokeSigningKey(ctx context.Context, req *gatehousev1.RevokeSigningKeyRequest) (*gatehousev1.ListSigningKeysResponse, error) {
-	return s.keys(ctx, func(who core.Principal) ([]store.SigningKey, error) {
-		return s.core.RevokeSigningKey(ctx, who, req.GetKid())
+	return s.keys(ctx, func() ([]store.SigningKey, error) {
+		return s.core.RevokeSigningKey(ctx, req.GetKid())
 	})
 }
 
-func (s *AdminServer) keys(ctx context.Context, fn func(core.Principal) ([]store.SigningKey, error)) (*gatehousev1.ListSigningKeysResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	list, err := fn(who)
+func (s *AdminServer) keys(ctx context.Context, fn func() ([]store.SigningKey, error)) (*gatehousev1.ListSigningKeysResponse, error) {
+	list, err := fn()
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}

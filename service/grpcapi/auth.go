@@ -60,6 +60,8 @@ func (s *AuthServer) ValidateToken(ctx context.Context, req *gatehousev1.Validat
 		Audience:       req.GetAudience(),
 		RequiredRoles:  req.GetRequiredRoles(),
 		RequiredScopes: req.GetRequiredScopes(),
+
+		AllowOfflineToken: req.GetAllowOfflineToken(),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
@@ -80,10 +82,7 @@ func (s *AuthServer) GetJWKS(ctx context.Context, _ *gatehousev1.GetJWKSRequest)
 }
 
 func (s *AuthServer) LookupUser(ctx context.Context, req *gatehousev1.LookupUserRequest) (*gatehousev1.LookupUserResponse, error) {
-	caller, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
+	// The gate admitted only callers with role admin or user-lookup.
 	var key store.AccountKey
 	switch sel := req.GetSelector().(type) {
 	case *gatehousev1.LookupUserRequest_Id:
@@ -95,7 +94,7 @@ func (s *AuthServer) LookupUser(ctx context.Context, req *gatehousev1.LookupUser
 	case *gatehousev1.LookupUserRequest_ClientId:
 		key.ClientID = sel.ClientId
 	}
-	a, err := s.core.LookupAccount(ctx, caller, key)
+	a, err := s.core.LookupAccount(ctx, key)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -117,11 +116,13 @@ func (s *AuthServer) RevokeToken(ctx context.Context, req *gatehousev1.RevokeTok
 }
 
 func (s *AuthServer) IntrospectToken(ctx context.Context, req *gatehousev1.IntrospectTokenRequest) (*gatehousev1.IntrospectTokenResponse, error) {
-	client, err := s.introspectionCaller(ctx, req)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
+	// The gate authenticated the service client, by the credentials in the
+	// request or by its bearer token.
+	who, ok := CallerFrom(ctx)
+	if !ok {
+		return nil, toStatus(ctx, s.log, errs.New(errs.Unauthenticated, "a service client must authenticate"))
 	}
-	in, err := s.core.Introspect(ctx, client, req.GetToken())
+	in, err := s.core.Introspect(ctx, who.Client, req.GetToken())
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -132,26 +133,20 @@ func (s *AuthServer) IntrospectToken(ctx context.Context, req *gatehousev1.Intro
 	}, nil
 }
 
-// introspectionCaller authenticates the introspecting client by the
-// credentials in the request, or else by a service client's bearer token.
-func (s *AuthServer) introspectionCaller(ctx context.Context, req *gatehousev1.IntrospectTokenRequest) (store.Account, error) {
-	if req.GetClientId() != "" || req.GetClientSecret() != "" {
-		return s.core.AuthenticateClient(ctx, req.GetClientId(), req.GetClientSecret(), clientIP(ctx, s.core))
-	}
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return store.Account{}, err
-	}
-	return s.core.ServiceClientOf(ctx, who)
-}
-
-// clientIP is the caller's address: the gRPC peer, or for calls through the
-// in-process gateway (which has no peer) the address the gateway appended
-// to x-forwarded-for.
+// clientIP is the caller's address. For a gRPC client it is the peer (or,
+// when the peer is a trusted proxy, the nearest untrusted address of its
+// x-forwarded-for). For REST through the in-process gateway it is the HTTP
+// peer the gateway appended to x-forwarded-for, with the same proxy rule:
+// that metadata is trusted only from the in-process connection, which no
+// external client can open.
 func clientIP(ctx context.Context, c *core.Service) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	forwarded := md.Get("x-forwarded-for")
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+	if !fromInProcess(ctx) {
 		host, _, err := net.SplitHostPort(p.Addr.String())
 		if err != nil {
 			host = p.Addr.String()
@@ -164,8 +159,11 @@ func clientIP(ctx context.Context, c *core.Service) string {
 	parts := strings.Split(forwarded[len(forwarded)-1], ",")
 	last := strings.TrimSpace(parts[len(parts)-1])
 	var rest []string
+	if len(forwarded) > 1 {
+		rest = append(rest, forwarded[:len(forwarded)-1]...)
+	}
 	if len(parts) > 1 {
-		rest = []string{strings.Join(parts[:len(parts)-1], ",")}
+		rest = append(rest, strings.Join(parts[:len(parts)-1], ","))
 	}
 	return c.ClientIP(last, rest)
 }
@@ -181,9 +179,4 @@ func bearerToken(ctx context.Context) string {
 		}
 	}
 	return ""
-}
-
-// caller authenticates the call and returns the caller principal.
-func caller(ctx context.Context, c *core.Service) (core.Principal, error) {
-	return c.Caller(ctx, bearerToken(ctx))
 }

@@ -9,34 +9,29 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
-	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/store"
 )
 
 func (s *AdminServer) CreateTrustedIssuer(ctx context.Context, req *gatehousev1.CreateTrustedIssuerRequest) (*gatehousev1.TrustedIssuer, error) {
-	return s.issuer(ctx, req.GetIssuer(), func(who core.Principal, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
-		return s.core.CreateTrustedIssuer(ctx, who, ti)
+	return s.issuer(ctx, req.GetIssuer(), func(ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+		return s.core.CreateTrustedIssuer(ctx, ti)
 	})
 }
 
 func (s *AdminServer) UpdateTrustedIssuer(ctx context.Context, req *gatehousev1.UpdateTrustedIssuerRequest) (*gatehousev1.TrustedIssuer, error) {
-	return s.issuer(ctx, req.GetIssuer(), func(who core.Principal, ti store.TrustedIssuer) (store.TrustedIssuer, error) {
-		return s.core.UpdateTrustedIssuer(ctx, who, req.GetId(), ti)
+	return s.issuer(ctx, req.GetIssuer(), func(ti store.TrustedIssuer) (store.TrustedIssuer, error) {
+		return s.core.UpdateTrustedIssuer(ctx, req.GetId(), ti)
 	})
 }
 
 // issuer runs an admin call that takes and returns one trusted issuer.
-func (s *AdminServer) issuer(ctx context.Context, in *gatehousev1.TrustedIssuer, fn func(core.Principal, store.TrustedIssuer) (store.TrustedIssuer, error)) (*gatehousev1.TrustedIssuer, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
+func (s *AdminServer) issuer(ctx context.Context, in *gatehousev1.TrustedIssuer, fn func(store.TrustedIssuer) (store.TrustedIssuer, error)) (*gatehousev1.TrustedIssuer, error) {
 	ti, err := trustedIssuerFromProto(in)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
-	out, err := fn(who, ti)
+	out, err := fn(ti)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -44,11 +39,7 @@ func (s *AdminServer) issuer(ctx context.Context, in *gatehousev1.TrustedIssuer,
 }
 
 func (s *AdminServer) ListTrustedIssuers(ctx context.Context, _ *gatehousev1.ListTrustedIssuersRequest) (*gatehousev1.ListTrustedIssuersResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	list, err := s.core.ListTrustedIssuers(ctx, who)
+	list, err := s.core.ListTrustedIssuers(ctx)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
@@ -60,11 +51,7 @@ func (s *AdminServer) ListTrustedIssuers(ctx context.Context, _ *gatehousev1.Lis
 }
 
 func (s *AdminServer) DeleteTrustedIssuer(ctx context.Context, req *gatehousev1.DeleteTrustedIssuerRequest) (*gatehousev1.DeleteTrustedIssuerResponse, error) {
-	who, err := caller(ctx, s.core)
-	if err != nil {
-		return nil, toStatus(ctx, s.log, err)
-	}
-	if err := s.core.DeleteTrustedIssuer(ctx, who, req.GetId()); err != nil {
+	if err := s.core.DeleteTrustedIssuer(ctx, req.GetId()); err != nil {
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &gatehousev1.DeleteTrustedIssuerResponse{}, nil

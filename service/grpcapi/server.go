@@ -131,14 +131,18 @@ func (l Limits) options() []grpc.ServerOption {
 // NewServer returns a gRPC server with AuthService, AdminService, the
 // standard health service and server reflection registered, bounded by
 // lim. A request that does not decode is answered with INVALID_ARGUMENT.
+// Every call passes the authorization gate (authz.go) first, whether it
+// comes from a gRPC client or from REST through the in-process gateway.
 func NewServer(c *core.Service, hs *health.Server, log *slog.Logger, lim Limits) (*grpc.Server, error) {
 	cdc, err := newCodec()
 	if err != nil {
 		return nil, err
 	}
+	g := newGate(c, log)
 	opts := append(lim.options(),
 		grpc.ForceServerCodecV2(cdc),
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log)),
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), g.unary),
+		grpc.ChainStreamInterceptor(recoverStream(log), g.stream),
 	)
 	srv := grpc.NewServer(opts...)
 	reg := registrar{srv}
@@ -163,6 +167,19 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
+// recoverStream is recoverUnary for streaming calls.
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ss.Context(), "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return next(srv, ss)
+	}
+}
+
 // logUnary logs every call at debug level; internal errors are logged at
 // error level where they happen. Failed validations are not logged above
 // debug: under a flood of junk tokens that would only fill the disk.
@@ -174,7 +191,11 @@ func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 		}
 		start := time.Now()
 		resp, err := next(ctx, req)
-		log.DebugContext(ctx, "grpc call", "method", info.FullMethod, "code", status.Code(err).String(), "duration", time.Since(start))
+		via := "grpc"
+		if fromInProcess(ctx) {
+			via = "rest"
+		}
+		log.DebugContext(ctx, "grpc call", "method", info.FullMethod, "via", via, "code", status.Code(err).String(), "duration", time.Since(start))
 		return resp, err
 	}
 }

@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,7 +26,6 @@ import (
 	"github.com/gatehouse/gatehouse/gen/openapi"
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
-	"github.com/gatehouse/gatehouse/service/grpcapi"
 )
 
 // MaxBodySize bounds request bodies.
@@ -38,8 +39,12 @@ type Options struct {
 	Metrics http.Handler
 }
 
-// Handler returns the HTTP handler of the whole HTTP port.
-func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logger) (http.Handler, error) {
+// Handler returns the HTTP handler of the whole HTTP port. The REST routes
+// under /v1/ call the gRPC server through conn, an in-process connection
+// (grpcapi.InProcessListener), so that every REST call passes the same
+// interceptor chain as a gRPC call: the authorization gate, logging,
+// recovery. The RFC endpoints call the core directly.
+func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts Options, log *slog.Logger) (http.Handler, error) {
 	if opts.JWKSMaxAge <= 0 {
 		opts.JWKSMaxAge = 5 * time.Minute
 	}
@@ -52,18 +57,21 @@ func Handler(ctx context.Context, c *core.Service, opts Options, log *slog.Logge
 		}}),
 		runtime.WithErrorHandler(gatewayError(log)),
 		// Forward only the Authorization header; the gateway already maps it
-		// to the `authorization` metadata key.
+		// to the `authorization` metadata key, and appends the HTTP peer to
+		// `x-forwarded-for` (which the gRPC side trusts only from the
+		// in-process connection).
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
 	// The gateway's query parser is process-wide; set it once.
 	queryParserOnce.Do(func() { runtime.SetQueryParameterParser(&strictQueryParser{})(gw) })
-	// In-process registration: the gateway calls the same handlers as gRPC
-	// clients do, without a loopback connection.
-	if err := gatehousev1.RegisterAuthServiceHandlerServer(ctx, gw, grpcapi.NewAuthServer(c, log)); err != nil {
+	if conn == nil {
+		return nil, errors.New("the REST gateway needs a connection to the gRPC server")
+	}
+	if err := gatehousev1.RegisterAuthServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register AuthService gateway: %w", err)
 	}
-	if err := gatehousev1.RegisterAdminServiceHandlerServer(ctx, gw, grpcapi.NewAdminServer(c, log)); err != nil {
+	if err := gatehousev1.RegisterAdminServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register AdminService gateway: %w", err)
 	}
 	h := &handlers{core: c, opts: opts, log: log}

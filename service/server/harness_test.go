@@ -40,6 +40,9 @@ type testServer struct {
 	dsn      string
 	dataDir  string
 	masterKy string
+	// grpcAddr and httpAddr are the listeners' addresses (for clients of
+	// their own, such as TLS ones).
+	grpcAddr, httpAddr string
 }
 
 const testAdminPassword = "admin-password-for-tests"
@@ -111,6 +114,7 @@ func (ts *testServer) start(t testing.TB, opts ...serverOption) *testServer {
 	ts.auth = gatehousev1.NewAuthServiceClient(conn)
 	ts.admin = gatehousev1.NewAdminServiceClient(conn)
 	ts.baseURL = "http://" + httpLis.Addr().String()
+	ts.grpcAddr, ts.httpAddr = grpcLis.Addr().String(), httpLis.Addr().String()
 	return ts
 }
 

@@ -84,7 +84,7 @@ func TestCLIKeepsRetiredKeyOfLongerTokens(t *testing.T) {
 
 			// A CLI command with --token-ttl 10s.
 			cli, _ := ts.openRole(t, server.RoleAdmin, tokenTTL(10*time.Second))
-			if _, err := cli.Core().ListAccountsUnchecked(ctx, store.KindUser, 100, ""); err != nil {
+			if _, err := cli.Core().ListAccounts(ctx, store.KindUser, 100, ""); err != nil {
 				t.Fatalf("CLI users list: %v", err)
 			}
 			if err := cli.Keys().Tick(ctx); err == nil {
@@ -226,7 +226,7 @@ func TestAdminRoleOnEmptyDatabase(t *testing.T) {
 	_, master, _ := secrets.GenerateMasterKey()
 	ts := &testServer{clock: &clock{}, dataDir: t.TempDir(), masterKy: master}
 	cli, _ := ts.openRole(t, server.RoleAdmin)
-	if _, err := cli.Core().ListAccountsUnchecked(ctx, store.KindUser, 10, ""); err != nil {
+	if _, err := cli.Core().ListAccounts(ctx, store.KindUser, 10, ""); err != nil {
 		t.Fatal(err)
 	}
 	list, err := cli.Keys().List(ctx)

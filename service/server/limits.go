@@ -99,12 +99,13 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// newHTTPServer returns the HTTP server with its limits. The listener is
-// plain TCP and serves HTTP/1.1 only (h2c is not enabled); the HTTP/2
-// limits apply if HTTP/2 is ever enabled (TLS or h2c).
+// newHTTPServer returns the HTTP server with its limits. Without TLS it
+// serves HTTP/1.1 only (h2c is not enabled); with TLS it offers HTTP/2 too
+// (ALPN h2, http/1.1), under the HTTP/2 limits below.
 func newHTTPServer(h http.Handler, cfg Config, log *slog.Logger) *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(cfg.TLS.Enabled())
 	streams := cfg.GRPC.WithDefaults().MaxConcurrentStreams
 	return &http.Server{
 		Handler:           h,

@@ -289,8 +289,15 @@ func TestOAuth2RefreshRotation(t *testing.T) {
 				t.Errorf("principal = %+v", p)
 			}
 		}
-		// The offline token itself validates as the access token it renews.
-		ts.o2MustValidate(t, off.RefreshToken)
+		// The offline token itself validates as the access token it renews,
+		// for a service that says it takes offline tokens.
+		if v, err := ts.auth.ValidateToken(context.Background(), &gatehousev1.ValidateTokenRequest{Token: off.RefreshToken, AllowOfflineToken: true}); err != nil || v.Principal.Username != "alice" {
+			t.Errorf("ValidateToken(offline, allow_offline_token) = %v, %v", v, err)
+		}
+		// Without allow_offline_token it is refused.
+		if _, err := ts.o2Validate(off.RefreshToken); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("ValidateToken(offline) without allow_offline_token = %v, want UNAUTHENTICATED", err)
+		}
 	})
 }
 
@@ -539,7 +546,9 @@ func TestOAuth2Revoke(t *testing.T) {
 
 		// An offline token, with a misleading hint.
 		off := o2WantToken(t, ts.o2(t, o2Req{body: o2Form("grant_type", "password", "username", "alice", "password", "alice-password", "scope", "offline_access")}))
-		ts.o2MustValidate(t, off.RefreshToken)
+		if _, err := ts.auth.ValidateToken(context.Background(), &gatehousev1.ValidateTokenRequest{Token: off.RefreshToken, AllowOfflineToken: true}); err != nil {
+			t.Fatalf("ValidateToken(offline, allow_offline_token): %v", err)
+		}
 		wantRevoked(revoke(off.RefreshToken, "", "token_type_hint", "access_token"))
 		o2WantError(t, ts.o2(t, o2Req{body: o2Form("grant_type", "refresh_token", "refresh_token", off.RefreshToken)}), 400, "invalid_grant")
 		dead(off.AccessToken)
@@ -675,7 +684,8 @@ func TestOAuth2Introspect(t *testing.T) {
 		challenged(introspect(fresh.AccessToken, "Bearer garbage"), "invalid_token")
 		// A user's bearer is not a client: 401 (RFC 7662 §2.3), not 403.
 		challenged(introspect(fresh.AccessToken, "Bearer "+fresh.AccessToken), "insufficient_scope")
-		challenged(introspect(fresh.AccessToken, "Bearer "+off.RefreshToken), "insufficient_scope")
+		// An offline token is no bearer credential at all.
+		challenged(introspect(fresh.AccessToken, "Bearer "+off.RefreshToken), "invalid_token")
 		o2WantError(t, introspect(fresh.AccessToken, reporter, "client_id", "reporter", "client_secret", secret), 400, "invalid_request")
 		o2WantError(t, ts.o2(t, o2Req{path: "/oauth2/introspect", authz: reporter}), 400, "invalid_request")
 		o2WantError(t, ts.o2(t, o2Req{path: "/oauth2/introspect", authz: reporter, body: o2Form("token", "a", "token", "b")}), 400, "invalid_request")

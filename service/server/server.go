@@ -82,6 +82,9 @@ type Config struct {
 	GRPC grpcapi.Limits
 	// Federation tunes the verification of trusted issuers' tokens.
 	Federation federation.Options
+	// TLS serves both listeners over TLS (and mutual TLS) when set; see
+	// TLSConfig.
+	TLS TLSConfig
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
 
@@ -314,7 +317,7 @@ func (a *App) Bootstrap(ctx context.Context, password string) (generated string,
 		}
 		generated = password
 	}
-	_, err = a.core.CreateUserUnchecked(ctx, core.NewUser{
+	_, err = a.core.CreateUser(ctx, core.NewUser{
 		Username: "admin", DisplayName: "Administrator", Password: password, Roles: []string{core.RoleAdmin},
 	})
 	if errs.KindOf(err) == errs.AlreadyExists {
@@ -334,12 +337,31 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if a.cfg.Role != RoleServe {
 		return errors.New("this instance was opened for an administrative command (Config.Role is not RoleServe): it runs no key schedule and cannot serve")
 	}
+	// TLS (when configured) is loaded first, so that a bad certificate
+	// stops the start before anything listens.
+	var tlsSrv *TLS
+	if a.cfg.TLS.Enabled() {
+		t, err := LoadTLS(a.cfg.TLS, a.log)
+		if err != nil {
+			return err
+		}
+		tlsSrv = t
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Each listener caps its open connections and can close them all when
 	// the shutdown grace period ends.
 	glis := newBoundedListener(grpcLis, a.cfg.MaxConnections)
 	hlis := newBoundedListener(httpLis, a.cfg.MaxConnections)
+	// TLS wraps the bounded listeners, so that net/http sees *tls.Conn
+	// (HTTP/2, Request.TLS) and the caps still count every connection.
+	var gServe, hServe net.Listener = glis, hlis
+	tlsMode := "off"
+	if tlsSrv != nil {
+		gServe, hServe, tlsMode = tlsSrv.GRPCListener(glis), tlsSrv.HTTPListener(hlis), tlsSrv.Mode()
+	} else {
+		warnPlaintext(a.log, map[string]net.Addr{"grpc": grpcLis.Addr(), "http": httpLis.Addr()})
+	}
 	hs := health.NewServer()
 	gs, err := grpcapi.NewServer(a.core, hs, a.log, a.cfg.GRPC)
 	if err != nil {
@@ -347,7 +369,11 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	}
 	httpOpts := a.cfg.HTTP
 	httpOpts.Metrics = promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})
-	h, err := httpapi.Handler(ctx, a.core, httpOpts, a.log)
+	gwConn, err := a.gatewayConn(ctx, hs)
+	if err != nil {
+		return err
+	}
+	h, err := httpapi.Handler(ctx, a.core, gwConn, httpOpts, a.log)
 	if err != nil {
 		return err
 	}
@@ -359,17 +385,17 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	wg.Go(func() { a.rotateKeys(ctx) })
 	wg.Go(func() { a.fed.Run(ctx) })
 	wg.Go(func() {
-		if err := gs.Serve(glis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := gs.Serve(gServe); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("gRPC server: %w", err)
 		}
 	})
 	wg.Go(func() {
-		if err := hsrv.Serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hsrv.Serve(hServe); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP server: %w", err)
 		}
 	})
 	a.startHealth(ctx, &wg, hs)
-	a.log.Info("gatehouse serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "database", a.store.Dialect(), "issuer", a.cfg.Core.Issuer)
+	a.log.Info("gatehouse serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "database", a.store.Dialect(), "issuer", a.cfg.Core.Issuer, "tls", tlsMode)
 
 	var serveErr error
 	select {

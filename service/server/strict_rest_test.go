@@ -283,7 +283,7 @@ func TestCanonicaliseStoredNames(t *testing.T) {
 			if c := ts.loginCode("eve", "old-row-password"); c != codes.OK {
 				t.Errorf("login as eve after the server migrated: %v", c)
 			}
-			a, err := ts.app.Core().FindAccountUnchecked(ctx, store.KindUser, "eve")
+			a, err := ts.app.Core().FindAccount(ctx, store.KindUser, "eve")
 			if err != nil || a.ID != ids["Eve"] || a.Username != "eve" {
 				t.Errorf("eve after start: %+v %v", a, err)
 			}

@@ -299,8 +299,9 @@ func (x *IssueTokenResponse) GetIssuedTokenType() string {
 
 type ValidateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The access token (compact JWS), without a "Bearer " prefix, or an
-	// offline token (which stands for the access token it renews). At most 8 KiB.
+	// The access token (compact JWS), without a "Bearer " prefix, or, with
+	// allow_offline_token, an offline token (which stands for the access token
+	// it renews). At most 8 KiB.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// When set, the token's `aud` must contain this value.
 	Audience string `protobuf:"bytes,2,opt,name=audience,proto3" json:"audience,omitempty"`
@@ -310,8 +311,12 @@ type ValidateTokenRequest struct {
 	// When set, the token must carry every one of these scopes
 	// (PERMISSION_DENIED otherwise).
 	RequiredScopes []string `protobuf:"bytes,4,rep,name=required_scopes,json=requiredScopes,proto3" json:"required_scopes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Accept an offline token (gho_...) as `token`, validated as the access
+	// token it renews. Off by default: a service that does not take offline
+	// tokens from its users gets UNAUTHENTICATED for one.
+	AllowOfflineToken bool `protobuf:"varint,5,opt,name=allow_offline_token,json=allowOfflineToken,proto3" json:"allow_offline_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ValidateTokenRequest) Reset() {
@@ -370,6 +375,13 @@ func (x *ValidateTokenRequest) GetRequiredScopes() []string {
 		return x.RequiredScopes
 	}
 	return nil
+}
+
+func (x *ValidateTokenRequest) GetAllowOfflineToken() bool {
+	if x != nil {
+		return x.AllowOfflineToken
+	}
+	return false
 }
 
 type ValidateTokenResponse struct {
@@ -1405,12 +1417,13 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x14\n" +
 	"\x05scope\x18\x04 \x01(\tR\x05scope\x12#\n" +
 	"\rrefresh_token\x18\x05 \x01(\tR\frefreshToken\x12*\n" +
-	"\x11issued_token_type\x18\x06 \x01(\tR\x0fissuedTokenType\"\x98\x01\n" +
+	"\x11issued_token_type\x18\x06 \x01(\tR\x0fissuedTokenType\"\xc8\x01\n" +
 	"\x14ValidateTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
 	"\baudience\x18\x02 \x01(\tR\baudience\x12%\n" +
 	"\x0erequired_roles\x18\x03 \x03(\tR\rrequiredRoles\x12'\n" +
-	"\x0frequired_scopes\x18\x04 \x03(\tR\x0erequiredScopes\"N\n" +
+	"\x0frequired_scopes\x18\x04 \x03(\tR\x0erequiredScopes\x12.\n" +
+	"\x13allow_offline_token\x18\x05 \x01(\bR\x11allowOfflineToken\"N\n" +
 	"\x15ValidateTokenResponse\x125\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x17.gatehouse.v1.PrincipalR\tprincipal\"\xdc\x03\n" +
 	"\tPrincipal\x12\x18\n" +
