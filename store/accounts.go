@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store/ent"
 	"github.com/gatehouse/gatehouse/store/ent/account"
+	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/predicate"
 	"github.com/gatehouse/gatehouse/store/ent/role"
 )
@@ -36,6 +37,7 @@ type Account struct {
 	DisplayName  string
 	PasswordHash string
 	SecretHash   []byte
+	Audiences    []string // service clients only; first is the default, empty = server default
 	Active       bool
 	Roles        []string // sorted
 	CreatedAt    time.Time
@@ -76,6 +78,9 @@ func (s *Store) CreateAccount(ctx context.Context, a Account) (Account, error) {
 			AddRoleIDs(roleIDs...)
 		if a.SecretHash != nil {
 			c.SetSecretHash(a.SecretHash)
+		}
+		if len(a.Audiences) > 0 {
+			c.SetAudiences(a.Audiences)
 		}
 		if _, err := c.Save(ctx); err != nil {
 			return fmt.Errorf("insert account: %w", accountConflict(mapErr(err)))
@@ -193,6 +198,11 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(a *Account
 		} else {
 			u.SetSecretHash(a.SecretHash)
 		}
+		if len(a.Audiences) == 0 {
+			u.ClearAudiences()
+		} else {
+			u.SetAudiences(a.Audiences)
+		}
 		if !slices.Equal(a.Roles, toAccount(e).Roles) {
 			roleIDs, err := ensureRoles(ctx, tx, a.Roles)
 			if err != nil {
@@ -215,6 +225,10 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *ent.Tx) error {
 		if err := tx.Account.DeleteOneID(id).Exec(ctx); err != nil {
 			return fmt.Errorf("delete account: %w", mapErr(err))
+		}
+		// Its federated identities become free to link again.
+		if err := s.deleteLinks(ctx, tx, federatedlink.AccountID(id)); err != nil {
+			return err
 		}
 		return s.appendChange(ctx, tx, ChangeAccount, id)
 	})
@@ -273,6 +287,7 @@ func toAccount(e *ent.Account) Account {
 		DisplayName:  e.DisplayName,
 		PasswordHash: e.PasswordHash,
 		SecretHash:   e.SecretHash,
+		Audiences:    slices.Clone(e.Audiences),
 		Active:       e.Active,
 		CreatedAt:    e.CreatedAt.UTC(),
 		UpdatedAt:    e.UpdatedAt.UTC(),

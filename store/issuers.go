@@ -25,6 +25,13 @@ type TrustedIssuer struct {
 	GroupClaims     []string
 	RoleMap         map[string][]string
 	JITProvisioning bool
+	// LinkBy is how a first link to an existing account may be made:
+	// "none", "verified_email", "username" or "upn"; "" only for issuers
+	// stored before links existed (see the serve upgrade step).
+	LinkBy string
+	// ExchangeClients are the service client ids allowed to exchange this
+	// issuer's tokens (RFC 8693).
+	ExchangeClients []string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }
@@ -99,6 +106,9 @@ func (s *Store) DeleteTrustedIssuer(ctx context.Context, id string) error {
 		if err := tx.TrustedIssuer.DeleteOneID(id).Exec(ctx); err != nil {
 			return fmt.Errorf("delete trusted issuer: %w", mapErr(err))
 		}
+		if err := s.deleteIssuerLinks(ctx, tx, id); err != nil {
+			return err
+		}
 		return s.appendChange(ctx, tx, ChangeIssuer, id)
 	})
 }
@@ -115,6 +125,8 @@ func setIssuerFields(m *ent.TrustedIssuerMutation, ti TrustedIssuer) {
 	m.SetGroupClaims(nonNilStrings(ti.GroupClaims))
 	m.SetRoleMap(nonNilMap(ti.RoleMap))
 	m.SetJitProvisioning(ti.JITProvisioning)
+	m.SetLinkBy(ti.LinkBy)
+	m.SetExchangeClients(nonNilStrings(ti.ExchangeClients))
 	m.SetUpdatedAt(ti.UpdatedAt)
 }
 
@@ -131,6 +143,8 @@ func toTrustedIssuer(e *ent.TrustedIssuer) TrustedIssuer {
 		GroupClaims:     e.GroupClaims,
 		RoleMap:         e.RoleMap,
 		JITProvisioning: e.JitProvisioning,
+		LinkBy:          e.LinkBy,
+		ExchangeClients: e.ExchangeClients,
 		CreatedAt:       e.CreatedAt.UTC(),
 		UpdatedAt:       e.UpdatedAt.UTC(),
 	}

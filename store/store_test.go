@@ -22,6 +22,7 @@ func TestConformance(t *testing.T) {
 		{"changelog", testChangeLog},
 		{"keys", testKeys},
 		{"concurrent writes", testConcurrentWrites},
+		{"deleting an account drops its links", testDeleteAccountDropsLinks},
 	})
 }
 
@@ -287,5 +288,27 @@ func TestConcurrentNewRole(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func testDeleteAccountDropsLinks(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	a, err := s.CreateAccount(ctx, user("01000000-0000-7000-8000-00000000000a", "linked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := store.FederatedLink{IssuerID: "issuer-1", Subject: "tenant:object", AccountID: a.ID, CreatedBy: "admin", CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	if _, err := s.CreateFederatedLink(ctx, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAccount(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FederatedLink(ctx, "issuer-1", "tenant:object"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("link of a deleted account: %v, want ErrNotFound", err)
+	}
+	// The identity can be linked again.
+	if _, err := s.CreateFederatedLink(ctx, link); err != nil {
+		t.Fatalf("relink after the account was deleted: %v", err)
 	}
 }

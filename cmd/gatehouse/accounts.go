@@ -87,16 +87,17 @@ func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("clients needs a subcommand: create, list, disable, delete, unlock")
+		return usageErr("clients needs a subcommand: create, list, set-audiences, disable, delete, unlock")
 	}
 	sub, args := args[0], args[1:]
 	var o options
 	fs := newFlagSet("clients "+sub, &o, false, stderr)
-	var clientID, displayName, roles string
+	var clientID, displayName, roles, audiences string
 	if sub == "create" {
 		fs.StringVar(&clientID, "client-id", "", "client id (generated when empty)")
 		fs.StringVar(&displayName, "display-name", "", "display name")
 		fs.StringVar(&roles, "roles", "", "comma-separated roles")
+		fs.StringVar(&audiences, "audiences", "", "comma-separated audiences the client may request tokens for, the first being the default (default: the server's --audience)")
 	}
 	if err := o.parse(fs, args); err != nil {
 		return err
@@ -112,7 +113,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if fs.NArg() > 0 {
 			return usageErr("clients create takes no arguments")
 		}
-		a, secret, err := c.CreateServiceClient(ctx, core.NewClient{ClientID: clientID, DisplayName: displayName, Roles: splitList(roles)})
+		a, secret, err := c.CreateServiceClient(ctx, core.NewClient{ClientID: clientID, DisplayName: displayName, Roles: splitList(roles), Audiences: splitList(audiences)})
 		if err != nil {
 			return err
 		}
@@ -121,6 +122,25 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case "list":
 		return listAccounts(ctx, c, store.KindService, stdout)
+	case "set-audiences":
+		// An empty or absent list resets the client to the server's audience.
+		if fs.NArg() < 1 || fs.NArg() > 2 {
+			return usageErr("clients set-audiences needs a client id and a comma-separated list of audiences (empty: the server's audience)")
+		}
+		a, err := c.FindAccount(ctx, store.KindService, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		list := splitList(fs.Arg(1))
+		if list == nil {
+			list = []string{}
+		}
+		a, err = c.UpdateAccount(ctx, store.KindService, a.ID, core.AccountUpdate{Audiences: &list})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: audiences %s\n", a.ClientID, clientAudiences(a))
+		return nil
 	case "disable", "delete", "unlock":
 		if fs.NArg() != 1 {
 			return usageErr("clients %s needs exactly one client id", sub)
@@ -226,7 +246,11 @@ func changeAccount(ctx context.Context, c *core.Service, a store.Account, action
 
 func listAccounts(ctx context.Context, c *core.Service, kind store.AccountKind, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tACTIVE\tROLES\tCREATED")
+	if kind == store.KindService {
+		fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tACTIVE\tROLES\tAUDIENCES\tCREATED")
+	} else {
+		fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tACTIVE\tROLES\tCREATED")
+	}
 	token := ""
 	for {
 		page, err := c.ListAccounts(ctx, kind, 500, token)
@@ -234,13 +258,27 @@ func listAccounts(ctx context.Context, c *core.Service, kind store.AccountKind, 
 			return err
 		}
 		for _, a := range page.Accounts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", a.ID, accountName(a), a.Email, a.Active, strings.Join(a.Roles, ","), a.CreatedAt.Format("2006-01-02 15:04:05Z"))
+			created := a.CreatedAt.Format("2006-01-02 15:04:05Z")
+			if kind == store.KindService {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", a.ID, accountName(a), a.Email, a.Active, strings.Join(a.Roles, ","), clientAudiences(a), created)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", a.ID, accountName(a), a.Email, a.Active, strings.Join(a.Roles, ","), created)
 		}
 		if token = page.Next; token == "" {
 			break
 		}
 	}
 	return tw.Flush()
+}
+
+// clientAudiences shows a service client's allowed audiences; "(default)"
+// stands for the server's --audience.
+func clientAudiences(a store.Account) string {
+	if len(a.Audiences) == 0 {
+		return "(default)"
+	}
+	return strings.Join(a.Audiences, ",")
 }
 
 func accountName(a store.Account) string {

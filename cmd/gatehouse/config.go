@@ -77,6 +77,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	dur(&o.cfg.Core.TrustedPairTTL, "login-trust-ttl", "how long a correct login from an IP exempts that account and IP from the per-account and per-IP lockouts (0: never)")
 	fs.Var(&prefixList{p: &o.cfg.Core.TrustedProxies}, "trusted-proxies", fmt.Sprintf("comma-separated CIDRs of proxies whose X-Forwarded-For is believed (env %s)", envName("trusted-proxies")))
 	if withServe {
+		fs.Var(&envBool{p: &o.cfg.Core.RequireAudience}, "require-audience", fmt.Sprintf("refuse (INVALID_ARGUMENT) a ValidateToken call that names no audience (env %s)", envName("require-audience")))
 		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
 		str(&o.cfg.HTTPAddr, "http-addr", "HTTP listen address")
@@ -180,6 +181,43 @@ func (v *envInt) fromEnv(flagName string) error {
 		return fmt.Errorf("%s: not a whole number >= 0: %q", envName(flagName), s)
 	}
 	*v.p = n
+	return nil
+}
+
+// envBool is a boolean flag that also reads its environment variable.
+type envBool struct {
+	p   *bool
+	set bool
+}
+
+func (v *envBool) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+func (v *envBool) IsBoolFlag() bool { return true }
+
+func (v *envBool) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("not true or false: %q", s)
+	}
+	*v.p, v.set = b, true
+	return nil
+}
+
+func (v *envBool) fromEnv(flagName string) error {
+	s, ok := os.LookupEnv(envName(flagName))
+	if v.set || !ok {
+		return nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%s: not true or false: %q", envName(flagName), s)
+	}
+	*v.p = b
 	return nil
 }
 

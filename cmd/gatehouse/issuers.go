@@ -25,6 +25,8 @@ type issuerFlags struct {
 	leeway                                                       time.Duration
 	roleMap                                                      []string // GROUP=ROLES entries
 	jit                                                          bool
+	linkBy                                                       string
+	exchangeClients                                              []string
 }
 
 // bind defines the flags on fs, replacing configuration flags of the same name.
@@ -42,10 +44,12 @@ func (f *issuerFlags) bind(fs *flag.FlagSet) {
 	def("algs", "comma-separated accepted algorithms: RS256, ES256, EdDSA (default RS256)", (*listValue)(&f.algs))
 	def("leeway", "clock leeway on exp/nbf/iat, whole seconds up to 5m (default 60s)", (*durationValue)(&f.leeway))
 	def("required-claims", "comma-separated claims a token must carry (default exp,iat)", (*listValue)(&f.requiredClaims))
-	def("identity-claims", "comma-separated claims tried in order to find the local account (default email,preferred_username,upn,appid,azp)", (*listValue)(&f.identityClaims))
+	def("identity-claims", "comma-separated claims that tell user from app-only tokens; appid/azp name the app (default email,preferred_username,upn,appid,azp)", (*listValue)(&f.identityClaims))
 	def("group-claims", "comma-separated claims holding group or role names (default groups,roles)", (*listValue)(&f.groupClaims))
 	def("map", "GROUP=ROLE1,ROLE2: grant local roles to members of an IdP group (repeatable; on update replaces the whole map, --map '' clears it)", (*appendValue)(&f.roleMap))
 	def("jit", "create unknown users on first sight with the mapped roles (--jit=false to turn off)", (*boolValue)(&f.jit))
+	def("link-by", "how a first link to an existing account may be made: none, verified_email, username, upn (default none; never to an admin or an account with a password)", (*stringValue)(&f.linkBy))
+	def("exchange-clients", "comma-separated service client ids allowed to exchange this issuer's tokens (RFC 8693); --exchange-clients '' clears", (*listValue)(&f.exchangeClients))
 }
 
 // apply copies the flags that were given (set) into ti.
@@ -58,15 +62,17 @@ func (f *issuerFlags) apply(ti *store.TrustedIssuer, set map[string]bool) error 
 		ti.RoleMap = m
 	}
 	for name, fn := range map[string]func(){
-		"issuer":          func() { ti.Issuer = f.issuer },
-		"audience":        func() { ti.Audiences = f.audiences },
-		"jwks-uri":        func() { ti.JWKSURI = f.jwksURI },
-		"algs":            func() { ti.AllowedAlgs = f.algs },
-		"leeway":          func() { ti.Leeway = f.leeway },
-		"required-claims": func() { ti.RequiredClaims = f.requiredClaims },
-		"identity-claims": func() { ti.IdentityClaims = f.identityClaims },
-		"group-claims":    func() { ti.GroupClaims = f.groupClaims },
-		"jit":             func() { ti.JITProvisioning = f.jit },
+		"issuer":           func() { ti.Issuer = f.issuer },
+		"audience":         func() { ti.Audiences = f.audiences },
+		"jwks-uri":         func() { ti.JWKSURI = f.jwksURI },
+		"algs":             func() { ti.AllowedAlgs = f.algs },
+		"leeway":           func() { ti.Leeway = f.leeway },
+		"required-claims":  func() { ti.RequiredClaims = f.requiredClaims },
+		"identity-claims":  func() { ti.IdentityClaims = f.identityClaims },
+		"group-claims":     func() { ti.GroupClaims = f.groupClaims },
+		"jit":              func() { ti.JITProvisioning = f.jit },
+		"link-by":          func() { ti.LinkBy = f.linkBy },
+		"exchange-clients": func() { ti.ExchangeClients = f.exchangeClients },
 	} {
 		if set[name] {
 			fn()
@@ -75,7 +81,7 @@ func (f *issuerFlags) apply(ti *store.TrustedIssuer, set map[string]bool) error 
 	return nil
 }
 
-var issuerFlagNames = []string{"issuer", "audience", "jwks-uri", "algs", "leeway", "required-claims", "identity-claims", "group-claims", "map", "jit"}
+var issuerFlagNames = []string{"issuer", "audience", "jwks-uri", "algs", "leeway", "required-claims", "identity-claims", "group-claims", "map", "jit", "link-by", "exchange-clients"}
 
 // parseRoleMap reads GROUP=ROLE1,ROLE2 entries. Roles never contain '=',
 // so the last '=' splits; an empty entry contributes nothing.
@@ -103,10 +109,10 @@ func parseRoleMap(entries []string) (map[string][]string, error) {
 
 func issuers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("issuers needs a subcommand: add, list, update, remove")
+		return usageErr("issuers needs a subcommand: add, list, update, remove, link, unlink, links")
 	}
 	sub, args := args[0], args[1:]
-	wantArgs := map[string]int{"add": 0, "list": 0, "update": 1, "remove": 1}
+	wantArgs := map[string]int{"add": 0, "list": 0, "update": 1, "remove": 1, "link": 3, "unlink": 2, "links": 1}
 	n, ok := wantArgs[sub]
 	if !ok {
 		return usageErr("unknown issuers subcommand %q", sub)
@@ -182,16 +188,40 @@ func issuers(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "removed trusted issuer %s (id %s)\n", cur.Issuer, cur.ID)
 		return nil
+	case "link":
+		l, err := c.LinkIdentity(ctx, pos[0], pos[1], pos[2])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "linked subject %s of %s to account %s\n", l.Subject, pos[0], l.AccountID)
+		return nil
+	case "unlink":
+		if err := c.UnlinkIdentity(ctx, pos[0], pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unlinked subject %s of %s\n", pos[1], pos[0])
+		return nil
+	case "links":
+		links, err := c.ListIdentityLinks(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SUBJECT\tACCOUNT\tBY\tCREATED")
+		for _, l := range links {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Subject, l.AccountID, l.CreatedBy, l.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
 	}
 	list, err := c.ListTrustedIssuers(ctx)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tISSUER\tAUDIENCES\tJWKS\tALGS\tLEEWAY\tJIT\tROLE MAP")
+	fmt.Fprintln(tw, "ID\tISSUER\tAUDIENCES\tJWKS\tALGS\tLEEWAY\tJIT\tLINK BY\tEXCHANGE CLIENTS\tROLE MAP")
 	for _, ti := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%ds\t%t\t%s\n", ti.ID, ti.Issuer, strings.Join(ti.Audiences, ","), jwksText(ti.JWKSURI),
-			strings.Join(ti.AllowedAlgs, ","), int64(ti.Leeway/time.Second), ti.JITProvisioning, roleMapText(ti.RoleMap))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%ds\t%t\t%s\t%s\t%s\n", ti.ID, ti.Issuer, strings.Join(ti.Audiences, ","), jwksText(ti.JWKSURI),
+			strings.Join(ti.AllowedAlgs, ","), int64(ti.Leeway/time.Second), ti.JITProvisioning, ti.LinkBy, listText(ti.ExchangeClients), roleMapText(ti.RoleMap))
 	}
 	return tw.Flush()
 }
@@ -210,10 +240,19 @@ func printIssuer(w io.Writer, ti store.TrustedIssuer) error {
 		{"group_claims", strings.Join(ti.GroupClaims, ",")},
 		{"role_map", roleMapText(ti.RoleMap)},
 		{"jit_provisioning", strconv.FormatBool(ti.JITProvisioning)},
+		{"link_by", ti.LinkBy},
+		{"exchange_clients", listText(ti.ExchangeClients)},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
+}
+
+func listText(l []string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ",")
 }
 
 func jwksText(uri string) string {

@@ -37,10 +37,22 @@ func TestCLIIssuers(t *testing.T) {
 		{"no audience", []string{"issuers", "add", "--issuer", "https://idp.example.com"}, ``, true, true},
 		{"bad map", []string{"issuers", "add", "--issuer", "https://idp.example.com", "--audience", "x", "--map", "nogroup"}, ``, true, true},
 		{"add takes no args", []string{"issuers", "add", "--issuer", "https://idp.example.com", "--audience", "x", "extra"}, ``, true, true},
-		{"list", []string{"issuers", "list"}, `(?s)ID\s+ISSUER\s+AUDIENCES.*` + regexp.QuoteMeta(keycloak) + `\s+gatehouse\s+\(discovery\)\s+RS256,ES256\s+30s\s+true\s+-\n` +
-			`.*` + regexp.QuoteMeta(azure) + `\s+api://gatehouse,1111.*\s+https://login.microsoftonline.com/common/discovery/keys\s+RS256\s+60s\s+false\s+aaaa-group=viewer,editor; ops=admin`, false, false},
+		{"list", []string{"issuers", "list"}, `(?s)ID\s+ISSUER\s+AUDIENCES.*` + regexp.QuoteMeta(keycloak) + `\s+gatehouse\s+\(discovery\)\s+RS256,ES256\s+30s\s+true\s+none\s+-\s+-\n` +
+			`.*` + regexp.QuoteMeta(azure) + `\s+api://gatehouse,1111.*\s+https://login.microsoftonline.com/common/discovery/keys\s+RS256\s+60s\s+false\s+none\s+-\s+aaaa-group=viewer,editor; ops=admin`, false, false},
 		{"update by issuer", []string{"issuers", "update", keycloak, "--group-claims", "roles", "--map", "/staff=viewer", "--jit=false"},
 			`(?s)updated trusted issuer .*allowed_algs\s+RS256,ES256.*leeway\s+30s.*group_claims\s+roles\n.*role_map\s+/staff=viewer\n.*jit_provisioning\s+false`, false, false},
+		{"bad link policy", []string{"issuers", "update", keycloak, "--link-by", "email"}, ``, false, true},
+		{"link policy and exchange clients", []string{"issuers", "update", keycloak, "--link-by", "verified_email", "--exchange-clients", "svc1,svc2"},
+			`(?s)link_by\s+verified_email\n.*exchange_clients\s+svc1,svc2\n`, false, false},
+		{"client to link", []string{"clients", "create", "--client-id", "svc1"}, ``, false, false},
+		{"link", []string{"issuers", "link", keycloak, "tenant-x:object-y", "svc1"}, `linked subject tenant-x:object-y of ` + regexp.QuoteMeta(keycloak) + ` to account `, false, false},
+		{"link twice", []string{"issuers", "link", keycloak, "tenant-x:object-y", "svc1"}, ``, false, true},
+		{"link to nobody", []string{"issuers", "link", keycloak, "other", "nobody"}, ``, false, true},
+		{"links", []string{"issuers", "links", keycloak}, `(?s)SUBJECT\s+ACCOUNT\s+BY\s+CREATED\n` + `tenant-x:object-y\s+\S+\s+admin\s+\d{4}-`, false, false},
+		{"unlink", []string{"issuers", "unlink", keycloak, "tenant-x:object-y"}, `unlinked subject tenant-x:object-y`, false, false},
+		{"unlink again", []string{"issuers", "unlink", keycloak, "tenant-x:object-y"}, ``, false, true},
+		{"links after unlink", []string{"issuers", "links", keycloak}, `^SUBJECT\s+ACCOUNT\s+BY\s+CREATED\n$`, false, false},
+		{"link needs 3 args", []string{"issuers", "link", keycloak, "x"}, ``, true, true},
 		{"update clears map", []string{"issuers", "update", azure, "--map", ""}, `role_map\s+-\n`, false, false},
 		{"update to an invalid leeway", []string{"issuers", "update", azure, "--leeway", "10m"}, ``, false, true},
 		{"update without changes", []string{"issuers", "update", azure}, ``, true, true},
@@ -81,7 +93,8 @@ func TestCLIIssuers(t *testing.T) {
 	}
 	ti := list[0]
 	if ti.ID != id || ti.Issuer != keycloak || !slices.Equal(ti.Audiences, []string{"gatehouse"}) || ti.Leeway != 30*time.Second ||
-		!slices.Equal(ti.GroupClaims, []string{"roles"}) || !slices.Equal(ti.RoleMap["/staff"], []string{"viewer"}) || len(ti.RoleMap) != 1 || ti.JITProvisioning {
+		!slices.Equal(ti.GroupClaims, []string{"roles"}) || !slices.Equal(ti.RoleMap["/staff"], []string{"viewer"}) || len(ti.RoleMap) != 1 || ti.JITProvisioning ||
+		ti.LinkBy != "verified_email" || !slices.Equal(ti.ExchangeClients, []string{"svc1", "svc2"}) {
 		t.Errorf("stored issuer = %+v", ti)
 	}
 

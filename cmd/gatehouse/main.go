@@ -26,6 +26,7 @@ Usage:
   gatehouse clients list
   gatehouse clients disable|delete CLIENT_ID
   gatehouse clients unlock CLIENT_ID
+  gatehouse clients set-audiences ID_OR_CLIENT_ID [A,B]   allowed token audiences (none: the server's)
   gatehouse sessions list USERNAME             live sessions and offline tokens (metadata only)
   gatehouse sessions revoke SESSION_ID
   gatehouse sessions revoke-all USERNAME       end every session and access token of the user
@@ -38,8 +39,12 @@ Usage:
   gatehouse keys policy set [--signing-alg A] [--rsa-bits N] [--key-rotation-interval D] [--key-publish-lead D]
   gatehouse issuers add --issuer URL --audience A[,B] [--jwks-uri URL] [--algs RS256,ES256] [--leeway 60s]
       [--required-claims C,..] [--identity-claims C,..] [--group-claims C,..] [--map GROUP=ROLE1,ROLE2]...
-      [--jit]                                  trust a company IdP's tokens (Entra ID, Keycloak, ...)
+      [--jit] [--link-by none|verified_email|username|upn] [--exchange-clients ID,..]
+                                               trust a company IdP's tokens (Entra ID, Keycloak, ...)
   gatehouse issuers list                       trusted issuers
+  gatehouse issuers link ISSUER SUBJECT USERNAME|CLIENT_ID|ID   link an IdP identity to a local account
+  gatehouse issuers unlink ISSUER SUBJECT      remove that link
+  gatehouse issuers links ISSUER               the issuer's links
   gatehouse issuers update ID|ISSUER [flags]   change only the given settings (flags as for add)
   gatehouse issuers remove ID|ISSUER           stop trusting an issuer
   gatehouse masterkey generate                 print a new random master key

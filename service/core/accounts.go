@@ -237,6 +237,9 @@ func (s *Service) CreateUser(ctx context.Context, u NewUser) (store.Account, err
 type NewClient struct {
 	ClientID, DisplayName string
 	Roles                 []string
+	// Audiences the client may request tokens for, the first being the
+	// default; empty: the server's audience.
+	Audiences []string
 }
 
 // CreateServiceClient adds a service client and returns its secret, which is
@@ -253,6 +256,9 @@ func (s *Service) CreateServiceClient(ctx context.Context, c NewClient) (store.A
 		return store.Account{}, "", err
 	}
 	if err := checkDisplayName(c.DisplayName); err != nil {
+		return store.Account{}, "", err
+	}
+	if a.Audiences, err = checkAudiences(c.Audiences); err != nil {
 		return store.Account{}, "", err
 	}
 	secret, err := secrets.RandomToken(ClientSecretPrefix)
@@ -518,6 +524,9 @@ type AccountUpdate struct {
 	Active      *bool
 	Password    *string
 	Roles       *[]string
+	// Audiences replaces a service client's allowed audiences (empty: the
+	// server's audience).
+	Audiences *[]string
 }
 
 // UpdateAccount changes an account of kind ("" for either).
@@ -547,6 +556,12 @@ func (s *Service) UpdateAccount(ctx context.Context, kind store.AccountKind, id 
 			return store.Account{}, err
 		}
 	}
+	var audiences []string
+	if u.Audiences != nil {
+		if audiences, err = checkAudiences(*u.Audiences); err != nil {
+			return store.Account{}, err
+		}
+	}
 	errWrongKind := errs.New(errs.NotFound, "no such %s", kindNoun(kind))
 	a, err := s.store.UpdateAccount(ctx, id, func(a *store.Account) error {
 		if kind != "" && a.Kind != kind {
@@ -569,6 +584,12 @@ func (s *Service) UpdateAccount(ctx context.Context, kind store.AccountKind, id 
 		}
 		if u.Roles != nil {
 			a.Roles = *u.Roles
+		}
+		if u.Audiences != nil {
+			if a.Kind != store.KindService {
+				return errs.New(errs.InvalidArgument, "only service clients have audiences")
+			}
+			a.Audiences = audiences
 		}
 		return nil
 	})

@@ -27,6 +27,9 @@ type Config struct {
 	Issuer string
 	// Audience is the default `aud` of issued tokens.
 	Audience string
+	// RequireAudience makes a ValidateToken call without an audience an
+	// INVALID_ARGUMENT (default false).
+	RequireAudience bool
 	// AccessTokenTTL is the access-token lifetime (default 15 min).
 	AccessTokenTTL time.Duration
 	// Leeway is the clock skew tolerated on exp/nbf/iat (default 30 s).

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 
@@ -63,13 +64,19 @@ func (s *Service) isForeign(token string) bool {
 }
 
 // validateForeign verifies a trusted issuer's token and maps it to the local
-// principal: the account found by the issuer's identity claims (in order),
-// with the union of its roles and the roles mapped from the token's groups.
+// principal: the account linked to (issuer, stable subject) (see
+// mapIdentity), with the union of its roles and the roles mapped from the
+// token's groups.
 func (s *Service) validateForeign(ctx context.Context, token string, opts ValidateOptions) (Principal, error) {
 	v, err := s.fed.Verify(ctx, token)
 	if err != nil {
 		return Principal{}, err
 	}
+	return s.foreignPrincipal(ctx, v, opts)
+}
+
+// foreignPrincipal maps a verified foreign token to the local principal.
+func (s *Service) foreignPrincipal(ctx context.Context, v *federation.Verified, opts ValidateOptions) (Principal, error) {
 	id, acct, err := s.mapIdentity(ctx, v)
 	if err != nil {
 		return Principal{}, err
@@ -101,36 +108,185 @@ func (s *Service) validateForeign(ctx context.Context, token string, opts Valida
 	return p, s.checkRequirements(p, opts)
 }
 
-// mapIdentity finds the local account of a verified foreign identity, or
-// provisions it when the issuer allows just-in-time users.
+// mapIdentity finds the local account of a verified foreign identity: only
+// through a link (trusted issuer, stable subject) → account, or by making
+// the first link under the issuer's explicit link_by policy, or by
+// provisioning a new account with its link when the issuer allows
+// just-in-time users. Mutable claims (email, preferred_username, upn) are
+// read only to make a first link, never to find an account afresh, and an
+// account holding the admin role or a local password is never linked
+// automatically: an admin links it explicitly (LinkIdentity).
 func (s *Service) mapIdentity(ctx context.Context, v *federation.Verified) (string, view.Account, error) {
-	appOnly := isAppOnly(v)
-	for _, ident := range v.Identities {
-		// In a user's token appid/azp name the app that asked for it, not
-		// the caller: they identify a service principal only in app-only tokens.
-		if ident.ServicePrincipal != appOnly {
+	subject := v.StableSubject()
+	if subject == "" {
+		return "", view.Account{}, errs.New(errs.PermissionDenied, "the %s token has no stable subject (sub, or tid and oid for Entra ID)", truncate(v.Issuer.Issuer))
+	}
+	if id, acct, ok := s.view.LinkedAccount(v.Issuer.ID, subject); ok {
+		return id, acct, nil
+	}
+	noAccount := errs.New(errs.PermissionDenied, "no local account is linked to this %s identity", truncate(v.Issuer.Issuer))
+	if isAppOnly(v) {
+		// Service principals: a link made by an admin, or the app's client id
+		// listed in the issuer's exchange_clients and equal to an existing
+		// service client's client_id. Never provisioned.
+		a, ok, err := s.servicePrincipalMatch(ctx, v)
+		if err != nil {
+			return "", view.Account{}, err
+		}
+		if !ok {
+			return "", view.Account{}, noAccount
+		}
+		return s.linkFound(ctx, v, subject, a, store.LinkByExchangeClients)
+	}
+	a, how, err := s.policyMatch(ctx, v)
+	if err != nil {
+		return "", view.Account{}, err
+	}
+	if how != "" {
+		return s.linkFound(ctx, v, subject, a, how)
+	}
+	if !v.Issuer.JITProvisioning {
+		return "", view.Account{}, noAccount
+	}
+	return s.provision(ctx, v, subject)
+}
+
+// linkFound stores the first link of (issuer, subject) to a and returns a.
+// When another replica linked the subject a moment ago, its link wins.
+func (s *Service) linkFound(ctx context.Context, v *federation.Verified, subject string, a store.Account, how string) (string, view.Account, error) {
+	_, err := s.store.CreateFederatedLink(ctx, store.FederatedLink{IssuerID: v.Issuer.ID, Subject: subject, AccountID: a.ID, CreatedBy: how})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return s.storedLink(ctx, v, subject)
+	case err != nil:
+		return "", view.Account{}, errs.Wrap(errs.Internal, err, "could not store the federated link")
+	}
+	s.log.Info("linked a federated identity", "issuer", v.Issuer.Issuer, "subject", truncate(subject), "account", a.ID, "by", how)
+	s.syncView(ctx)
+	return a.ID, viewAccount(a), nil
+}
+
+// storedLink reads the link of (issuer, subject) from the database: for a
+// link made on another replica that this view has not seen yet.
+func (s *Service) storedLink(ctx context.Context, v *federation.Verified, subject string) (string, view.Account, error) {
+	l, err := s.store.FederatedLink(ctx, v.Issuer.ID, subject)
+	if err != nil {
+		return "", view.Account{}, errs.Wrap(errs.Internal, err, "could not read the federated link")
+	}
+	a, err := s.store.GetAccount(ctx, store.AccountKey{ID: l.AccountID})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", view.Account{}, errs.New(errs.PermissionDenied, "the account linked to this %s identity no longer exists", truncate(v.Issuer.Issuer))
+	}
+	if err != nil {
+		return "", view.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
+	}
+	return a.ID, viewAccount(a), nil
+}
+
+// policyMatch applies the issuer's link_by policy to a user token: the
+// account named by the policy's claim, if it may be linked automatically.
+// how is "" when nothing matches.
+func (s *Service) policyMatch(ctx context.Context, v *federation.Verified) (store.Account, string, error) {
+	var keys []store.AccountKey
+	switch v.Issuer.LinkBy {
+	case LinkByVerifiedEmail:
+		if !emailVerified(v.Claims) {
+			return store.Account{}, "", nil
+		}
+		if e, err := normaliseEmail(stringClaim(v.Claims, "email")); err == nil && e != "" {
+			keys = append(keys, store.AccountKey{Email: e})
+		}
+	case LinkByUsername:
+		if u, err := normaliseUsername(stringClaim(v.Claims, "preferred_username")); err == nil {
+			keys = append(keys, store.AccountKey{Username: u})
+		}
+	case LinkByUPN:
+		// upn is assigned by the tenant's administrators, not by the user.
+		upn := stringClaim(v.Claims, "upn")
+		if u, err := normaliseUsername(upn); err == nil {
+			keys = append(keys, store.AccountKey{Username: u})
+		}
+		if e, err := normaliseEmail(upn); err == nil && e != "" {
+			keys = append(keys, store.AccountKey{Email: e})
+		}
+	default: // none, or not set
+		return store.Account{}, "", nil
+	}
+	for _, k := range keys {
+		a, err := s.store.GetAccount(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
-		fields := []string{"username", "email"}
-		switch {
-		case ident.ServicePrincipal:
-			fields = []string{"client_id"}
-		case ident.Claim == "email":
-			fields = []string{"email"}
+		if err != nil {
+			return store.Account{}, "", errs.Wrap(errs.Internal, err, "could not read the account")
 		}
-		for _, f := range fields {
-			if id, acct, ok := s.view.AccountByName(f, ident.Value); ok {
-				if ident.ServicePrincipal != (acct.Kind == store.KindService) {
-					continue
-				}
-				return id, acct, nil
+		if a.Kind != store.KindUser {
+			continue
+		}
+		if reason := privileged(a); reason != "" {
+			s.log.Warn("refused to link a federated identity automatically; an admin may link it with `gatehouse issuers link`",
+				"issuer", v.Issuer.Issuer, "subject", truncate(v.StableSubject()), "account", a.ID, "reason", reason)
+			return store.Account{}, "", errs.New(errs.PermissionDenied, "no local account is linked to this %s identity", truncate(v.Issuer.Issuer))
+		}
+		return a, v.Issuer.LinkBy, nil
+	}
+	return store.Account{}, "", nil
+}
+
+// privileged says why an account must never be linked automatically: it
+// holds the admin role or has a local password (its owner proves who they
+// are to gatehouse itself). "" when it may be linked.
+func privileged(a store.Account) string {
+	switch {
+	case slices.Contains(a.Roles, RoleAdmin):
+		return "the account holds the admin role"
+	case a.PasswordHash != "":
+		return "the account has a local password"
+	}
+	return ""
+}
+
+// emailVerified reports whether the IdP vouches for the token's email:
+// email_verified true (OpenID Connect), or Entra ID's xms_edov true.
+func emailVerified(claims map[string]any) bool {
+	for _, name := range []string{"email_verified", "xms_edov"} {
+		switch b := claims[name].(type) {
+		case bool:
+			if b {
+				return true
+			}
+		case string:
+			if b == "true" {
+				return true
 			}
 		}
 	}
-	if !v.Issuer.JITProvisioning || appOnly {
-		return "", view.Account{}, errs.New(errs.PermissionDenied, "no local account matches this %s identity", truncate(v.Issuer.Issuer))
+	return false
+}
+
+// servicePrincipalMatch maps an app-only token whose appid/azp is listed in
+// the issuer's exchange_clients to the service client with that client_id.
+func (s *Service) servicePrincipalMatch(ctx context.Context, v *federation.Verified) (store.Account, bool, error) {
+	for _, ident := range v.Identities {
+		if !ident.ServicePrincipal || !slices.Contains(v.Issuer.ExchangeClients, ident.Value) {
+			continue
+		}
+		a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: ident.Value})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return store.Account{}, false, errs.Wrap(errs.Internal, err, "could not read the service client")
+		}
+		if a.Kind == store.KindService {
+			return a, true, nil
+		}
 	}
-	return s.provision(ctx, v)
+	return store.Account{}, false, nil
+}
+
+func viewAccount(a store.Account) view.Account {
+	return view.Account{Kind: a.Kind, Username: a.Username, ClientID: a.ClientID, Email: a.Email, Active: a.Active, Roles: a.Roles}
 }
 
 // isAppOnly reports whether a token stands for an application rather than
@@ -150,7 +306,7 @@ func isAppOnly(v *federation.Verified) bool {
 
 // provision creates a user for a verified foreign identity, with the mapped
 // roles and no password.
-func (s *Service) provision(ctx context.Context, v *federation.Verified) (string, view.Account, error) {
+func (s *Service) provision(ctx context.Context, v *federation.Verified, subject string) (string, view.Account, error) {
 	email := stringClaim(v.Claims, "email")
 	if _, err := normaliseEmail(email); err != nil {
 		email = ""
@@ -164,7 +320,7 @@ func (s *Service) provision(ctx context.Context, v *federation.Verified) (string
 	}
 	if username == "" {
 		// No usable name: a stable one from issuer and subject.
-		sum := sha256.Sum256([]byte(v.Issuer.Issuer + "\x00" + v.Subject))
+		sum := sha256.Sum256([]byte(v.Issuer.Issuer + "\x00" + subject))
 		username = "ext-" + hex.EncodeToString(sum[:8])
 	}
 	a, err := s.CreateUser(ctx, NewUser{Username: username, Email: email, DisplayName: truncate(stringClaim(v.Claims, "name")), Roles: v.Roles})
@@ -174,8 +330,20 @@ func (s *Service) provision(ctx context.Context, v *federation.Verified) (string
 		}
 		return "", view.Account{}, err
 	}
-	s.log.Info("provisioned a user from a trusted issuer", "issuer", v.Issuer.Issuer, "account", a.ID, "username", a.Username)
-	return a.ID, view.Account{Kind: a.Kind, Username: a.Username, Email: a.Email, Active: a.Active, Roles: a.Roles}, nil
+	// The account and its link belong together: without the link the new
+	// account is removed again, so no unlinked account is left behind.
+	if _, err := s.store.CreateFederatedLink(ctx, store.FederatedLink{IssuerID: v.Issuer.ID, Subject: subject, AccountID: a.ID, CreatedBy: store.LinkByJIT}); err != nil {
+		if derr := s.store.DeleteAccount(context.WithoutCancel(ctx), a.ID); derr != nil {
+			s.log.Error("could not remove a provisioned account whose link failed", "account", a.ID, "err", derr)
+		}
+		if errors.Is(err, store.ErrConflict) {
+			return s.storedLink(ctx, v, subject)
+		}
+		return "", view.Account{}, errs.Wrap(errs.Internal, err, "could not store the federated link")
+	}
+	s.syncView(ctx)
+	s.log.Info("provisioned a user from a trusted issuer", "issuer", v.Issuer.Issuer, "subject", truncate(subject), "account", a.ID, "username", a.Username)
+	return a.ID, viewAccount(a), nil
 }
 
 // checkRequirements applies ValidateOptions' role and scope requirements.
@@ -221,7 +389,16 @@ func (s *Service) exchangeGrant(ctx context.Context, req TokenRequest) (TokenRes
 		return TokenResponse{}, err
 	}
 	scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == ScopeOfflineAccess })
-	p, err := s.validateForeign(ctx, req.SubjectToken, ValidateOptions{})
+	v, err := s.fed.Verify(ctx, req.SubjectToken)
+	if err == nil && !slices.Contains(v.Issuer.ExchangeClients, client.ClientID) {
+		// Only the clients the trusted issuer lists may turn its tokens
+		// into gatehouse tokens (RFC 8693 §2.2.2, RFC 6749 §5.2).
+		return TokenResponse{}, errs.New(errs.PermissionDenied, "client %q may not exchange tokens of %s (not in its exchange_clients)", truncate(client.ClientID), truncate(v.Issuer.Issuer)).WithOAuth("unauthorized_client")
+	}
+	var p Principal
+	if err == nil {
+		p, err = s.foreignPrincipal(ctx, v, ValidateOptions{})
+	}
 	if err != nil {
 		e := errs.As(err)
 		if e.OAuthCode == "" && e.Kind != errs.Internal {

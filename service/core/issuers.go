@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -29,6 +31,24 @@ const (
 	maxIssuerList  = 100  // entries of each list and of the role map
 	maxIssuerValue = 512  // bytes of an audience, claim or group name
 )
+
+// Link policies of a trusted issuer (link_by): how a federated identity's
+// first link to an existing local account may be made. An account with the
+// admin role or a local password is never linked automatically.
+const (
+	// LinkByNone (the default): only through links an admin made, or JIT.
+	LinkByNone = "none"
+	// LinkByVerifiedEmail: the account whose email equals the token's email,
+	// only when email_verified (or Entra ID's xms_edov) is true.
+	LinkByVerifiedEmail = store.LinkByVerifiedEmail
+	// LinkByUsername: the account whose username equals preferred_username.
+	LinkByUsername = store.LinkByUsername
+	// LinkByUPN: the account whose username or email equals upn.
+	LinkByUPN = store.LinkByUPN
+)
+
+// LinkPolicies lists the accepted link_by values.
+var LinkPolicies = []string{LinkByNone, LinkByVerifiedEmail, LinkByUsername, LinkByUPN}
 
 // TrustedIssuerDefaults fills the unset fields of a trusted issuer with the
 // defaults: allowed_algs ["RS256"], leeway 60 s, required_claims ["exp",
@@ -143,6 +163,15 @@ func checkIssuerID(id string, max int) error {
 // checkTrustedIssuer applies the defaults and validates every field.
 func (s *Service) checkTrustedIssuer(ti store.TrustedIssuer) (store.TrustedIssuer, error) {
 	ti = TrustedIssuerDefaults(ti)
+	if ti.LinkBy == "" {
+		ti.LinkBy = LinkByNone
+	}
+	if !slices.Contains(LinkPolicies, ti.LinkBy) {
+		return ti, errs.New(errs.InvalidArgument, "link_by %q is not one of %s", truncate(ti.LinkBy), strings.Join(LinkPolicies, ", "))
+	}
+	if err := checkValues("exchange_clients", ti.ExchangeClients); err != nil {
+		return ti, err
+	}
 	if err := checkIssuerURL("issuer", ti.Issuer, maxIssuerLen, true); err != nil {
 		return ti, err
 	}
@@ -265,4 +294,154 @@ func checkValue(name, v string) error {
 		return errs.New(errs.InvalidArgument, "%s: %q must be valid UTF-8 without control characters, at most %d bytes", name, truncate(v), maxIssuerValue)
 	}
 	return nil
+}
+
+// LinkIdentity links a trusted issuer's subject (sub; tid:oid for Entra ID)
+// to a local account, explicitly: the only way to link an account that
+// holds the admin role or has a local password. issuer is the trusted
+// issuer's id or iss; account an account id, a username or a client_id.
+func (s *Service) LinkIdentity(ctx context.Context, issuer, subject, account string) (store.FederatedLink, error) {
+	ti, err := s.FindTrustedIssuer(ctx, issuer)
+	if err != nil {
+		return store.FederatedLink{}, err
+	}
+	if err := checkLinkSubject(subject); err != nil {
+		return store.FederatedLink{}, err
+	}
+	a, err := s.findLinkAccount(ctx, account)
+	if err != nil {
+		return store.FederatedLink{}, err
+	}
+	l, err := s.store.CreateFederatedLink(ctx, store.FederatedLink{IssuerID: ti.ID, Subject: subject, AccountID: a.ID, CreatedBy: store.LinkByAdmin})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return store.FederatedLink{}, errs.New(errs.AlreadyExists, "subject %q of %s is linked already; unlink it first", truncate(subject), truncate(ti.Issuer))
+	case err != nil:
+		return store.FederatedLink{}, errs.Wrap(errs.Internal, err, "could not store the link")
+	}
+	s.log.Info("linked a federated identity", "issuer", ti.Issuer, "subject", truncate(subject), "account", a.ID, "by", store.LinkByAdmin)
+	s.syncView(ctx)
+	return l, nil
+}
+
+// UnlinkIdentity removes the link of a trusted issuer's subject; its tokens
+// are refused on every replica within a poll interval (unless JIT or the
+// issuer's link_by policy links them again).
+func (s *Service) UnlinkIdentity(ctx context.Context, issuer, subject string) error {
+	ti, err := s.FindTrustedIssuer(ctx, issuer)
+	if err != nil {
+		return err
+	}
+	if err := checkLinkSubject(subject); err != nil {
+		return err
+	}
+	if err := s.store.DeleteFederatedLink(ctx, ti.ID, subject); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errs.New(errs.NotFound, "subject %q of %s is not linked", truncate(subject), truncate(ti.Issuer))
+		}
+		return errs.Wrap(errs.Internal, err, "could not delete the link")
+	}
+	s.log.Info("unlinked a federated identity", "issuer", ti.Issuer, "subject", truncate(subject))
+	s.syncView(ctx)
+	return nil
+}
+
+// ListIdentityLinks returns the links of one trusted issuer, oldest first.
+func (s *Service) ListIdentityLinks(ctx context.Context, issuer string) ([]store.FederatedLink, error) {
+	ti, err := s.FindTrustedIssuer(ctx, issuer)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.store.FederatedLinks(ctx, ti.ID)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "could not list the links")
+	}
+	return list, nil
+}
+
+func checkLinkSubject(subject string) error {
+	if subject == "" {
+		return errs.New(errs.InvalidArgument, "subject is required")
+	}
+	return checkValue("subject", subject)
+}
+
+// findLinkAccount finds an account by id, username or client_id.
+func (s *Service) findLinkAccount(ctx context.Context, account string) (store.Account, error) {
+	if account == "" {
+		return store.Account{}, errs.New(errs.InvalidArgument, "account (id or username) is required")
+	}
+	if err := checkValue("account", account); err != nil {
+		return store.Account{}, err
+	}
+	keys := []store.AccountKey{{ID: account}, {ClientID: account}}
+	if u, err := normaliseUsername(account); err == nil {
+		keys = append(keys, store.AccountKey{Username: u})
+	}
+	for _, k := range keys {
+		a, err := s.store.GetAccount(ctx, k)
+		if err == nil {
+			return a, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the account")
+		}
+	}
+	return store.Account{}, errs.New(errs.NotFound, "no account %q", truncate(account))
+}
+
+// MigrateIssuerLinkPolicies is serve's one-time upgrade step for trusted
+// issuers stored before federated links existed (link_by not set). Their
+// tokens used to be matched afresh on every request by identity_claims
+// (email, preferred_username, upn), which let an IdP user take over any
+// local account, admins included. Each such issuer gets the link_by policy
+// closest to its old matching without the dangerous part: verified_email
+// when its identity claims started with email (now only when the IdP says
+// the email is verified), username for preferred_username, upn for upn,
+// none otherwise. Accounts with the admin role or a local password are
+// never linked automatically. A WARN per issuer says what changed. It
+// returns how many issuers were updated. Idempotent and safe for replicas
+// starting together; serve runs it before loading the view.
+func MigrateIssuerLinkPolicies(ctx context.Context, st *store.Store, log *slog.Logger) (int, error) {
+	list, err := st.TrustedIssuers(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list the trusted issuers: %w", err)
+	}
+	n := 0
+	for _, ti := range list {
+		if ti.LinkBy != "" {
+			continue
+		}
+		policy := legacyLinkPolicy(TrustedIssuerDefaults(ti).IdentityClaims)
+		if _, err := st.UpdateTrustedIssuer(ctx, ti.ID, func(cur *store.TrustedIssuer) error {
+			if cur.LinkBy == "" { // another replica may have migrated it
+				cur.LinkBy = policy
+			}
+			return nil
+		}); err != nil {
+			return n, fmt.Errorf("set link_by of trusted issuer %s: %w", ti.Issuer, err)
+		}
+		n++
+		log.Warn("trusted issuer upgraded to federated links: tokens now map to local accounts only through links (issuer, subject); "+
+			"a first link is made by the link_by policy, never to an account with the admin role or a local password; "+
+			"link those with `gatehouse issuers link`, and list the service clients that may exchange its tokens with `gatehouse issuers update --exchange-clients`",
+			"issuer", ti.Issuer, "id", ti.ID, "link_by", policy, "identity_claims", strings.Join(ti.IdentityClaims, ","))
+	}
+	return n, nil
+}
+
+// legacyLinkPolicy is the link_by closest to the old claim matching: the
+// first user identity claim decides.
+func legacyLinkPolicy(identityClaims []string) string {
+	for _, c := range identityClaims {
+		switch c {
+		case "email":
+			return LinkByVerifiedEmail
+		case "preferred_username":
+			return LinkByUsername
+		case "upn":
+			return LinkByUPN
+		}
+	}
+	return LinkByNone
 }

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/service/errs"
@@ -39,6 +41,9 @@ type TokenRequest struct {
 	RefreshToken string
 	// Token exchange (RFC 8693). ActorToken (delegation) is not supported.
 	SubjectToken, SubjectTokenType, Audience, RequestedTokenType, ActorToken string
+	// Resources are RFC 8707 resource indicators: audiences requested like
+	// Audience, as absolute URIs.
+	Resources []string
 	// ClientIP is the caller's address for the per-IP throttle ("" if unknown).
 	ClientIP string
 }
@@ -80,14 +85,28 @@ func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, r
 
 // IssueToken runs a grant and signs an access token.
 func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	targets, err := requestedAudiences(req)
+	if err != nil {
+		return TokenResponse{}, err
+	}
 	switch req.GrantType {
 	case GrantPassword:
+		if err := s.checkUserAudience(targets); err != nil {
+			return TokenResponse{}, err
+		}
 		return s.passwordGrant(ctx, req)
 	case GrantClientCredentials:
-		return s.clientCredentialsGrant(ctx, req)
+		return s.clientCredentialsGrant(ctx, req, targets)
 	case GrantRefreshToken:
+		// A session keeps the audience it started with: the server's.
+		if err := s.checkUserAudience(targets); err != nil {
+			return TokenResponse{}, err
+		}
 		return s.refreshGrant(ctx, req)
 	case GrantTokenExchange:
+		if err := s.checkUserAudience(targets); err != nil {
+			return TokenResponse{}, err
+		}
 		return s.exchangeGrant(ctx, req)
 	case "":
 		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
@@ -132,7 +151,7 @@ func (s *Service) passwordGrant(ctx context.Context, req TokenRequest) (TokenRes
 
 // clientCredentialsGrant issues a token to a service client for itself. No
 // refresh token: the client can always authenticate again (RFC 6749 §4.4.3).
-func (s *Service) clientCredentialsGrant(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+func (s *Service) clientCredentialsGrant(ctx context.Context, req TokenRequest, targets []string) (TokenResponse, error) {
 	scopes, err := s.parseScope(req.Scope)
 	if err != nil {
 		return TokenResponse{}, err
@@ -141,9 +160,117 @@ func (s *Service) clientCredentialsGrant(ctx context.Context, req TokenRequest) 
 	if err != nil {
 		return TokenResponse{}, err
 	}
+	aud, err := s.clientAudience(acct, targets)
+	if err != nil {
+		return TokenResponse{}, err
+	}
 	// Narrowed to what a client may have: no offline tokens.
 	scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == ScopeOfflineAccess })
-	return s.sign(acct, acct.ID, acct.ClientID, scopes, "")
+	return s.signToken(tokenSpec{acct: acct, subject: acct.ID, clientID: acct.ClientID, scopes: scopes, audience: aud})
+}
+
+// Limits of audiences, requested or allowed.
+const (
+	maxAudiences      = 32
+	maxAudienceLength = 512
+)
+
+// invalidTarget is RFC 8707 §2's error for an audience or resource the
+// server will not issue a token for.
+func invalidTarget(format string, args ...any) *errs.Error {
+	return errs.New(errs.InvalidArgument, format, args...).WithOAuth("invalid_target")
+}
+
+// audienceProblem says what is wrong with an audience value, or "".
+func audienceProblem(a string) string {
+	switch {
+	case a == "":
+		return "must not be empty"
+	case len(a) > maxAudienceLength:
+		return fmt.Sprintf("is longer than %d bytes", maxAudienceLength)
+	case !utf8.ValidString(a):
+		return "is not valid UTF-8"
+	case strings.IndexFunc(a, unicode.IsControl) >= 0:
+		return "contains control characters"
+	case strings.TrimSpace(a) != a:
+		return "has leading or trailing white space"
+	}
+	return ""
+}
+
+// checkAudiences validates a service client's allowed audiences and drops
+// repeats, keeping the order (the first is the default).
+func checkAudiences(in []string) ([]string, error) {
+	if len(in) > maxAudiences {
+		return nil, errs.New(errs.InvalidArgument, "audiences: at most %d are allowed", maxAudiences)
+	}
+	var out []string
+	for _, a := range in {
+		if p := audienceProblem(a); p != "" {
+			return nil, errs.New(errs.InvalidArgument, "audiences: %q %s", truncate(a), p)
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// requestedAudiences collects the audiences a token request names with
+// `audience` and `resource` (RFC 8707: absolute URIs without a fragment).
+func requestedAudiences(req TokenRequest) ([]string, error) {
+	if len(req.Resources) > maxAudiences {
+		return nil, invalidTarget("at most %d resources may be requested", maxAudiences)
+	}
+	var out []string
+	if req.Audience != "" {
+		if p := audienceProblem(req.Audience); p != "" {
+			return nil, invalidTarget("audience %q %s", truncate(req.Audience), p)
+		}
+		out = append(out, req.Audience)
+	}
+	for _, r := range req.Resources {
+		if p := audienceProblem(r); p != "" {
+			return nil, invalidTarget("resource %q %s", truncate(r), p)
+		}
+		if u, err := url.Parse(r); err != nil || !u.IsAbs() || strings.Contains(r, "#") {
+			return nil, invalidTarget("resource %q must be an absolute URI without a fragment (RFC 8707)", truncate(r))
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// clientAudience is the `aud` of a service client's token: the requested
+// audiences when the client may have every one of them, else
+// invalid_target; without a request, the client's first allowed audience.
+func (s *Service) clientAudience(acct store.Account, requested []string) ([]string, error) {
+	allowed := acct.Audiences
+	if len(allowed) == 0 {
+		allowed = []string{s.cfg.Audience}
+	}
+	if len(requested) == 0 {
+		return allowed[:1], nil
+	}
+	for _, r := range requested {
+		if !slices.Contains(allowed, r) {
+			return nil, invalidTarget("audience %q is not allowed for client %q", truncate(r), truncate(acct.ClientID))
+		}
+	}
+	return requested, nil
+}
+
+// checkUserAudience refuses any requested audience but the server's: tokens
+// of users (and their refresh sessions) carry the server's audience only.
+func (s *Service) checkUserAudience(requested []string) error {
+	for _, r := range requested {
+		if r != s.cfg.Audience {
+			return invalidTarget("audience %q is not one this server issues user tokens for", truncate(r))
+		}
+	}
+	return nil
 }
 
 // tokenSpec is what an access token says.
@@ -155,6 +282,7 @@ type tokenSpec struct {
 	session  string   // refresh-token family, for sid
 	idp      string   // trusted issuer of an exchanged identity
 	idpRoles []string // roles mapped from its groups
+	audience []string // `aud`; empty: the server's audience
 }
 
 func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string, session string) (TokenResponse, error) {
@@ -167,10 +295,14 @@ func (s *Service) signToken(t tokenSpec) (TokenResponse, error) {
 	if err != nil {
 		return TokenResponse{}, err
 	}
+	aud := audience(slices.Clone(t.audience))
+	if len(aud) == 0 {
+		aud = audience{s.cfg.Audience}
+	}
 	c := accessClaims{
 		Issuer:    s.cfg.Issuer,
 		Subject:   t.subject,
-		Audience:  audience{s.cfg.Audience},
+		Audience:  aud,
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
 		ExpiresAt: now.Add(s.cfg.AccessTokenTTL).Unix(),
@@ -234,6 +366,17 @@ type ValidateOptions struct {
 	// long-lived credential meant for the token endpoint, and a bearer
 	// credential of an API call (Caller) never takes one.
 	AllowOfflineToken bool
+}
+
+// ValidateForResourceServer is ValidateToken as the ValidateToken RPC
+// offers it to resource servers: with Config.RequireAudience a call that
+// names no audience is refused, so that no service forgets to check that a
+// token was meant for it.
+func (s *Service) ValidateForResourceServer(ctx context.Context, token string, opts ValidateOptions) (Principal, error) {
+	if s.cfg.RequireAudience && opts.Audience == "" {
+		return Principal{}, errs.New(errs.InvalidArgument, "audience is required by this server")
+	}
+	return s.ValidateToken(ctx, token, opts)
 }
 
 // errForeignToken tells ValidateToken that a token is a trusted issuer's.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,4 +205,37 @@ func numericDate(v any) (time.Time, bool) {
 	f = min(max(f, minUnix), maxUnix)
 	sec := math.Floor(f)
 	return time.Unix(int64(sec), int64((f-sec)*1e9)), true
+}
+
+// StableSubject is the identifier a federated identity is linked by: `sub`,
+// except for Microsoft Entra ID, where it is tid + ":" + oid.
+//
+// Entra ID's `sub` is pairwise: the same user has a different `sub` in the
+// tokens of each application (client id), so it would change whenever the
+// audience or the requesting app changes. `oid` is the user's (or service
+// principal's) object id, the same for every application, and unique within
+// its tenant `tid`; together they name one identity for good. Entra ID is
+// recognised by its issuer host (login.microsoftonline.com, sts.windows.net)
+// or by a token that carries both tid and oid. An Entra ID token without
+// tid or oid has no stable subject: "" (it cannot be linked).
+func (v *Verified) StableSubject() string {
+	tid, _ := v.Claims["tid"].(string)
+	oid, _ := v.Claims["oid"].(string)
+	if tid != "" && oid != "" {
+		return tid + ":" + oid
+	}
+	if IsEntraIssuer(v.Issuer.Issuer) {
+		return ""
+	}
+	return v.Subject
+}
+
+// IsEntraIssuer reports whether iss is a Microsoft Entra ID issuer.
+func IsEntraIssuer(iss string) bool {
+	u, err := url.Parse(iss)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "login.microsoftonline.com" || h == "sts.windows.net"
 }

@@ -104,6 +104,14 @@ func (s *AdminServer) SetRoles(ctx context.Context, req *gatehousev1.SetRolesReq
 	return s.update(ctx, "", req.GetId(), core.AccountUpdate{Roles: &roles})
 }
 
+func (s *AdminServer) SetServiceClientAudiences(ctx context.Context, req *gatehousev1.SetServiceClientAudiencesRequest) (*gatehousev1.Account, error) {
+	audiences := req.GetAudiences()
+	if audiences == nil {
+		audiences = []string{}
+	}
+	return s.update(ctx, store.KindService, req.GetId(), core.AccountUpdate{Audiences: &audiences})
+}
+
 func (s *AdminServer) update(ctx context.Context, kind store.AccountKind, id string, u core.AccountUpdate) (*gatehousev1.Account, error) {
 	return s.account(ctx, func() (store.Account, error) {
 		return s.core.UpdateAccount(ctx, kind, id, u)
@@ -133,6 +141,7 @@ func (s *AdminServer) CreateServiceClient(ctx context.Context, req *gatehousev1.
 		ClientID:    req.GetClientId(),
 		DisplayName: req.GetDisplayName(),
 		Roles:       req.GetRoles(),
+		Audiences:   req.GetAudiences(),
 	})
 	if err != nil {
 		return nil, toStatus(ctx, s.log, err)

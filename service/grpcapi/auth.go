@@ -40,6 +40,7 @@ func (s *AuthServer) IssueToken(ctx context.Context, req *gatehousev1.IssueToken
 		SubjectToken:     req.GetSubjectToken(),
 		SubjectTokenType: req.GetSubjectTokenType(),
 		Audience:         req.GetAudience(),
+		Resources:        req.GetResource(),
 		ClientIP:         clientIP(ctx, s.core),
 	})
 	if err != nil {
@@ -56,7 +57,7 @@ func (s *AuthServer) IssueToken(ctx context.Context, req *gatehousev1.IssueToken
 }
 
 func (s *AuthServer) ValidateToken(ctx context.Context, req *gatehousev1.ValidateTokenRequest) (*gatehousev1.ValidateTokenResponse, error) {
-	p, err := s.core.ValidateToken(ctx, req.GetToken(), core.ValidateOptions{
+	p, err := s.core.ValidateForResourceServer(ctx, req.GetToken(), core.ValidateOptions{
 		Audience:       req.GetAudience(),
 		RequiredRoles:  req.GetRequiredRoles(),
 		RequiredScopes: req.GetRequiredScopes(),

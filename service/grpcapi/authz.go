@@ -88,10 +88,11 @@ func rules() map[string]Rule {
 	}
 	for _, m := range []string{
 		"CreateUser", "GetUser", "ListUsers", "UpdateUser", "DisableUser", "EnableUser", "DeleteUser", "SetPassword",
-		"CreateServiceClient", "ListServiceClients", "DisableServiceClient", "DeleteServiceClient",
+		"CreateServiceClient", "ListServiceClients", "DisableServiceClient", "DeleteServiceClient", "SetServiceClientAudiences",
 		"SetRoles", "UnlockAccount", "ListSessions", "RevokeSession", "RevokeAllSessions",
 		"ListSigningKeys", "RotateSigningKey", "RevokeSigningKey",
 		"CreateTrustedIssuer", "ListTrustedIssuers", "UpdateTrustedIssuer", "DeleteTrustedIssuer",
+		"LinkIdentity", "UnlinkIdentity", "ListIdentityLinks",
 	} {
 		t[adm(m)] = admin
 	}

@@ -28,6 +28,7 @@ func accountToProto(a store.Account) *gatehousev1.Account {
 		Email:       a.Email,
 		DisplayName: a.DisplayName,
 		Roles:       a.Roles,
+		Audiences:   a.Audiences,
 		Active:      a.Active,
 		CreatedAt:   timestamppb.New(a.CreatedAt),
 		UpdatedAt:   timestamppb.New(a.UpdatedAt),

@@ -75,6 +75,8 @@ func trustedIssuerFromProto(p *gatehousev1.TrustedIssuer) (store.TrustedIssuer, 
 		IdentityClaims:  p.GetIdentityClaims(),
 		GroupClaims:     p.GetGroupClaims(),
 		JITProvisioning: p.GetJitProvisioning(),
+		LinkBy:          p.GetLinkBy(),
+		ExchangeClients: p.GetExchangeClients(),
 	}
 	if len(p.GetRoleMap()) > 0 {
 		ti.RoleMap = make(map[string][]string, len(p.GetRoleMap()))
@@ -101,6 +103,8 @@ func trustedIssuerToProto(ti store.TrustedIssuer) *gatehousev1.TrustedIssuer {
 		IdentityClaims:  ti.IdentityClaims,
 		GroupClaims:     ti.GroupClaims,
 		JitProvisioning: ti.JITProvisioning,
+		LinkBy:          ti.LinkBy,
+		ExchangeClients: ti.ExchangeClients,
 		CreatedAt:       timestamppb.New(ti.CreatedAt),
 		UpdatedAt:       timestamppb.New(ti.UpdatedAt),
 	}
@@ -108,4 +112,54 @@ func trustedIssuerToProto(ti store.TrustedIssuer) *gatehousev1.TrustedIssuer {
 		p.RoleMap = append(p.RoleMap, &gatehousev1.RoleMapping{Group: g, Roles: ti.RoleMap[g]})
 	}
 	return p
+}
+
+func (s *AdminServer) LinkIdentity(ctx context.Context, req *gatehousev1.LinkIdentityRequest) (*gatehousev1.IdentityLink, error) {
+	l, err := s.core.LinkIdentity(ctx, req.GetIssuer(), req.GetSubject(), req.GetAccount())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return identityLinkToProto(l, s.issuerName(ctx, l.IssuerID)), nil
+}
+
+func (s *AdminServer) UnlinkIdentity(ctx context.Context, req *gatehousev1.UnlinkIdentityRequest) (*gatehousev1.UnlinkIdentityResponse, error) {
+	if err := s.core.UnlinkIdentity(ctx, req.GetIssuer(), req.GetSubject()); err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.UnlinkIdentityResponse{}, nil
+}
+
+func (s *AdminServer) ListIdentityLinks(ctx context.Context, req *gatehousev1.ListIdentityLinksRequest) (*gatehousev1.ListIdentityLinksResponse, error) {
+	list, err := s.core.ListIdentityLinks(ctx, req.GetIssuer())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	out := make([]*gatehousev1.IdentityLink, len(list))
+	iss := ""
+	if len(list) > 0 {
+		iss = s.issuerName(ctx, list[0].IssuerID)
+	}
+	for i, l := range list {
+		out[i] = identityLinkToProto(l, iss)
+	}
+	return &gatehousev1.ListIdentityLinksResponse{Links: out}, nil
+}
+
+// issuerName is the iss of a trusted issuer id, "" if it cannot be read.
+func (s *AdminServer) issuerName(ctx context.Context, id string) string {
+	if ti, err := s.core.FindTrustedIssuer(ctx, id); err == nil {
+		return ti.Issuer
+	}
+	return ""
+}
+
+func identityLinkToProto(l store.FederatedLink, issuer string) *gatehousev1.IdentityLink {
+	return &gatehousev1.IdentityLink{
+		IssuerId:  l.IssuerID,
+		Issuer:    issuer,
+		Subject:   l.Subject,
+		AccountId: l.AccountID,
+		CreatedBy: l.CreatedBy,
+		CreatedAt: timestamppb.New(l.CreatedAt),
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -135,26 +136,34 @@ func invalidClient(format string, args ...any) *errs.Error {
 // must be empty, the body application/x-www-form-urlencoded (UTF-8).
 // Every failure is invalid_request.
 func parseOAuthForm(r *http.Request) (map[string]string, error) {
+	form, _, err := parseOAuthFormMulti(r)
+	return form, err
+}
+
+// parseOAuthFormMulti is parseOAuthForm for a request where the parameters
+// named by multi may be repeated (RFC 8707 `resource`); their values come
+// back in the second map, in order.
+func parseOAuthFormMulti(r *http.Request, multi ...string) (map[string]string, map[string][]string, error) {
 	if r.URL.RawQuery != "" {
-		return nil, invalidRequest("parameters must be sent in the request body, not in the URL query")
+		return nil, nil, invalidRequest("parameters must be sent in the request body, not in the URL query")
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, invalidRequest("the body must be application/x-www-form-urlencoded")
+		return nil, nil, invalidRequest("the body must be application/x-www-form-urlencoded")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-		return nil, invalidRequest("charset %q is not supported; send UTF-8", truncateParam(cs))
+		return nil, nil, invalidRequest("charset %q is not supported; send UTF-8", truncateParam(cs))
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, invalidRequest("the body is larger than %d bytes", tooLarge.Limit)
+			return nil, nil, invalidRequest("the body is larger than %d bytes", tooLarge.Limit)
 		}
-		return nil, errs.Wrap(errs.InvalidArgument, err, "the body could not be read").WithOAuth("invalid_request")
+		return nil, nil, errs.Wrap(errs.InvalidArgument, err, "the body could not be read").WithOAuth("invalid_request")
 	}
-	return parseForm(string(body))
+	return parseFormMulti(string(body), multi...)
 }
 
 // parseForm decodes an application/x-www-form-urlencoded string (pairs
@@ -163,39 +172,51 @@ func parseOAuthForm(r *http.Request) (map[string]string, error) {
 // malformed percent-encoding and bytes that are not UTF-8 are refused with
 // invalid_request.
 func parseForm(body string) (map[string]string, error) {
+	form, _, err := parseFormMulti(body)
+	return form, err
+}
+
+// parseFormMulti is parseForm where the parameters named by multi may be
+// repeated; their values are returned in the second map, in order.
+func parseFormMulti(body string, multi ...string) (map[string]string, map[string][]string, error) {
 	form := make(map[string]string)
+	repeated := make(map[string][]string)
 	n := 0
 	for pair := range strings.SplitSeq(body, "&") {
 		if pair == "" {
 			continue
 		}
 		if n++; n > maxFormParams {
-			return nil, invalidRequest("the body holds more than %d parameters", maxFormParams)
+			return nil, nil, invalidRequest("the body holds more than %d parameters", maxFormParams)
 		}
 		rawName, rawValue, _ := strings.Cut(pair, "=")
 		name, err := url.QueryUnescape(rawName)
 		if err != nil {
-			return nil, invalidRequest("a parameter name has malformed percent-encoding")
+			return nil, nil, invalidRequest("a parameter name has malformed percent-encoding")
 		}
 		if !utf8.ValidString(name) {
-			return nil, invalidRequest("a parameter name is not valid UTF-8")
+			return nil, nil, invalidRequest("a parameter name is not valid UTF-8")
 		}
 		value, err := url.QueryUnescape(rawValue)
 		if err != nil {
-			return nil, invalidRequest("parameter %q has malformed percent-encoding", truncateParam(name))
+			return nil, nil, invalidRequest("parameter %q has malformed percent-encoding", truncateParam(name))
 		}
 		if !utf8.ValidString(value) {
-			return nil, invalidRequest("parameter %q is not valid UTF-8", truncateParam(name))
+			return nil, nil, invalidRequest("parameter %q is not valid UTF-8", truncateParam(name))
 		}
 		if value == "" {
 			continue
 		}
+		if slices.Contains(multi, name) {
+			repeated[name] = append(repeated[name], value)
+			continue
+		}
 		if _, dup := form[name]; dup {
-			return nil, invalidRequest("parameter %q is repeated", truncateParam(name))
+			return nil, nil, invalidRequest("parameter %q is repeated", truncateParam(name))
 		}
 		form[name] = value
 	}
-	return form, nil
+	return form, repeated, nil
 }
 
 // truncateParam shortens caller input echoed in an error description.
@@ -322,7 +343,8 @@ type tokenResponse struct {
 // oauthToken is POST /oauth2/token: the password, client_credentials and
 // refresh_token grants.
 func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
-	form, err := parseOAuthForm(r)
+	// RFC 8707 §2: `resource` may be given more than once.
+	form, repeated, err := parseOAuthFormMulti(r, "resource")
 	if err != nil {
 		h.oauthError(w, r, err)
 		return
@@ -347,6 +369,7 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 		SubjectToken:       form["subject_token"],
 		SubjectTokenType:   form["subject_token_type"],
 		Audience:           form["audience"],
+		Resources:          repeated["resource"],
 		RequestedTokenType: form["requested_token_type"],
 		ActorToken:         form["actor_token"],
 		ClientIP:           h.clientIP(r),

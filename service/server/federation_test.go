@@ -30,6 +30,14 @@ type fedFixture struct {
 	issuerID string // id of the v2 trusted issuer
 }
 
+// aliceOID is the Entra object id of alice in the fake tenant; the fixture
+// links it (tid:oid) to the local alice, who has a password and so is never
+// linked automatically.
+const aliceOID = "5b9c1a0e-8f1d-4c07-9a3e-4d4b1f3a2c11"
+
+// newFedFixture trusts the fake tenant's two issuers with link_by
+// "username", the service clients "reporter" and the Azure app as exchange
+// clients, and an admin link of alice's tid:oid on both issuers.
 func newFedFixture(t *testing.T, dsn string, jit bool) *fedFixture {
 	t.Helper()
 	ts := startServer(t, dsn)
@@ -44,14 +52,17 @@ func newFedFixture(t *testing.T, dsn string, jit bool) *fedFixture {
 		{Group: "Service.Call", Roles: []string{"caller"}},
 	}
 	for _, ti := range []*gatehousev1.TrustedIssuer{
-		{Issuer: f.v1, JwksUri: f.idp.JWKSURI(), Audiences: []string{f.idp.Audience()}, RoleMap: roleMap, JitProvisioning: jit},
-		{Issuer: f.v2, Audiences: []string{f.idp.Audience(), f.idp.ClientID()}, RoleMap: roleMap, JitProvisioning: jit},
+		{Issuer: f.v1, JwksUri: f.idp.JWKSURI(), Audiences: []string{f.idp.Audience()}, RoleMap: roleMap, JitProvisioning: jit, LinkBy: "username", ExchangeClients: []string{"reporter", f.idp.ClientID()}},
+		{Issuer: f.v2, Audiences: []string{f.idp.Audience(), f.idp.ClientID()}, RoleMap: roleMap, JitProvisioning: jit, LinkBy: "username", ExchangeClients: []string{"reporter", f.idp.ClientID()}},
 	} {
 		res, err := ts.admin.CreateTrustedIssuer(ctx, &gatehousev1.CreateTrustedIssuerRequest{Issuer: ti})
 		if err != nil {
 			t.Fatalf("trust %s: %v", ti.Issuer, err)
 		}
 		f.issuerID = res.Id
+		if _, err := ts.admin.LinkIdentity(ctx, &gatehousev1.LinkIdentityRequest{Issuer: ti.Issuer, Subject: f.idp.Tenant() + ":" + aliceOID, Account: "alice"}); err != nil {
+			t.Fatalf("link alice on %s: %v", ti.Issuer, err)
+		}
 	}
 	f.appID = f.idp.ClientID()
 	if _, err := ts.admin.CreateServiceClient(ctx, &gatehousev1.CreateServiceClientRequest{ClientId: f.appID, Roles: []string{"etl"}}); err != nil {
@@ -92,9 +103,13 @@ func TestFederatedValidation(t *testing.T) {
 				subject string
 				roles   []string
 			}{
-				{"user by email (v1)", f.user(f.v1, nil), codes.OK, f.aliceID, []string{"auditor", "ops", "viewer"}},
-				{"user by email (v2, discovery)", f.user(f.v2, nil), codes.OK, f.aliceID, []string{"auditor", "ops", "viewer"}},
-				{"user by preferred_username", f.user(f.v2, func(c map[string]any) {
+				{"user by admin link (v1)", f.user(f.v1, nil), codes.OK, f.aliceID, []string{"auditor", "ops", "viewer"}},
+				{"user by admin link (v2, discovery)", f.user(f.v2, nil), codes.OK, f.aliceID, []string{"auditor", "ops", "viewer"}},
+				{"linked user whose claims changed", f.user(f.v2, func(c map[string]any) {
+					c["email"], c["upn"], c["preferred_username"] = "bob@example.com", "bob@example.com", "bob"
+				}), codes.OK, f.aliceID, nil},
+				{"user linked by preferred_username (link_by username)", f.user(f.v2, func(c map[string]any) {
+					c["oid"] = "0b0b0b0b-0000-4000-8000-00000000b0b0"
 					delete(c, "email")
 					delete(c, "upn")
 					c["preferred_username"] = "BOB"
@@ -103,9 +118,15 @@ func TestFederatedValidation(t *testing.T) {
 				{"service principal by appid (v1)", f.idp.Token(app), codes.OK, "", []string{"caller", "etl"}},
 				{"service principal by azp (v2)", f.idp.Token(appV2), codes.OK, "", []string{"caller", "etl"}},
 				{"unknown user", f.user(f.v2, func(c map[string]any) {
+					c["oid"] = "2ed2ed2e-0000-4000-8000-000000000000"
 					c["email"], c["upn"], c["preferred_username"] = "zed@example.com", "zed@example.com", "zed@example.com"
 				}), codes.PermissionDenied, "", nil},
+				{"alice's name is no way in (she has a password)", f.user(f.v2, func(c map[string]any) {
+					c["oid"] = "a11ce000-0000-4000-8000-000000000000"
+					c["preferred_username"] = "alice"
+				}), codes.PermissionDenied, "", nil},
 				{"user token never maps to its app", f.user(f.v2, func(c map[string]any) {
+					c["oid"] = "2ed2ed2e-0000-4000-8000-000000000000"
 					c["email"], c["upn"], c["preferred_username"] = "zed@example.com", "zed@example.com", "zed@example.com"
 					c["azp"] = f.appID
 				}), codes.PermissionDenied, "", nil},
@@ -156,10 +177,14 @@ func TestFederatedValidation(t *testing.T) {
 
 func TestFederatedJITProvisioning(t *testing.T) {
 	f := newFedFixture(t, "", true)
-	tok := f.user(f.v2, func(c map[string]any) {
-		c["email"], c["upn"], c["preferred_username"] = "newcomer@example.com", "newcomer@example.com", "newcomer@example.com"
-		c["groups"] = []string{"g-ops"}
-	})
+	newcomer := func(email string) string {
+		return f.user(f.v2, func(c map[string]any) {
+			c["oid"] = "9e9e9e9e-0000-4000-8000-000000000009"
+			c["email"], c["upn"], c["preferred_username"] = email, email, email
+			c["groups"] = []string{"g-ops"}
+		})
+	}
+	tok := newcomer("newcomer@example.com")
 	res, err := f.ts.auth.ValidateToken(context.Background(), &gatehousev1.ValidateTokenRequest{Token: tok})
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +197,24 @@ func TestFederatedJITProvisioning(t *testing.T) {
 	again, err := f.ts.auth.ValidateToken(context.Background(), &gatehousev1.ValidateTokenRequest{Token: tok})
 	if err != nil || again.Principal.Subject != res.Principal.Subject {
 		t.Errorf("second validation: %v, %v", again, err)
+	}
+	// The account came with its link: a changed email still finds it.
+	moved, err := f.ts.auth.ValidateToken(context.Background(), &gatehousev1.ValidateTokenRequest{Token: newcomer("renamed@example.com")})
+	if err != nil || moved.Principal.Subject != res.Principal.Subject {
+		t.Errorf("after the email changed: %v, %v", moved, err)
+	}
+	links, err := f.ts.admin.ListIdentityLinks(f.ts.adminCtx(t), &gatehousev1.ListIdentityLinksRequest{Issuer: f.v2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jit []string
+	for _, l := range links.Links {
+		if l.CreatedBy == "jit" {
+			jit = append(jit, l.Subject+"="+l.AccountId)
+		}
+	}
+	if want := []string{f.idp.Tenant() + ":9e9e9e9e-0000-4000-8000-000000000009=" + res.Principal.Subject}; !slices.Equal(jit, want) {
+		t.Errorf("jit links = %v, want %v", jit, want)
 	}
 	// App-only tokens are never provisioned.
 	if _, err := f.ts.auth.ValidateToken(context.Background(), &gatehousev1.ValidateTokenRequest{Token: f.idp.Token(f.idp.AppClaims(f.v2, "", "unknown-app"))}); status.Code(err) != codes.PermissionDenied {
@@ -216,18 +259,31 @@ func TestTokenExchange(t *testing.T) {
 	if err != nil || res.IssuedTokenType != "urn:ietf:params:oauth:token-type:access_token" {
 		t.Fatalf("gRPC exchange: %v %v", res, err)
 	}
+	// A service client the issuer does not list may not exchange its tokens.
+	other, err := f.ts.admin.CreateServiceClient(f.ts.adminCtx(t), &gatehousev1.CreateServiceClientRequest{ClientId: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSecret := other.ClientSecret
+	if _, err := f.ts.auth.IssueToken(ctx, &gatehousev1.IssueTokenRequest{GrantType: "urn:ietf:params:oauth:grant-type:token-exchange", ClientId: "other", ClientSecret: otherSecret, SubjectToken: idToken, SubjectTokenType: "urn:ietf:params:oauth:token-type:jwt"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("gRPC exchange by an unlisted client: %v, want PermissionDenied", err)
+	}
 	// Refusals, RFC 6749 §5.2 style.
 	for name, tc := range map[string]struct {
 		form url.Values
 		code string
 	}{
-		"no client auth":       {url.Values{"subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "invalid_client"},
-		"wrong token type":     {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:saml2"}}, "invalid_request"},
-		"untrusted token":      {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {tok.AccessToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "invalid_grant"},
-		"other audience":       {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "audience": {"billing"}}, "invalid_target"},
-		"unmapped identity":    {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {f.user(f.v2, func(c map[string]any) { c["email"], c["upn"], c["preferred_username"] = "x@y.z", "x@y.z", "x@y.z" })}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "invalid_grant"},
-		"actor token":          {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "actor_token": {idToken}}, "invalid_request"},
-		"missing subject type": {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}}, "invalid_request"},
+		"no client auth":   {url.Values{"subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "invalid_client"},
+		"wrong token type": {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:saml2"}}, "invalid_request"},
+		"untrusted token":  {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {tok.AccessToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "invalid_grant"},
+		"other audience":   {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "audience": {"billing"}}, "invalid_target"},
+		"unmapped identity": {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {f.user(f.v2, func(c map[string]any) {
+			c["oid"] = "0d0d0d0d-0000-4000-8000-000000000000"
+			c["email"], c["upn"], c["preferred_username"] = "x@y.z", "x@y.z", "x@y.z"
+		})}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "invalid_grant"},
+		"client not in exchange_clients": {url.Values{"client_id": {"other"}, "client_secret": {otherSecret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}, "unauthorized_client"},
+		"actor token":                    {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "actor_token": {idToken}}, "invalid_request"},
+		"missing subject type":           {url.Values{"client_id": {"reporter"}, "client_secret": {f.secret}, "subject_token": {idToken}}, "invalid_request"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tc.form.Set("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")

@@ -25,7 +25,8 @@ func checkDefaults(t *testing.T, ti *gatehousev1.TrustedIssuer) {
 	if !slices.Equal(ti.AllowedAlgs, []string{"RS256"}) || ti.LeewaySeconds != 60 ||
 		!slices.Equal(ti.RequiredClaims, []string{"exp", "iat"}) ||
 		!slices.Equal(ti.IdentityClaims, []string{"email", "preferred_username", "upn", "appid", "azp"}) ||
-		!slices.Equal(ti.GroupClaims, []string{"groups", "roles"}) || ti.JitProvisioning || len(ti.RoleMap) != 0 {
+		!slices.Equal(ti.GroupClaims, []string{"groups", "roles"}) || ti.JitProvisioning || len(ti.RoleMap) != 0 ||
+		ti.LinkBy != "none" || len(ti.ExchangeClients) != 0 {
 		t.Errorf("defaults not filled in: %v", ti)
 	}
 	if uuid.Validate(ti.Id) != nil || ti.CreatedAt == nil || ti.UpdatedAt == nil {
@@ -66,6 +67,8 @@ func TestTrustedIssuersGRPC(t *testing.T) {
 				{Group: "/staff", Roles: []string{"viewer", "editor"}},
 			},
 			JitProvisioning: true,
+			LinkBy:          "verified_email",
+			ExchangeClients: []string{"reporter", "etl"},
 		}
 		kc, err := ts.admin.CreateTrustedIssuer(ctx, &gatehousev1.CreateTrustedIssuerRequest{Issuer: full})
 		if err != nil {
@@ -234,6 +237,8 @@ func TestTrustedIssuerValidation(t *testing.T) {
 			edit func(ti *gatehousev1.TrustedIssuer)
 		}{
 			{"empty issuer", func(ti *gatehousev1.TrustedIssuer) { ti.Issuer = "" }},
+			{"unknown link_by", func(ti *gatehousev1.TrustedIssuer) { ti.LinkBy = "email" }},
+			{"empty exchange client", func(ti *gatehousev1.TrustedIssuer) { ti.ExchangeClients = []string{"reporter", ""} }},
 			{"http issuer, not loopback", func(ti *gatehousev1.TrustedIssuer) { ti.Issuer = "http://idp.example.com" }},
 			{"http issuer, private address", func(ti *gatehousev1.TrustedIssuer) { ti.Issuer = "http://10.0.0.1/realms/x" }},
 			{"relative issuer", func(ti *gatehousev1.TrustedIssuer) { ti.Issuer = "sts.windows.net/tenant/" }},

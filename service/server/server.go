@@ -213,6 +213,11 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 		if err := core.CanonicaliseStoredNames(ctx, st, log); err != nil {
 			return nil, err
 		}
+		// Trusted issuers stored before federated links get the link
+		// policy that matches their old identity claims (logged per issuer).
+		if _, err := core.MigrateIssuerLinkPolicies(ctx, st, log); err != nil {
+			return nil, fmt.Errorf("upgrade trusted issuers to federated links: %w", err)
+		}
 	}
 	v := view.New(st, km, cfg.View, cfg.Now, log)
 	v.OnIssuers(fed.SetIssuers)

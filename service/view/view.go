@@ -85,7 +85,7 @@ type View struct {
 
 	mu       sync.RWMutex
 	accounts map[string]*Account
-	names    nameIndex // username, email, client id → account id
+	links    links // (trusted issuer, subject) → account id
 	deleted  map[string]time.Time
 	revoked  revocations
 	issuers  func([]store.TrustedIssuer)
@@ -115,23 +115,6 @@ func (v *View) Account(id string) (Account, Status) {
 		return Account{}, Deleted
 	}
 	return Account{}, Unknown
-}
-
-// AccountByName finds an account by a unique name: field is "username",
-// "email" or "client_id"; the value is matched case-insensitively for
-// usernames and emails, exactly for client ids.
-func (v *View) AccountByName(field, value string) (string, Account, bool) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	id, ok := v.names.get(field, value)
-	if !ok {
-		return "", Account{}, false
-	}
-	a := v.accounts[id]
-	if a == nil {
-		return "", Account{}, false
-	}
-	return id, *a, true
 }
 
 // OnIssuers registers the function that receives the trusted issuers at
@@ -193,10 +176,12 @@ func (v *View) loadLocked(ctx context.Context) error {
 		return err
 	}
 	accounts := make(map[string]*Account, len(all))
-	names := newNameIndex()
 	for _, a := range all {
 		accounts[a.ID] = fromStore(a)
-		names.put(a.ID, accounts[a.ID])
+	}
+	links, err := v.loadLinks(ctx)
+	if err != nil {
+		return err
 	}
 	deleted := make(map[string]time.Time)
 	revoked := newRevocations()
@@ -218,7 +203,7 @@ func (v *View) loadLocked(ctx context.Context) error {
 	}
 	v.ring.Store(ring)
 	v.mu.Lock()
-	v.accounts, v.names, v.deleted, v.revoked = accounts, names, deleted, revoked
+	v.accounts, v.links, v.deleted, v.revoked = accounts, links, deleted, revoked
 	v.mu.Unlock()
 	if err := v.loadIssuers(ctx); err != nil {
 		return err
@@ -251,6 +236,11 @@ func (v *View) Poll(ctx context.Context) error {
 			switch c.Kind {
 			case store.ChangeAccount:
 				if err := v.refreshAccount(ctx, c.Subject); err != nil {
+					v.tail.forget(c.Seq) // retried on the next poll
+					return err
+				}
+			case store.ChangeLink:
+				if err := v.refreshLink(ctx, c.Subject); err != nil {
 					v.tail.forget(c.Seq) // retried on the next poll
 					return err
 				}
@@ -291,16 +281,9 @@ func (v *View) refreshAccount(ctx context.Context, id string) error {
 	defer v.mu.Unlock()
 	switch {
 	case err == nil:
-		if old := v.accounts[id]; old != nil {
-			v.names.remove(id, old)
-		}
 		v.accounts[id] = fromStore(a)
-		v.names.put(id, v.accounts[id])
 		delete(v.deleted, id)
 	case isNotFound(err):
-		if old := v.accounts[id]; old != nil {
-			v.names.remove(id, old)
-		}
 		delete(v.accounts, id)
 		v.deleted[id] = v.now()
 	default:

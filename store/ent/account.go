@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ type Account struct {
 	PasswordHash string `json:"-"`
 	// SecretHash holds the value of the "secret_hash" field.
 	SecretHash []byte `json:"-"`
+	// Audiences holds the value of the "audiences" field.
+	Audiences []string `json:"audiences,omitempty"`
 	// Active holds the value of the "active" field.
 	Active bool `json:"active,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -66,7 +69,7 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case account.FieldSecretHash:
+		case account.FieldSecretHash, account.FieldAudiences:
 			values[i] = new([]byte)
 		case account.FieldActive:
 			values[i] = new(sql.NullBool)
@@ -139,6 +142,14 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field secret_hash", values[i])
 			} else if value != nil {
 				_m.SecretHash = *value
+			}
+		case account.FieldAudiences:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field audiences", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Audiences); err != nil {
+					return fmt.Errorf("unmarshal field audiences: %w", err)
+				}
 			}
 		case account.FieldActive:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -223,6 +234,9 @@ func (_m *Account) String() string {
 	builder.WriteString("password_hash=<sensitive>")
 	builder.WriteString(", ")
 	builder.WriteString("secret_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("audiences=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Audiences))
 	builder.WriteString(", ")
 	builder.WriteString("active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Active))

@@ -106,6 +106,12 @@ func (_c *AccountCreate) SetSecretHash(v []byte) *AccountCreate {
 	return _c
 }
 
+// SetAudiences sets the "audiences" field.
+func (_c *AccountCreate) SetAudiences(v []string) *AccountCreate {
+	_c.mutation.SetAudiences(v)
+	return _c
+}
+
 // SetActive sets the "active" field.
 func (_c *AccountCreate) SetActive(v bool) *AccountCreate {
 	_c.mutation.SetActive(v)
@@ -340,6 +346,10 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 		_spec.SetField(account.FieldSecretHash, field.TypeBytes, value)
 		_node.SecretHash = value
 	}
+	if value, ok := _c.mutation.Audiences(); ok {
+		_spec.SetField(account.FieldAudiences, field.TypeJSON, value)
+		_node.Audiences = value
+	}
 	if value, ok := _c.mutation.Active(); ok {
 		_spec.SetField(account.FieldActive, field.TypeBool, value)
 		_node.Active = value
@@ -513,6 +523,24 @@ func (u *AccountUpsert) UpdateSecretHash() *AccountUpsert {
 // ClearSecretHash clears the value of the "secret_hash" field.
 func (u *AccountUpsert) ClearSecretHash() *AccountUpsert {
 	u.SetNull(account.FieldSecretHash)
+	return u
+}
+
+// SetAudiences sets the "audiences" field.
+func (u *AccountUpsert) SetAudiences(v []string) *AccountUpsert {
+	u.Set(account.FieldAudiences, v)
+	return u
+}
+
+// UpdateAudiences sets the "audiences" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateAudiences() *AccountUpsert {
+	u.SetExcluded(account.FieldAudiences)
+	return u
+}
+
+// ClearAudiences clears the value of the "audiences" field.
+func (u *AccountUpsert) ClearAudiences() *AccountUpsert {
+	u.SetNull(account.FieldAudiences)
 	return u
 }
 
@@ -703,6 +731,27 @@ func (u *AccountUpsertOne) UpdateSecretHash() *AccountUpsertOne {
 func (u *AccountUpsertOne) ClearSecretHash() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.ClearSecretHash()
+	})
+}
+
+// SetAudiences sets the "audiences" field.
+func (u *AccountUpsertOne) SetAudiences(v []string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetAudiences(v)
+	})
+}
+
+// UpdateAudiences sets the "audiences" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateAudiences() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateAudiences()
+	})
+}
+
+// ClearAudiences clears the value of the "audiences" field.
+func (u *AccountUpsertOne) ClearAudiences() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearAudiences()
 	})
 }
 
@@ -1064,6 +1113,27 @@ func (u *AccountUpsertBulk) UpdateSecretHash() *AccountUpsertBulk {
 func (u *AccountUpsertBulk) ClearSecretHash() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.ClearSecretHash()
+	})
+}
+
+// SetAudiences sets the "audiences" field.
+func (u *AccountUpsertBulk) SetAudiences(v []string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetAudiences(v)
+	})
+}
+
+// UpdateAudiences sets the "audiences" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateAudiences() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateAudiences()
+	})
+}
+
+// ClearAudiences clears the value of the "audiences" field.
+func (u *AccountUpsertBulk) ClearAudiences() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearAudiences()
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/predicate"
@@ -126,6 +127,24 @@ func (_u *AccountUpdate) SetSecretHash(v []byte) *AccountUpdate {
 // ClearSecretHash clears the value of the "secret_hash" field.
 func (_u *AccountUpdate) ClearSecretHash() *AccountUpdate {
 	_u.mutation.ClearSecretHash()
+	return _u
+}
+
+// SetAudiences sets the "audiences" field.
+func (_u *AccountUpdate) SetAudiences(v []string) *AccountUpdate {
+	_u.mutation.SetAudiences(v)
+	return _u
+}
+
+// AppendAudiences appends value to the "audiences" field.
+func (_u *AccountUpdate) AppendAudiences(v []string) *AccountUpdate {
+	_u.mutation.AppendAudiences(v)
+	return _u
+}
+
+// ClearAudiences clears the value of the "audiences" field.
+func (_u *AccountUpdate) ClearAudiences() *AccountUpdate {
+	_u.mutation.ClearAudiences()
 	return _u
 }
 
@@ -291,6 +310,17 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.SecretHashCleared() {
 		_spec.ClearField(account.FieldSecretHash, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.Audiences(); ok {
+		_spec.SetField(account.FieldAudiences, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedAudiences(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldAudiences, value)
+		})
+	}
+	if _u.mutation.AudiencesCleared() {
+		_spec.ClearField(account.FieldAudiences, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(account.FieldActive, field.TypeBool, value)
@@ -460,6 +490,24 @@ func (_u *AccountUpdateOne) SetSecretHash(v []byte) *AccountUpdateOne {
 // ClearSecretHash clears the value of the "secret_hash" field.
 func (_u *AccountUpdateOne) ClearSecretHash() *AccountUpdateOne {
 	_u.mutation.ClearSecretHash()
+	return _u
+}
+
+// SetAudiences sets the "audiences" field.
+func (_u *AccountUpdateOne) SetAudiences(v []string) *AccountUpdateOne {
+	_u.mutation.SetAudiences(v)
+	return _u
+}
+
+// AppendAudiences appends value to the "audiences" field.
+func (_u *AccountUpdateOne) AppendAudiences(v []string) *AccountUpdateOne {
+	_u.mutation.AppendAudiences(v)
+	return _u
+}
+
+// ClearAudiences clears the value of the "audiences" field.
+func (_u *AccountUpdateOne) ClearAudiences() *AccountUpdateOne {
+	_u.mutation.ClearAudiences()
 	return _u
 }
 
@@ -655,6 +703,17 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if _u.mutation.SecretHashCleared() {
 		_spec.ClearField(account.FieldSecretHash, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.Audiences(); ok {
+		_spec.SetField(account.FieldAudiences, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedAudiences(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldAudiences, value)
+		})
+	}
+	if _u.mutation.AudiencesCleared() {
+		_spec.ClearField(account.FieldAudiences, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(account.FieldActive, field.TypeBool, value)

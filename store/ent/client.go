@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
 	"github.com/gatehouse/gatehouse/store/ent/setting"
@@ -36,6 +37,8 @@ type Client struct {
 	Account *AccountClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// FederatedLink is the client for interacting with the FederatedLink builders.
+	FederatedLink *FederatedLinkClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Role is the client for interacting with the Role builders.
@@ -61,6 +64,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
 	c.Change = NewChangeClient(c.config)
+	c.FederatedLink = NewFederatedLinkClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.Setting = NewSettingClient(c.config)
@@ -161,6 +165,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:        cfg,
 		Account:       NewAccountClient(cfg),
 		Change:        NewChangeClient(cfg),
+		FederatedLink: NewFederatedLinkClient(cfg),
 		RefreshToken:  NewRefreshTokenClient(cfg),
 		Role:          NewRoleClient(cfg),
 		Setting:       NewSettingClient(cfg),
@@ -188,6 +193,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:        cfg,
 		Account:       NewAccountClient(cfg),
 		Change:        NewChangeClient(cfg),
+		FederatedLink: NewFederatedLinkClient(cfg),
 		RefreshToken:  NewRefreshTokenClient(cfg),
 		Role:          NewRoleClient(cfg),
 		Setting:       NewSettingClient(cfg),
@@ -223,8 +229,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.Change, c.RefreshToken, c.Role, c.Setting, c.SigningKey,
-		c.Throttle, c.TrustedIssuer,
+		c.Account, c.Change, c.FederatedLink, c.RefreshToken, c.Role, c.Setting,
+		c.SigningKey, c.Throttle, c.TrustedIssuer,
 	} {
 		n.Use(hooks...)
 	}
@@ -234,8 +240,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.Change, c.RefreshToken, c.Role, c.Setting, c.SigningKey,
-		c.Throttle, c.TrustedIssuer,
+		c.Account, c.Change, c.FederatedLink, c.RefreshToken, c.Role, c.Setting,
+		c.SigningKey, c.Throttle, c.TrustedIssuer,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -248,6 +254,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Account.mutate(ctx, m)
 	case *ChangeMutation:
 		return c.Change.mutate(ctx, m)
+	case *FederatedLinkMutation:
+		return c.FederatedLink.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
 	case *RoleMutation:
@@ -544,6 +552,139 @@ func (c *ChangeClient) mutate(ctx context.Context, m *ChangeMutation) (Value, er
 		return (&ChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Change mutation op: %q", m.Op())
+	}
+}
+
+// FederatedLinkClient is a client for the FederatedLink schema.
+type FederatedLinkClient struct {
+	config
+}
+
+// NewFederatedLinkClient returns a client for the FederatedLink from the given config.
+func NewFederatedLinkClient(c config) *FederatedLinkClient {
+	return &FederatedLinkClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `federatedlink.Hooks(f(g(h())))`.
+func (c *FederatedLinkClient) Use(hooks ...Hook) {
+	c.hooks.FederatedLink = append(c.hooks.FederatedLink, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `federatedlink.Intercept(f(g(h())))`.
+func (c *FederatedLinkClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FederatedLink = append(c.inters.FederatedLink, interceptors...)
+}
+
+// Create returns a builder for creating a FederatedLink entity.
+func (c *FederatedLinkClient) Create() *FederatedLinkCreate {
+	mutation := newFederatedLinkMutation(c.config, OpCreate)
+	return &FederatedLinkCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FederatedLink entities.
+func (c *FederatedLinkClient) CreateBulk(builders ...*FederatedLinkCreate) *FederatedLinkCreateBulk {
+	return &FederatedLinkCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FederatedLinkClient) MapCreateBulk(slice any, setFunc func(*FederatedLinkCreate, int)) *FederatedLinkCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FederatedLinkCreateBulk{err: fmt.Errorf("calling to FederatedLinkClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FederatedLinkCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FederatedLinkCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FederatedLink.
+func (c *FederatedLinkClient) Update() *FederatedLinkUpdate {
+	mutation := newFederatedLinkMutation(c.config, OpUpdate)
+	return &FederatedLinkUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FederatedLinkClient) UpdateOne(_m *FederatedLink) *FederatedLinkUpdateOne {
+	mutation := newFederatedLinkMutation(c.config, OpUpdateOne, withFederatedLink(_m))
+	return &FederatedLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FederatedLinkClient) UpdateOneID(id int) *FederatedLinkUpdateOne {
+	mutation := newFederatedLinkMutation(c.config, OpUpdateOne, withFederatedLinkID(id))
+	return &FederatedLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FederatedLink.
+func (c *FederatedLinkClient) Delete() *FederatedLinkDelete {
+	mutation := newFederatedLinkMutation(c.config, OpDelete)
+	return &FederatedLinkDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FederatedLinkClient) DeleteOne(_m *FederatedLink) *FederatedLinkDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FederatedLinkClient) DeleteOneID(id int) *FederatedLinkDeleteOne {
+	builder := c.Delete().Where(federatedlink.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FederatedLinkDeleteOne{builder}
+}
+
+// Query returns a query builder for FederatedLink.
+func (c *FederatedLinkClient) Query() *FederatedLinkQuery {
+	return &FederatedLinkQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFederatedLink},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FederatedLink entity by its id.
+func (c *FederatedLinkClient) Get(ctx context.Context, id int) (*FederatedLink, error) {
+	return c.Query().Where(federatedlink.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FederatedLinkClient) GetX(ctx context.Context, id int) *FederatedLink {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *FederatedLinkClient) Hooks() []Hook {
+	return c.hooks.FederatedLink
+}
+
+// Interceptors returns the client interceptors.
+func (c *FederatedLinkClient) Interceptors() []Interceptor {
+	return c.inters.FederatedLink
+}
+
+func (c *FederatedLinkClient) mutate(ctx context.Context, m *FederatedLinkMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FederatedLinkCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FederatedLinkUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FederatedLinkUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FederatedLinkDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FederatedLink mutation op: %q", m.Op())
 	}
 }
 
@@ -1364,12 +1505,12 @@ func (c *TrustedIssuerClient) mutate(ctx context.Context, m *TrustedIssuerMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, Change, RefreshToken, Role, Setting, SigningKey, Throttle,
-		TrustedIssuer []ent.Hook
+		Account, Change, FederatedLink, RefreshToken, Role, Setting, SigningKey,
+		Throttle, TrustedIssuer []ent.Hook
 	}
 	inters struct {
-		Account, Change, RefreshToken, Role, Setting, SigningKey, Throttle,
-		TrustedIssuer []ent.Interceptor
+		Account, Change, FederatedLink, RefreshToken, Role, Setting, SigningKey,
+		Throttle, TrustedIssuer []ent.Interceptor
 	}
 )
 

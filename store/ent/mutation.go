@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/predicate"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
@@ -33,6 +34,7 @@ const (
 	// Node types.
 	TypeAccount       = "Account"
 	TypeChange        = "Change"
+	TypeFederatedLink = "FederatedLink"
 	TypeRefreshToken  = "RefreshToken"
 	TypeRole          = "Role"
 	TypeSetting       = "Setting"
@@ -44,26 +46,28 @@ const (
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
 type AccountMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *string
-	kind          *account.Kind
-	username      *string
-	client_id     *string
-	email         *string
-	display_name  *string
-	password_hash *string
-	secret_hash   *[]byte
-	active        *bool
-	created_at    *time.Time
-	updated_at    *time.Time
-	clearedFields map[string]struct{}
-	roles         map[int]struct{}
-	removedroles  map[int]struct{}
-	clearedroles  bool
-	done          bool
-	oldValue      func(context.Context) (*Account, error)
-	predicates    []predicate.Account
+	op              Op
+	typ             string
+	id              *string
+	kind            *account.Kind
+	username        *string
+	client_id       *string
+	email           *string
+	display_name    *string
+	password_hash   *string
+	secret_hash     *[]byte
+	audiences       *[]string
+	appendaudiences []string
+	active          *bool
+	created_at      *time.Time
+	updated_at      *time.Time
+	clearedFields   map[string]struct{}
+	roles           map[int]struct{}
+	removedroles    map[int]struct{}
+	clearedroles    bool
+	done            bool
+	oldValue        func(context.Context) (*Account, error)
+	predicates      []predicate.Account
 }
 
 var _ ent.Mutation = (*AccountMutation)(nil)
@@ -474,6 +478,71 @@ func (m *AccountMutation) ResetSecretHash() {
 	delete(m.clearedFields, account.FieldSecretHash)
 }
 
+// SetAudiences sets the "audiences" field.
+func (m *AccountMutation) SetAudiences(s []string) {
+	m.audiences = &s
+	m.appendaudiences = nil
+}
+
+// Audiences returns the value of the "audiences" field in the mutation.
+func (m *AccountMutation) Audiences() (r []string, exists bool) {
+	v := m.audiences
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAudiences returns the old "audiences" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldAudiences(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAudiences is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAudiences requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAudiences: %w", err)
+	}
+	return oldValue.Audiences, nil
+}
+
+// AppendAudiences adds s to the "audiences" field.
+func (m *AccountMutation) AppendAudiences(s []string) {
+	m.appendaudiences = append(m.appendaudiences, s...)
+}
+
+// AppendedAudiences returns the list of values that were appended to the "audiences" field in this mutation.
+func (m *AccountMutation) AppendedAudiences() ([]string, bool) {
+	if len(m.appendaudiences) == 0 {
+		return nil, false
+	}
+	return m.appendaudiences, true
+}
+
+// ClearAudiences clears the value of the "audiences" field.
+func (m *AccountMutation) ClearAudiences() {
+	m.audiences = nil
+	m.appendaudiences = nil
+	m.clearedFields[account.FieldAudiences] = struct{}{}
+}
+
+// AudiencesCleared returns if the "audiences" field was cleared in this mutation.
+func (m *AccountMutation) AudiencesCleared() bool {
+	_, ok := m.clearedFields[account.FieldAudiences]
+	return ok
+}
+
+// ResetAudiences resets all changes to the "audiences" field.
+func (m *AccountMutation) ResetAudiences() {
+	m.audiences = nil
+	m.appendaudiences = nil
+	delete(m.clearedFields, account.FieldAudiences)
+}
+
 // SetActive sets the "active" field.
 func (m *AccountMutation) SetActive(b bool) {
 	m.active = &b
@@ -670,7 +739,7 @@ func (m *AccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccountMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.kind != nil {
 		fields = append(fields, account.FieldKind)
 	}
@@ -691,6 +760,9 @@ func (m *AccountMutation) Fields() []string {
 	}
 	if m.secret_hash != nil {
 		fields = append(fields, account.FieldSecretHash)
+	}
+	if m.audiences != nil {
+		fields = append(fields, account.FieldAudiences)
 	}
 	if m.active != nil {
 		fields = append(fields, account.FieldActive)
@@ -723,6 +795,8 @@ func (m *AccountMutation) Field(name string) (ent.Value, bool) {
 		return m.PasswordHash()
 	case account.FieldSecretHash:
 		return m.SecretHash()
+	case account.FieldAudiences:
+		return m.Audiences()
 	case account.FieldActive:
 		return m.Active()
 	case account.FieldCreatedAt:
@@ -752,6 +826,8 @@ func (m *AccountMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldPasswordHash(ctx)
 	case account.FieldSecretHash:
 		return m.OldSecretHash(ctx)
+	case account.FieldAudiences:
+		return m.OldAudiences(ctx)
 	case account.FieldActive:
 		return m.OldActive(ctx)
 	case account.FieldCreatedAt:
@@ -816,6 +892,13 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSecretHash(v)
 		return nil
+	case account.FieldAudiences:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAudiences(v)
+		return nil
 	case account.FieldActive:
 		v, ok := value.(bool)
 		if !ok {
@@ -879,6 +962,9 @@ func (m *AccountMutation) ClearedFields() []string {
 	if m.FieldCleared(account.FieldSecretHash) {
 		fields = append(fields, account.FieldSecretHash)
 	}
+	if m.FieldCleared(account.FieldAudiences) {
+		fields = append(fields, account.FieldAudiences)
+	}
 	return fields
 }
 
@@ -904,6 +990,9 @@ func (m *AccountMutation) ClearField(name string) error {
 		return nil
 	case account.FieldSecretHash:
 		m.ClearSecretHash()
+		return nil
+	case account.FieldAudiences:
+		m.ClearAudiences()
 		return nil
 	}
 	return fmt.Errorf("unknown Account nullable field %s", name)
@@ -933,6 +1022,9 @@ func (m *AccountMutation) ResetField(name string) error {
 		return nil
 	case account.FieldSecretHash:
 		m.ResetSecretHash()
+		return nil
+	case account.FieldAudiences:
+		m.ResetAudiences()
 		return nil
 	case account.FieldActive:
 		m.ResetActive()
@@ -1463,6 +1555,548 @@ func (m *ChangeMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ChangeMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Change edge %s", name)
+}
+
+// FederatedLinkMutation represents an operation that mutates the FederatedLink nodes in the graph.
+type FederatedLinkMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	issuer_id     *string
+	subject       *string
+	account_id    *string
+	created_by    *string
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*FederatedLink, error)
+	predicates    []predicate.FederatedLink
+}
+
+var _ ent.Mutation = (*FederatedLinkMutation)(nil)
+
+// federatedlinkOption allows management of the mutation configuration using functional options.
+type federatedlinkOption func(*FederatedLinkMutation)
+
+// newFederatedLinkMutation creates new mutation for the FederatedLink entity.
+func newFederatedLinkMutation(c config, op Op, opts ...federatedlinkOption) *FederatedLinkMutation {
+	m := &FederatedLinkMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFederatedLink,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFederatedLinkID sets the ID field of the mutation.
+func withFederatedLinkID(id int) federatedlinkOption {
+	return func(m *FederatedLinkMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *FederatedLink
+		)
+		m.oldValue = func(ctx context.Context) (*FederatedLink, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().FederatedLink.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFederatedLink sets the old FederatedLink of the mutation.
+func withFederatedLink(node *FederatedLink) federatedlinkOption {
+	return func(m *FederatedLinkMutation) {
+		m.oldValue = func(context.Context) (*FederatedLink, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FederatedLinkMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FederatedLinkMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FederatedLinkMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FederatedLinkMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().FederatedLink.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetIssuerID sets the "issuer_id" field.
+func (m *FederatedLinkMutation) SetIssuerID(s string) {
+	m.issuer_id = &s
+}
+
+// IssuerID returns the value of the "issuer_id" field in the mutation.
+func (m *FederatedLinkMutation) IssuerID() (r string, exists bool) {
+	v := m.issuer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuerID returns the old "issuer_id" field's value of the FederatedLink entity.
+// If the FederatedLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FederatedLinkMutation) OldIssuerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuerID: %w", err)
+	}
+	return oldValue.IssuerID, nil
+}
+
+// ResetIssuerID resets all changes to the "issuer_id" field.
+func (m *FederatedLinkMutation) ResetIssuerID() {
+	m.issuer_id = nil
+}
+
+// SetSubject sets the "subject" field.
+func (m *FederatedLinkMutation) SetSubject(s string) {
+	m.subject = &s
+}
+
+// Subject returns the value of the "subject" field in the mutation.
+func (m *FederatedLinkMutation) Subject() (r string, exists bool) {
+	v := m.subject
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubject returns the old "subject" field's value of the FederatedLink entity.
+// If the FederatedLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FederatedLinkMutation) OldSubject(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubject is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubject requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubject: %w", err)
+	}
+	return oldValue.Subject, nil
+}
+
+// ResetSubject resets all changes to the "subject" field.
+func (m *FederatedLinkMutation) ResetSubject() {
+	m.subject = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *FederatedLinkMutation) SetAccountID(s string) {
+	m.account_id = &s
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *FederatedLinkMutation) AccountID() (r string, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the FederatedLink entity.
+// If the FederatedLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FederatedLinkMutation) OldAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *FederatedLinkMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *FederatedLinkMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *FederatedLinkMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the FederatedLink entity.
+// If the FederatedLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FederatedLinkMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *FederatedLinkMutation) ResetCreatedBy() {
+	m.created_by = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *FederatedLinkMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *FederatedLinkMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the FederatedLink entity.
+// If the FederatedLink object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FederatedLinkMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *FederatedLinkMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the FederatedLinkMutation builder.
+func (m *FederatedLinkMutation) Where(ps ...predicate.FederatedLink) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FederatedLinkMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FederatedLinkMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FederatedLink, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FederatedLinkMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FederatedLinkMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (FederatedLink).
+func (m *FederatedLinkMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FederatedLinkMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.issuer_id != nil {
+		fields = append(fields, federatedlink.FieldIssuerID)
+	}
+	if m.subject != nil {
+		fields = append(fields, federatedlink.FieldSubject)
+	}
+	if m.account_id != nil {
+		fields = append(fields, federatedlink.FieldAccountID)
+	}
+	if m.created_by != nil {
+		fields = append(fields, federatedlink.FieldCreatedBy)
+	}
+	if m.created_at != nil {
+		fields = append(fields, federatedlink.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FederatedLinkMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case federatedlink.FieldIssuerID:
+		return m.IssuerID()
+	case federatedlink.FieldSubject:
+		return m.Subject()
+	case federatedlink.FieldAccountID:
+		return m.AccountID()
+	case federatedlink.FieldCreatedBy:
+		return m.CreatedBy()
+	case federatedlink.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FederatedLinkMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case federatedlink.FieldIssuerID:
+		return m.OldIssuerID(ctx)
+	case federatedlink.FieldSubject:
+		return m.OldSubject(ctx)
+	case federatedlink.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case federatedlink.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	case federatedlink.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown FederatedLink field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FederatedLinkMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case federatedlink.FieldIssuerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuerID(v)
+		return nil
+	case federatedlink.FieldSubject:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubject(v)
+		return nil
+	case federatedlink.FieldAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case federatedlink.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	case federatedlink.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FederatedLink field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FederatedLinkMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FederatedLinkMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FederatedLinkMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown FederatedLink numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FederatedLinkMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FederatedLinkMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FederatedLinkMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown FederatedLink nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FederatedLinkMutation) ResetField(name string) error {
+	switch name {
+	case federatedlink.FieldIssuerID:
+		m.ResetIssuerID()
+		return nil
+	case federatedlink.FieldSubject:
+		m.ResetSubject()
+		return nil
+	case federatedlink.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case federatedlink.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	case federatedlink.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown FederatedLink field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FederatedLinkMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FederatedLinkMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FederatedLinkMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FederatedLinkMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FederatedLinkMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FederatedLinkMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FederatedLinkMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown FederatedLink unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FederatedLinkMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown FederatedLink edge %s", name)
 }
 
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.
@@ -4725,31 +5359,34 @@ func (m *ThrottleMutation) ResetEdge(name string) error {
 // TrustedIssuerMutation represents an operation that mutates the TrustedIssuer nodes in the graph.
 type TrustedIssuerMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *string
-	issuer                *string
-	jwks_uri              *string
-	audiences             *[]string
-	appendaudiences       []string
-	allowed_algs          *[]string
-	appendallowed_algs    []string
-	leeway_seconds        *int64
-	addleeway_seconds     *int64
-	required_claims       *[]string
-	appendrequired_claims []string
-	identity_claims       *[]string
-	appendidentity_claims []string
-	group_claims          *[]string
-	appendgroup_claims    []string
-	role_map              *map[string][]string
-	jit_provisioning      *bool
-	created_at            *time.Time
-	updated_at            *time.Time
-	clearedFields         map[string]struct{}
-	done                  bool
-	oldValue              func(context.Context) (*TrustedIssuer, error)
-	predicates            []predicate.TrustedIssuer
+	op                     Op
+	typ                    string
+	id                     *string
+	issuer                 *string
+	jwks_uri               *string
+	audiences              *[]string
+	appendaudiences        []string
+	allowed_algs           *[]string
+	appendallowed_algs     []string
+	leeway_seconds         *int64
+	addleeway_seconds      *int64
+	required_claims        *[]string
+	appendrequired_claims  []string
+	identity_claims        *[]string
+	appendidentity_claims  []string
+	group_claims           *[]string
+	appendgroup_claims     []string
+	role_map               *map[string][]string
+	jit_provisioning       *bool
+	link_by                *string
+	exchange_clients       *[]string
+	appendexchange_clients []string
+	created_at             *time.Time
+	updated_at             *time.Time
+	clearedFields          map[string]struct{}
+	done                   bool
+	oldValue               func(context.Context) (*TrustedIssuer, error)
+	predicates             []predicate.TrustedIssuer
 }
 
 var _ ent.Mutation = (*TrustedIssuerMutation)(nil)
@@ -5311,6 +5948,107 @@ func (m *TrustedIssuerMutation) ResetJitProvisioning() {
 	m.jit_provisioning = nil
 }
 
+// SetLinkBy sets the "link_by" field.
+func (m *TrustedIssuerMutation) SetLinkBy(s string) {
+	m.link_by = &s
+}
+
+// LinkBy returns the value of the "link_by" field in the mutation.
+func (m *TrustedIssuerMutation) LinkBy() (r string, exists bool) {
+	v := m.link_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLinkBy returns the old "link_by" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldLinkBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLinkBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLinkBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLinkBy: %w", err)
+	}
+	return oldValue.LinkBy, nil
+}
+
+// ResetLinkBy resets all changes to the "link_by" field.
+func (m *TrustedIssuerMutation) ResetLinkBy() {
+	m.link_by = nil
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (m *TrustedIssuerMutation) SetExchangeClients(s []string) {
+	m.exchange_clients = &s
+	m.appendexchange_clients = nil
+}
+
+// ExchangeClients returns the value of the "exchange_clients" field in the mutation.
+func (m *TrustedIssuerMutation) ExchangeClients() (r []string, exists bool) {
+	v := m.exchange_clients
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExchangeClients returns the old "exchange_clients" field's value of the TrustedIssuer entity.
+// If the TrustedIssuer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedIssuerMutation) OldExchangeClients(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExchangeClients is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExchangeClients requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExchangeClients: %w", err)
+	}
+	return oldValue.ExchangeClients, nil
+}
+
+// AppendExchangeClients adds s to the "exchange_clients" field.
+func (m *TrustedIssuerMutation) AppendExchangeClients(s []string) {
+	m.appendexchange_clients = append(m.appendexchange_clients, s...)
+}
+
+// AppendedExchangeClients returns the list of values that were appended to the "exchange_clients" field in this mutation.
+func (m *TrustedIssuerMutation) AppendedExchangeClients() ([]string, bool) {
+	if len(m.appendexchange_clients) == 0 {
+		return nil, false
+	}
+	return m.appendexchange_clients, true
+}
+
+// ClearExchangeClients clears the value of the "exchange_clients" field.
+func (m *TrustedIssuerMutation) ClearExchangeClients() {
+	m.exchange_clients = nil
+	m.appendexchange_clients = nil
+	m.clearedFields[trustedissuer.FieldExchangeClients] = struct{}{}
+}
+
+// ExchangeClientsCleared returns if the "exchange_clients" field was cleared in this mutation.
+func (m *TrustedIssuerMutation) ExchangeClientsCleared() bool {
+	_, ok := m.clearedFields[trustedissuer.FieldExchangeClients]
+	return ok
+}
+
+// ResetExchangeClients resets all changes to the "exchange_clients" field.
+func (m *TrustedIssuerMutation) ResetExchangeClients() {
+	m.exchange_clients = nil
+	m.appendexchange_clients = nil
+	delete(m.clearedFields, trustedissuer.FieldExchangeClients)
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *TrustedIssuerMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -5417,7 +6155,7 @@ func (m *TrustedIssuerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TrustedIssuerMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 14)
 	if m.issuer != nil {
 		fields = append(fields, trustedissuer.FieldIssuer)
 	}
@@ -5447,6 +6185,12 @@ func (m *TrustedIssuerMutation) Fields() []string {
 	}
 	if m.jit_provisioning != nil {
 		fields = append(fields, trustedissuer.FieldJitProvisioning)
+	}
+	if m.link_by != nil {
+		fields = append(fields, trustedissuer.FieldLinkBy)
+	}
+	if m.exchange_clients != nil {
+		fields = append(fields, trustedissuer.FieldExchangeClients)
 	}
 	if m.created_at != nil {
 		fields = append(fields, trustedissuer.FieldCreatedAt)
@@ -5482,6 +6226,10 @@ func (m *TrustedIssuerMutation) Field(name string) (ent.Value, bool) {
 		return m.RoleMap()
 	case trustedissuer.FieldJitProvisioning:
 		return m.JitProvisioning()
+	case trustedissuer.FieldLinkBy:
+		return m.LinkBy()
+	case trustedissuer.FieldExchangeClients:
+		return m.ExchangeClients()
 	case trustedissuer.FieldCreatedAt:
 		return m.CreatedAt()
 	case trustedissuer.FieldUpdatedAt:
@@ -5515,6 +6263,10 @@ func (m *TrustedIssuerMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldRoleMap(ctx)
 	case trustedissuer.FieldJitProvisioning:
 		return m.OldJitProvisioning(ctx)
+	case trustedissuer.FieldLinkBy:
+		return m.OldLinkBy(ctx)
+	case trustedissuer.FieldExchangeClients:
+		return m.OldExchangeClients(ctx)
 	case trustedissuer.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case trustedissuer.FieldUpdatedAt:
@@ -5598,6 +6350,20 @@ func (m *TrustedIssuerMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetJitProvisioning(v)
 		return nil
+	case trustedissuer.FieldLinkBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLinkBy(v)
+		return nil
+	case trustedissuer.FieldExchangeClients:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExchangeClients(v)
+		return nil
 	case trustedissuer.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -5656,7 +6422,11 @@ func (m *TrustedIssuerMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *TrustedIssuerMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(trustedissuer.FieldExchangeClients) {
+		fields = append(fields, trustedissuer.FieldExchangeClients)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -5669,6 +6439,11 @@ func (m *TrustedIssuerMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *TrustedIssuerMutation) ClearField(name string) error {
+	switch name {
+	case trustedissuer.FieldExchangeClients:
+		m.ClearExchangeClients()
+		return nil
+	}
 	return fmt.Errorf("unknown TrustedIssuer nullable field %s", name)
 }
 
@@ -5705,6 +6480,12 @@ func (m *TrustedIssuerMutation) ResetField(name string) error {
 		return nil
 	case trustedissuer.FieldJitProvisioning:
 		m.ResetJitProvisioning()
+		return nil
+	case trustedissuer.FieldLinkBy:
+		m.ResetLinkBy()
+		return nil
+	case trustedissuer.FieldExchangeClients:
+		m.ResetExchangeClients()
 		return nil
 	case trustedissuer.FieldCreatedAt:
 		m.ResetCreatedAt()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
 	"github.com/gatehouse/gatehouse/store/ent/setting"
@@ -45,15 +46,15 @@ func init() {
 	// account.DefaultPasswordHash holds the default value on creation for the password_hash field.
 	account.DefaultPasswordHash = accountDescPasswordHash.Default.(string)
 	// accountDescActive is the schema descriptor for active field.
-	accountDescActive := accountFields[8].Descriptor()
+	accountDescActive := accountFields[9].Descriptor()
 	// account.DefaultActive holds the default value on creation for the active field.
 	account.DefaultActive = accountDescActive.Default.(bool)
 	// accountDescCreatedAt is the schema descriptor for created_at field.
-	accountDescCreatedAt := accountFields[9].Descriptor()
+	accountDescCreatedAt := accountFields[10].Descriptor()
 	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
 	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
 	// accountDescUpdatedAt is the schema descriptor for updated_at field.
-	accountDescUpdatedAt := accountFields[10].Descriptor()
+	accountDescUpdatedAt := accountFields[11].Descriptor()
 	// account.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	account.DefaultUpdatedAt = accountDescUpdatedAt.Default.(func() time.Time)
 	// accountDescID is the schema descriptor for id field.
@@ -104,6 +105,80 @@ func init() {
 	changeDescCreatedAt := changeFields[2].Descriptor()
 	// change.DefaultCreatedAt holds the default value on creation for the created_at field.
 	change.DefaultCreatedAt = changeDescCreatedAt.Default.(func() time.Time)
+	federatedlinkFields := schema.FederatedLink{}.Fields()
+	_ = federatedlinkFields
+	// federatedlinkDescIssuerID is the schema descriptor for issuer_id field.
+	federatedlinkDescIssuerID := federatedlinkFields[0].Descriptor()
+	// federatedlink.IssuerIDValidator is a validator for the "issuer_id" field. It is called by the builders before save.
+	federatedlink.IssuerIDValidator = func() func(string) error {
+		validators := federatedlinkDescIssuerID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(issuer_id string) error {
+			for _, fn := range fns {
+				if err := fn(issuer_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// federatedlinkDescSubject is the schema descriptor for subject field.
+	federatedlinkDescSubject := federatedlinkFields[1].Descriptor()
+	// federatedlink.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	federatedlink.SubjectValidator = func() func(string) error {
+		validators := federatedlinkDescSubject.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(subject string) error {
+			for _, fn := range fns {
+				if err := fn(subject); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// federatedlinkDescAccountID is the schema descriptor for account_id field.
+	federatedlinkDescAccountID := federatedlinkFields[2].Descriptor()
+	// federatedlink.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	federatedlink.AccountIDValidator = func() func(string) error {
+		validators := federatedlinkDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// federatedlinkDescCreatedBy is the schema descriptor for created_by field.
+	federatedlinkDescCreatedBy := federatedlinkFields[3].Descriptor()
+	// federatedlink.CreatedByValidator is a validator for the "created_by" field. It is called by the builders before save.
+	federatedlink.CreatedByValidator = func() func(string) error {
+		validators := federatedlinkDescCreatedBy.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(created_by string) error {
+			for _, fn := range fns {
+				if err := fn(created_by); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	refreshtokenFields := schema.RefreshToken{}.Fields()
 	_ = refreshtokenFields
 	// refreshtokenDescTokenHash is the schema descriptor for token_hash field.
@@ -332,6 +407,12 @@ func init() {
 	trustedissuerDescJitProvisioning := trustedissuerFields[10].Descriptor()
 	// trustedissuer.DefaultJitProvisioning holds the default value on creation for the jit_provisioning field.
 	trustedissuer.DefaultJitProvisioning = trustedissuerDescJitProvisioning.Default.(bool)
+	// trustedissuerDescLinkBy is the schema descriptor for link_by field.
+	trustedissuerDescLinkBy := trustedissuerFields[11].Descriptor()
+	// trustedissuer.DefaultLinkBy holds the default value on creation for the link_by field.
+	trustedissuer.DefaultLinkBy = trustedissuerDescLinkBy.Default.(string)
+	// trustedissuer.LinkByValidator is a validator for the "link_by" field. It is called by the builders before save.
+	trustedissuer.LinkByValidator = trustedissuerDescLinkBy.Validators[0].(func(string) error)
 	// trustedissuerDescID is the schema descriptor for id field.
 	trustedissuerDescID := trustedissuerFields[0].Descriptor()
 	// trustedissuer.IDValidator is a validator for the "id" field. It is called by the builders before save.

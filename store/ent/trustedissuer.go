@@ -38,6 +38,10 @@ type TrustedIssuer struct {
 	RoleMap map[string][]string `json:"role_map,omitempty"`
 	// JitProvisioning holds the value of the "jit_provisioning" field.
 	JitProvisioning bool `json:"jit_provisioning,omitempty"`
+	// LinkBy holds the value of the "link_by" field.
+	LinkBy string `json:"link_by,omitempty"`
+	// ExchangeClients holds the value of the "exchange_clients" field.
+	ExchangeClients []string `json:"exchange_clients,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -50,13 +54,13 @@ func (*TrustedIssuer) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case trustedissuer.FieldAudiences, trustedissuer.FieldAllowedAlgs, trustedissuer.FieldRequiredClaims, trustedissuer.FieldIdentityClaims, trustedissuer.FieldGroupClaims, trustedissuer.FieldRoleMap:
+		case trustedissuer.FieldAudiences, trustedissuer.FieldAllowedAlgs, trustedissuer.FieldRequiredClaims, trustedissuer.FieldIdentityClaims, trustedissuer.FieldGroupClaims, trustedissuer.FieldRoleMap, trustedissuer.FieldExchangeClients:
 			values[i] = new([]byte)
 		case trustedissuer.FieldJitProvisioning:
 			values[i] = new(sql.NullBool)
 		case trustedissuer.FieldLeewaySeconds:
 			values[i] = new(sql.NullInt64)
-		case trustedissuer.FieldID, trustedissuer.FieldIssuer, trustedissuer.FieldJwksURI:
+		case trustedissuer.FieldID, trustedissuer.FieldIssuer, trustedissuer.FieldJwksURI, trustedissuer.FieldLinkBy:
 			values[i] = new(sql.NullString)
 		case trustedissuer.FieldCreatedAt, trustedissuer.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -153,6 +157,20 @@ func (_m *TrustedIssuer) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.JitProvisioning = value.Bool
 			}
+		case trustedissuer.FieldLinkBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field link_by", values[i])
+			} else if value.Valid {
+				_m.LinkBy = value.String
+			}
+		case trustedissuer.FieldExchangeClients:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field exchange_clients", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ExchangeClients); err != nil {
+					return fmt.Errorf("unmarshal field exchange_clients: %w", err)
+				}
+			}
 		case trustedissuer.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
@@ -230,6 +248,12 @@ func (_m *TrustedIssuer) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("jit_provisioning=")
 	builder.WriteString(fmt.Sprintf("%v", _m.JitProvisioning))
+	builder.WriteString(", ")
+	builder.WriteString("link_by=")
+	builder.WriteString(_m.LinkBy)
+	builder.WriteString(", ")
+	builder.WriteString("exchange_clients=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ExchangeClients))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

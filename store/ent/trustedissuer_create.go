@@ -107,6 +107,26 @@ func (_c *TrustedIssuerCreate) SetNillableJitProvisioning(v *bool) *TrustedIssue
 	return _c
 }
 
+// SetLinkBy sets the "link_by" field.
+func (_c *TrustedIssuerCreate) SetLinkBy(v string) *TrustedIssuerCreate {
+	_c.mutation.SetLinkBy(v)
+	return _c
+}
+
+// SetNillableLinkBy sets the "link_by" field if the given value is not nil.
+func (_c *TrustedIssuerCreate) SetNillableLinkBy(v *string) *TrustedIssuerCreate {
+	if v != nil {
+		_c.SetLinkBy(*v)
+	}
+	return _c
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (_c *TrustedIssuerCreate) SetExchangeClients(v []string) *TrustedIssuerCreate {
+	_c.mutation.SetExchangeClients(v)
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *TrustedIssuerCreate) SetCreatedAt(v time.Time) *TrustedIssuerCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -172,6 +192,10 @@ func (_c *TrustedIssuerCreate) defaults() {
 		v := trustedissuer.DefaultJitProvisioning
 		_c.mutation.SetJitProvisioning(v)
 	}
+	if _, ok := _c.mutation.LinkBy(); !ok {
+		v := trustedissuer.DefaultLinkBy
+		_c.mutation.SetLinkBy(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -215,6 +239,14 @@ func (_c *TrustedIssuerCreate) check() error {
 	}
 	if _, ok := _c.mutation.JitProvisioning(); !ok {
 		return &ValidationError{Name: "jit_provisioning", err: errors.New(`ent: missing required field "TrustedIssuer.jit_provisioning"`)}
+	}
+	if _, ok := _c.mutation.LinkBy(); !ok {
+		return &ValidationError{Name: "link_by", err: errors.New(`ent: missing required field "TrustedIssuer.link_by"`)}
+	}
+	if v, ok := _c.mutation.LinkBy(); ok {
+		if err := trustedissuer.LinkByValidator(v); err != nil {
+			return &ValidationError{Name: "link_by", err: fmt.Errorf(`ent: validator failed for field "TrustedIssuer.link_by": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "TrustedIssuer.created_at"`)}
@@ -302,6 +334,14 @@ func (_c *TrustedIssuerCreate) createSpec() (*TrustedIssuer, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.JitProvisioning(); ok {
 		_spec.SetField(trustedissuer.FieldJitProvisioning, field.TypeBool, value)
 		_node.JitProvisioning = value
+	}
+	if value, ok := _c.mutation.LinkBy(); ok {
+		_spec.SetField(trustedissuer.FieldLinkBy, field.TypeString, value)
+		_node.LinkBy = value
+	}
+	if value, ok := _c.mutation.ExchangeClients(); ok {
+		_spec.SetField(trustedissuer.FieldExchangeClients, field.TypeJSON, value)
+		_node.ExchangeClients = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(trustedissuer.FieldCreatedAt, field.TypeTime, value)
@@ -486,6 +526,36 @@ func (u *TrustedIssuerUpsert) SetJitProvisioning(v bool) *TrustedIssuerUpsert {
 // UpdateJitProvisioning sets the "jit_provisioning" field to the value that was provided on create.
 func (u *TrustedIssuerUpsert) UpdateJitProvisioning() *TrustedIssuerUpsert {
 	u.SetExcluded(trustedissuer.FieldJitProvisioning)
+	return u
+}
+
+// SetLinkBy sets the "link_by" field.
+func (u *TrustedIssuerUpsert) SetLinkBy(v string) *TrustedIssuerUpsert {
+	u.Set(trustedissuer.FieldLinkBy, v)
+	return u
+}
+
+// UpdateLinkBy sets the "link_by" field to the value that was provided on create.
+func (u *TrustedIssuerUpsert) UpdateLinkBy() *TrustedIssuerUpsert {
+	u.SetExcluded(trustedissuer.FieldLinkBy)
+	return u
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (u *TrustedIssuerUpsert) SetExchangeClients(v []string) *TrustedIssuerUpsert {
+	u.Set(trustedissuer.FieldExchangeClients, v)
+	return u
+}
+
+// UpdateExchangeClients sets the "exchange_clients" field to the value that was provided on create.
+func (u *TrustedIssuerUpsert) UpdateExchangeClients() *TrustedIssuerUpsert {
+	u.SetExcluded(trustedissuer.FieldExchangeClients)
+	return u
+}
+
+// ClearExchangeClients clears the value of the "exchange_clients" field.
+func (u *TrustedIssuerUpsert) ClearExchangeClients() *TrustedIssuerUpsert {
+	u.SetNull(trustedissuer.FieldExchangeClients)
 	return u
 }
 
@@ -696,6 +766,41 @@ func (u *TrustedIssuerUpsertOne) SetJitProvisioning(v bool) *TrustedIssuerUpsert
 func (u *TrustedIssuerUpsertOne) UpdateJitProvisioning() *TrustedIssuerUpsertOne {
 	return u.Update(func(s *TrustedIssuerUpsert) {
 		s.UpdateJitProvisioning()
+	})
+}
+
+// SetLinkBy sets the "link_by" field.
+func (u *TrustedIssuerUpsertOne) SetLinkBy(v string) *TrustedIssuerUpsertOne {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.SetLinkBy(v)
+	})
+}
+
+// UpdateLinkBy sets the "link_by" field to the value that was provided on create.
+func (u *TrustedIssuerUpsertOne) UpdateLinkBy() *TrustedIssuerUpsertOne {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.UpdateLinkBy()
+	})
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (u *TrustedIssuerUpsertOne) SetExchangeClients(v []string) *TrustedIssuerUpsertOne {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.SetExchangeClients(v)
+	})
+}
+
+// UpdateExchangeClients sets the "exchange_clients" field to the value that was provided on create.
+func (u *TrustedIssuerUpsertOne) UpdateExchangeClients() *TrustedIssuerUpsertOne {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.UpdateExchangeClients()
+	})
+}
+
+// ClearExchangeClients clears the value of the "exchange_clients" field.
+func (u *TrustedIssuerUpsertOne) ClearExchangeClients() *TrustedIssuerUpsertOne {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.ClearExchangeClients()
 	})
 }
 
@@ -1075,6 +1180,41 @@ func (u *TrustedIssuerUpsertBulk) SetJitProvisioning(v bool) *TrustedIssuerUpser
 func (u *TrustedIssuerUpsertBulk) UpdateJitProvisioning() *TrustedIssuerUpsertBulk {
 	return u.Update(func(s *TrustedIssuerUpsert) {
 		s.UpdateJitProvisioning()
+	})
+}
+
+// SetLinkBy sets the "link_by" field.
+func (u *TrustedIssuerUpsertBulk) SetLinkBy(v string) *TrustedIssuerUpsertBulk {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.SetLinkBy(v)
+	})
+}
+
+// UpdateLinkBy sets the "link_by" field to the value that was provided on create.
+func (u *TrustedIssuerUpsertBulk) UpdateLinkBy() *TrustedIssuerUpsertBulk {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.UpdateLinkBy()
+	})
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (u *TrustedIssuerUpsertBulk) SetExchangeClients(v []string) *TrustedIssuerUpsertBulk {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.SetExchangeClients(v)
+	})
+}
+
+// UpdateExchangeClients sets the "exchange_clients" field to the value that was provided on create.
+func (u *TrustedIssuerUpsertBulk) UpdateExchangeClients() *TrustedIssuerUpsertBulk {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.UpdateExchangeClients()
+	})
+}
+
+// ClearExchangeClients clears the value of the "exchange_clients" field.
+func (u *TrustedIssuerUpsertBulk) ClearExchangeClients() *TrustedIssuerUpsertBulk {
+	return u.Update(func(s *TrustedIssuerUpsert) {
+		s.ClearExchangeClients()
 	})
 }
 

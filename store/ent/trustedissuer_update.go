@@ -158,6 +158,38 @@ func (_u *TrustedIssuerUpdate) SetNillableJitProvisioning(v *bool) *TrustedIssue
 	return _u
 }
 
+// SetLinkBy sets the "link_by" field.
+func (_u *TrustedIssuerUpdate) SetLinkBy(v string) *TrustedIssuerUpdate {
+	_u.mutation.SetLinkBy(v)
+	return _u
+}
+
+// SetNillableLinkBy sets the "link_by" field if the given value is not nil.
+func (_u *TrustedIssuerUpdate) SetNillableLinkBy(v *string) *TrustedIssuerUpdate {
+	if v != nil {
+		_u.SetLinkBy(*v)
+	}
+	return _u
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (_u *TrustedIssuerUpdate) SetExchangeClients(v []string) *TrustedIssuerUpdate {
+	_u.mutation.SetExchangeClients(v)
+	return _u
+}
+
+// AppendExchangeClients appends value to the "exchange_clients" field.
+func (_u *TrustedIssuerUpdate) AppendExchangeClients(v []string) *TrustedIssuerUpdate {
+	_u.mutation.AppendExchangeClients(v)
+	return _u
+}
+
+// ClearExchangeClients clears the value of the "exchange_clients" field.
+func (_u *TrustedIssuerUpdate) ClearExchangeClients() *TrustedIssuerUpdate {
+	_u.mutation.ClearExchangeClients()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *TrustedIssuerUpdate) SetUpdatedAt(v time.Time) *TrustedIssuerUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -214,6 +246,11 @@ func (_u *TrustedIssuerUpdate) check() error {
 	if v, ok := _u.mutation.JwksURI(); ok {
 		if err := trustedissuer.JwksURIValidator(v); err != nil {
 			return &ValidationError{Name: "jwks_uri", err: fmt.Errorf(`ent: validator failed for field "TrustedIssuer.jwks_uri": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.LinkBy(); ok {
+		if err := trustedissuer.LinkByValidator(v); err != nil {
+			return &ValidationError{Name: "link_by", err: fmt.Errorf(`ent: validator failed for field "TrustedIssuer.link_by": %w`, err)}
 		}
 	}
 	return nil
@@ -288,6 +325,20 @@ func (_u *TrustedIssuerUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.JitProvisioning(); ok {
 		_spec.SetField(trustedissuer.FieldJitProvisioning, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.LinkBy(); ok {
+		_spec.SetField(trustedissuer.FieldLinkBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ExchangeClients(); ok {
+		_spec.SetField(trustedissuer.FieldExchangeClients, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExchangeClients(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, trustedissuer.FieldExchangeClients, value)
+		})
+	}
+	if _u.mutation.ExchangeClientsCleared() {
+		_spec.ClearField(trustedissuer.FieldExchangeClients, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(trustedissuer.FieldUpdatedAt, field.TypeTime, value)
@@ -441,6 +492,38 @@ func (_u *TrustedIssuerUpdateOne) SetNillableJitProvisioning(v *bool) *TrustedIs
 	return _u
 }
 
+// SetLinkBy sets the "link_by" field.
+func (_u *TrustedIssuerUpdateOne) SetLinkBy(v string) *TrustedIssuerUpdateOne {
+	_u.mutation.SetLinkBy(v)
+	return _u
+}
+
+// SetNillableLinkBy sets the "link_by" field if the given value is not nil.
+func (_u *TrustedIssuerUpdateOne) SetNillableLinkBy(v *string) *TrustedIssuerUpdateOne {
+	if v != nil {
+		_u.SetLinkBy(*v)
+	}
+	return _u
+}
+
+// SetExchangeClients sets the "exchange_clients" field.
+func (_u *TrustedIssuerUpdateOne) SetExchangeClients(v []string) *TrustedIssuerUpdateOne {
+	_u.mutation.SetExchangeClients(v)
+	return _u
+}
+
+// AppendExchangeClients appends value to the "exchange_clients" field.
+func (_u *TrustedIssuerUpdateOne) AppendExchangeClients(v []string) *TrustedIssuerUpdateOne {
+	_u.mutation.AppendExchangeClients(v)
+	return _u
+}
+
+// ClearExchangeClients clears the value of the "exchange_clients" field.
+func (_u *TrustedIssuerUpdateOne) ClearExchangeClients() *TrustedIssuerUpdateOne {
+	_u.mutation.ClearExchangeClients()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *TrustedIssuerUpdateOne) SetUpdatedAt(v time.Time) *TrustedIssuerUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
@@ -510,6 +593,11 @@ func (_u *TrustedIssuerUpdateOne) check() error {
 	if v, ok := _u.mutation.JwksURI(); ok {
 		if err := trustedissuer.JwksURIValidator(v); err != nil {
 			return &ValidationError{Name: "jwks_uri", err: fmt.Errorf(`ent: validator failed for field "TrustedIssuer.jwks_uri": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.LinkBy(); ok {
+		if err := trustedissuer.LinkByValidator(v); err != nil {
+			return &ValidationError{Name: "link_by", err: fmt.Errorf(`ent: validator failed for field "TrustedIssuer.link_by": %w`, err)}
 		}
 	}
 	return nil
@@ -601,6 +689,20 @@ func (_u *TrustedIssuerUpdateOne) sqlSave(ctx context.Context) (_node *TrustedIs
 	}
 	if value, ok := _u.mutation.JitProvisioning(); ok {
 		_spec.SetField(trustedissuer.FieldJitProvisioning, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.LinkBy(); ok {
+		_spec.SetField(trustedissuer.FieldLinkBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ExchangeClients(); ok {
+		_spec.SetField(trustedissuer.FieldExchangeClients, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExchangeClients(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, trustedissuer.FieldExchangeClients, value)
+		})
+	}
+	if _u.mutation.ExchangeClientsCleared() {
+		_spec.ClearField(trustedissuer.FieldExchangeClients, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(trustedissuer.FieldUpdatedAt, field.TypeTime, value)

@@ -18,6 +18,8 @@ type Tx struct {
 	Account *AccountClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// FederatedLink is the client for interacting with the FederatedLink builders.
+	FederatedLink *FederatedLinkClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Role is the client for interacting with the Role builders.
@@ -163,6 +165,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.Change = NewChangeClient(tx.config)
+	tx.FederatedLink = NewFederatedLinkClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)

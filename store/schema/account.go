@@ -32,6 +32,9 @@ func (Account) Fields() []ent.Field {
 		field.String("password_hash").Default("").Sensitive(),
 		// Keyed SHA-256 of the client secret (secrets are random, not human-chosen).
 		field.Bytes("secret_hash").Optional().Sensitive(),
+		// Service clients only: the audiences a token may be issued for, the
+		// first being the default. Empty means the server's default audience.
+		field.Strings("audiences").Optional(),
 		field.Bool("active").Default(true),
 		field.Time("created_at").Immutable().Default(time.Now),
 		field.Time("updated_at").Default(time.Now),

@@ -31,6 +31,13 @@ func (TrustedIssuer) Fields() []ent.Field {
 		field.JSON("role_map", map[string][]string{}),
 		// Create unknown users on first sight with the mapped roles.
 		field.Bool("jit_provisioning").Default(false),
+		// How a first link to an existing account may be made: none,
+		// verified_email, username, upn. Empty: stored before links
+		// existed; serve's upgrade step sets it once.
+		field.String("link_by").Default("").MaxLen(32),
+		// Service client ids allowed to exchange this issuer's tokens
+		// (RFC 8693); empty: none.
+		field.Strings("exchange_clients").Optional(),
 		field.Time("created_at").Immutable(),
 		field.Time("updated_at"),
 	}

@@ -569,9 +569,13 @@ func (*SetPasswordResponse) Descriptor() ([]byte, []int) {
 type CreateServiceClientRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional; generated when empty.
-	ClientId      string   `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	DisplayName   string   `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Roles         []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	ClientId    string   `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	DisplayName string   `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Roles       []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	// The audiences the client may request tokens for; the first is the
+	// `aud` of its tokens when a request names none. Empty: the server's
+	// audience. At most 32 values of at most 512 bytes, no control characters.
+	Audiences     []string `protobuf:"bytes,4,rep,name=audiences,proto3" json:"audiences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -623,6 +627,13 @@ func (x *CreateServiceClientRequest) GetDisplayName() string {
 func (x *CreateServiceClientRequest) GetRoles() []string {
 	if x != nil {
 		return x.Roles
+	}
+	return nil
+}
+
+func (x *CreateServiceClientRequest) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
 	}
 	return nil
 }
@@ -908,6 +919,61 @@ func (*DeleteServiceClientResponse) Descriptor() ([]byte, []int) {
 	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
+type SetServiceClientAudiencesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service client's account id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Replaces the allowed audiences (see CreateServiceClientRequest);
+	// empty: the server's audience.
+	Audiences     []string `protobuf:"bytes,2,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetServiceClientAudiencesRequest) Reset() {
+	*x = SetServiceClientAudiencesRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetServiceClientAudiencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetServiceClientAudiencesRequest) ProtoMessage() {}
+
+func (x *SetServiceClientAudiencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetServiceClientAudiencesRequest.ProtoReflect.Descriptor instead.
+func (*SetServiceClientAudiencesRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetServiceClientAudiencesRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetServiceClientAudiencesRequest) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
 type ListSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account id.
@@ -918,7 +984,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +996,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1009,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSessionsRequest) GetId() string {
@@ -962,7 +1028,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1040,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1053,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1016,7 +1082,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1094,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1107,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Session) GetId() string {
@@ -1109,7 +1175,7 @@ type RevokeSessionRequest struct {
 
 func (x *RevokeSessionRequest) Reset() {
 	*x = RevokeSessionRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1187,7 @@ func (x *RevokeSessionRequest) String() string {
 func (*RevokeSessionRequest) ProtoMessage() {}
 
 func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1200,7 @@ func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeSessionRequest) GetId() string {
@@ -1152,7 +1218,7 @@ type RevokeSessionResponse struct {
 
 func (x *RevokeSessionResponse) Reset() {
 	*x = RevokeSessionResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1230,7 @@ func (x *RevokeSessionResponse) String() string {
 func (*RevokeSessionResponse) ProtoMessage() {}
 
 func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1243,7 @@ func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
 func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 type RevokeAllSessionsRequest struct {
@@ -1190,7 +1256,7 @@ type RevokeAllSessionsRequest struct {
 
 func (x *RevokeAllSessionsRequest) Reset() {
 	*x = RevokeAllSessionsRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1268,7 @@ func (x *RevokeAllSessionsRequest) String() string {
 func (*RevokeAllSessionsRequest) ProtoMessage() {}
 
 func (x *RevokeAllSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1281,7 @@ func (x *RevokeAllSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAllSessionsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAllSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RevokeAllSessionsRequest) GetId() string {
@@ -1234,7 +1300,7 @@ type RevokeAllSessionsResponse struct {
 
 func (x *RevokeAllSessionsResponse) Reset() {
 	*x = RevokeAllSessionsResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1312,7 @@ func (x *RevokeAllSessionsResponse) String() string {
 func (*RevokeAllSessionsResponse) ProtoMessage() {}
 
 func (x *RevokeAllSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1325,7 @@ func (x *RevokeAllSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAllSessionsResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAllSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RevokeAllSessionsResponse) GetRevoked() int32 {
@@ -1279,7 +1345,7 @@ type UnlockAccountRequest struct {
 
 func (x *UnlockAccountRequest) Reset() {
 	*x = UnlockAccountRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1357,7 @@ func (x *UnlockAccountRequest) String() string {
 func (*UnlockAccountRequest) ProtoMessage() {}
 
 func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1370,7 @@ func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountRequest.ProtoReflect.Descriptor instead.
 func (*UnlockAccountRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UnlockAccountRequest) GetId() string {
@@ -1324,7 +1390,7 @@ type UnlockAccountResponse struct {
 
 func (x *UnlockAccountResponse) Reset() {
 	*x = UnlockAccountResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1402,7 @@ func (x *UnlockAccountResponse) String() string {
 func (*UnlockAccountResponse) ProtoMessage() {}
 
 func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1415,7 @@ func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountResponse.ProtoReflect.Descriptor instead.
 func (*UnlockAccountResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UnlockAccountResponse) GetCleared() int32 {
@@ -1367,7 +1433,7 @@ type ListSigningKeysRequest struct {
 
 func (x *ListSigningKeysRequest) Reset() {
 	*x = ListSigningKeysRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1445,7 @@ func (x *ListSigningKeysRequest) String() string {
 func (*ListSigningKeysRequest) ProtoMessage() {}
 
 func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1458,7 @@ func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 type ListSigningKeysResponse struct {
@@ -1404,7 +1470,7 @@ type ListSigningKeysResponse struct {
 
 func (x *ListSigningKeysResponse) Reset() {
 	*x = ListSigningKeysResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1482,7 @@ func (x *ListSigningKeysResponse) String() string {
 func (*ListSigningKeysResponse) ProtoMessage() {}
 
 func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1495,7 @@ func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
@@ -1459,7 +1525,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1537,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1550,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SigningKey) GetKid() string {
@@ -1545,7 +1611,7 @@ type RotateSigningKeyRequest struct {
 
 func (x *RotateSigningKeyRequest) Reset() {
 	*x = RotateSigningKeyRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1623,7 @@ func (x *RotateSigningKeyRequest) String() string {
 func (*RotateSigningKeyRequest) ProtoMessage() {}
 
 func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1636,7 @@ func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RotateSigningKeyRequest) GetImmediate() bool {
@@ -1589,7 +1655,7 @@ type RevokeSigningKeyRequest struct {
 
 func (x *RevokeSigningKeyRequest) Reset() {
 	*x = RevokeSigningKeyRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1667,7 @@ func (x *RevokeSigningKeyRequest) String() string {
 func (*RevokeSigningKeyRequest) ProtoMessage() {}
 
 func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1680,7 @@ func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RevokeSigningKeyRequest) GetKid() string {
@@ -1642,9 +1708,11 @@ type TrustedIssuer struct {
 	LeewaySeconds int64 `protobuf:"varint,6,opt,name=leeway_seconds,json=leewaySeconds,proto3" json:"leeway_seconds,omitempty"`
 	// Default ["exp", "iat"] (nbf is checked whenever present).
 	RequiredClaims []string `protobuf:"bytes,7,rep,name=required_claims,json=requiredClaims,proto3" json:"required_claims,omitempty"`
-	// Claims tried in order to find the local account. Default ["email",
-	// "preferred_username", "upn", "appid", "azp"]; appid/azp match service
-	// clients by client_id.
+	// Claims that tell user tokens from app-only tokens: a token carrying
+	// none of the user claims listed here is app-only, and appid/azp name its
+	// application. Default ["email", "preferred_username", "upn", "appid",
+	// "azp"]. Accounts are found only through links (see link_by), never by
+	// these claims afresh.
 	IdentityClaims []string `protobuf:"bytes,8,rep,name=identity_claims,json=identityClaims,proto3" json:"identity_claims,omitempty"`
 	// Claims holding group or role names. Default ["groups", "roles"].
 	GroupClaims []string       `protobuf:"bytes,9,rep,name=group_claims,json=groupClaims,proto3" json:"group_claims,omitempty"`
@@ -1654,13 +1722,24 @@ type TrustedIssuer struct {
 	JitProvisioning bool                   `protobuf:"varint,11,opt,name=jit_provisioning,json=jitProvisioning,proto3" json:"jit_provisioning,omitempty"`
 	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// How a first link to an existing local account may be made: "none"
+	// (default: only links made by an admin, or just-in-time provisioning),
+	// "verified_email" (email, only when email_verified or Entra ID's
+	// xms_edov is true), "username" (preferred_username), "upn" (username or
+	// email equal to upn). Never to an account with the admin role or a local
+	// password.
+	LinkBy string `protobuf:"bytes,14,opt,name=link_by,json=linkBy,proto3" json:"link_by,omitempty"`
+	// Service client ids allowed to exchange this issuer's tokens (RFC 8693);
+	// others get unauthorized_client. App-only tokens whose appid/azp is
+	// listed here also map to the service client with that client_id.
+	ExchangeClients []string `protobuf:"bytes,15,rep,name=exchange_clients,json=exchangeClients,proto3" json:"exchange_clients,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TrustedIssuer) Reset() {
 	*x = TrustedIssuer{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1751,7 @@ func (x *TrustedIssuer) String() string {
 func (*TrustedIssuer) ProtoMessage() {}
 
 func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1764,7 @@ func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustedIssuer.ProtoReflect.Descriptor instead.
 func (*TrustedIssuer) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TrustedIssuer) GetId() string {
@@ -1779,6 +1858,348 @@ func (x *TrustedIssuer) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *TrustedIssuer) GetLinkBy() string {
+	if x != nil {
+		return x.LinkBy
+	}
+	return ""
+}
+
+func (x *TrustedIssuer) GetExchangeClients() []string {
+	if x != nil {
+		return x.ExchangeClients
+	}
+	return nil
+}
+
+// IdentityLink binds a trusted issuer's stable subject to a local account.
+type IdentityLink struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	IssuerId string                 `protobuf:"bytes,1,opt,name=issuer_id,json=issuerId,proto3" json:"issuer_id,omitempty"`
+	Issuer   string                 `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// sub; tid:oid for Entra ID (its sub differs per application).
+	Subject   string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	AccountId string `protobuf:"bytes,4,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// How the link was made: jit, verified_email, username, upn, admin,
+	// exchange_clients, migration.
+	CreatedBy     string                 `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentityLink) Reset() {
+	*x = IdentityLink{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentityLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentityLink) ProtoMessage() {}
+
+func (x *IdentityLink) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentityLink.ProtoReflect.Descriptor instead.
+func (*IdentityLink) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *IdentityLink) GetIssuerId() string {
+	if x != nil {
+		return x.IssuerId
+	}
+	return ""
+}
+
+func (x *IdentityLink) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *IdentityLink) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *IdentityLink) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *IdentityLink) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *IdentityLink) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type LinkIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The trusted issuer's id or iss.
+	Issuer  string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// An account id, a username or a service client's client_id.
+	Account       string `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkIdentityRequest) Reset() {
+	*x = LinkIdentityRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkIdentityRequest) ProtoMessage() {}
+
+func (x *LinkIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkIdentityRequest.ProtoReflect.Descriptor instead.
+func (*LinkIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *LinkIdentityRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *LinkIdentityRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *LinkIdentityRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type UnlinkIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The trusted issuer's id or iss.
+	Issuer        string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Subject       string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIdentityRequest) Reset() {
+	*x = UnlinkIdentityRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIdentityRequest) ProtoMessage() {}
+
+func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIdentityRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UnlinkIdentityRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *UnlinkIdentityRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+type UnlinkIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIdentityResponse) Reset() {
+	*x = UnlinkIdentityResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIdentityResponse) ProtoMessage() {}
+
+func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIdentityResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+type ListIdentityLinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The trusted issuer's id or iss.
+	Issuer        string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIdentityLinksRequest) Reset() {
+	*x = ListIdentityLinksRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentityLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentityLinksRequest) ProtoMessage() {}
+
+func (x *ListIdentityLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentityLinksRequest.ProtoReflect.Descriptor instead.
+func (*ListIdentityLinksRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListIdentityLinksRequest) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+type ListIdentityLinksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*IdentityLink        `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIdentityLinksResponse) Reset() {
+	*x = ListIdentityLinksResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentityLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentityLinksResponse) ProtoMessage() {}
+
+func (x *ListIdentityLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentityLinksResponse.ProtoReflect.Descriptor instead.
+func (*ListIdentityLinksResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListIdentityLinksResponse) GetLinks() []*IdentityLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
 // RoleMapping grants local roles to holders of an IdP group.
 type RoleMapping struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1790,7 +2211,7 @@ type RoleMapping struct {
 
 func (x *RoleMapping) Reset() {
 	*x = RoleMapping{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +2223,7 @@ func (x *RoleMapping) String() string {
 func (*RoleMapping) ProtoMessage() {}
 
 func (x *RoleMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +2236,7 @@ func (x *RoleMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleMapping.ProtoReflect.Descriptor instead.
 func (*RoleMapping) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RoleMapping) GetGroup() string {
@@ -1841,7 +2262,7 @@ type CreateTrustedIssuerRequest struct {
 
 func (x *CreateTrustedIssuerRequest) Reset() {
 	*x = CreateTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2274,7 @@ func (x *CreateTrustedIssuerRequest) String() string {
 func (*CreateTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2287,7 @@ func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*CreateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateTrustedIssuerRequest) GetIssuer() *TrustedIssuer {
@@ -1886,7 +2307,7 @@ type UpdateTrustedIssuerRequest struct {
 
 func (x *UpdateTrustedIssuerRequest) Reset() {
 	*x = UpdateTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2319,7 @@ func (x *UpdateTrustedIssuerRequest) String() string {
 func (*UpdateTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2332,7 @@ func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UpdateTrustedIssuerRequest) GetId() string {
@@ -1936,7 +2357,7 @@ type ListTrustedIssuersRequest struct {
 
 func (x *ListTrustedIssuersRequest) Reset() {
 	*x = ListTrustedIssuersRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2369,7 @@ func (x *ListTrustedIssuersRequest) String() string {
 func (*ListTrustedIssuersRequest) ProtoMessage() {}
 
 func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2382,7 @@ func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 type ListTrustedIssuersResponse struct {
@@ -1973,7 +2394,7 @@ type ListTrustedIssuersResponse struct {
 
 func (x *ListTrustedIssuersResponse) Reset() {
 	*x = ListTrustedIssuersResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2406,7 @@ func (x *ListTrustedIssuersResponse) String() string {
 func (*ListTrustedIssuersResponse) ProtoMessage() {}
 
 func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2419,7 @@ func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListTrustedIssuersResponse) GetIssuers() []*TrustedIssuer {
@@ -2017,7 +2438,7 @@ type DeleteTrustedIssuerRequest struct {
 
 func (x *DeleteTrustedIssuerRequest) Reset() {
 	*x = DeleteTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2450,7 @@ func (x *DeleteTrustedIssuerRequest) String() string {
 func (*DeleteTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2463,7 @@ func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DeleteTrustedIssuerRequest) GetId() string {
@@ -2060,7 +2481,7 @@ type DeleteTrustedIssuerResponse struct {
 
 func (x *DeleteTrustedIssuerResponse) Reset() {
 	*x = DeleteTrustedIssuerResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2493,7 @@ func (x *DeleteTrustedIssuerResponse) String() string {
 func (*DeleteTrustedIssuerResponse) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2506,7 @@ func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 type SetRolesRequest struct {
@@ -2099,7 +2520,7 @@ type SetRolesRequest struct {
 
 func (x *SetRolesRequest) Reset() {
 	*x = SetRolesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2532,7 @@ func (x *SetRolesRequest) String() string {
 func (*SetRolesRequest) ProtoMessage() {}
 
 func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2545,7 @@ func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetRolesRequest) GetId() string {
@@ -2177,11 +2598,12 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x12SetPasswordRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x15\n" +
-	"\x13SetPasswordResponse\"r\n" +
+	"\x13SetPasswordResponse\"\x90\x01\n" +
 	"\x1aCreateServiceClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
-	"\x05roles\x18\x03 \x03(\tR\x05roles\"q\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\x12\x1c\n" +
+	"\taudiences\x18\x04 \x03(\tR\taudiences\"q\n" +
 	"\x1bCreateServiceClientResponse\x12-\n" +
 	"\x06client\x18\x01 \x01(\v2\x15.gatehouse.v1.AccountR\x06client\x12#\n" +
 	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"W\n" +
@@ -2196,7 +2618,10 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
 	"\x1aDeleteServiceClientRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1d\n" +
-	"\x1bDeleteServiceClientResponse\"%\n" +
+	"\x1bDeleteServiceClientResponse\"P\n" +
+	" SetServiceClientAudiencesRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\taudiences\x18\x02 \x03(\tR\taudiences\"%\n" +
 	"\x13ListSessionsRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
 	"\x14ListSessionsResponse\x121\n" +
@@ -2243,7 +2668,7 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x17RotateSigningKeyRequest\x12\x1c\n" +
 	"\timmediate\x18\x01 \x01(\bR\timmediate\"+\n" +
 	"\x17RevokeSigningKeyRequest\x12\x10\n" +
-	"\x03kid\x18\x01 \x01(\tR\x03kid\"\x86\x04\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\"\xca\x04\n" +
 	"\rTrustedIssuer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x19\n" +
@@ -2260,7 +2685,31 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"9\n" +
+	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x17\n" +
+	"\alink_by\x18\x0e \x01(\tR\x06linkBy\x12)\n" +
+	"\x10exchange_clients\x18\x0f \x03(\tR\x0fexchangeClients\"\xd6\x01\n" +
+	"\fIdentityLink\x12\x1b\n" +
+	"\tissuer_id\x18\x01 \x01(\tR\bissuerId\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x04 \x01(\tR\taccountId\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x05 \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"a\n" +
+	"\x13LinkIdentityRequest\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\tR\aaccount\"I\n" +
+	"\x15UnlinkIdentityRequest\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\"\x18\n" +
+	"\x16UnlinkIdentityResponse\"2\n" +
+	"\x18ListIdentityLinksRequest\x12\x16\n" +
+	"\x06issuer\x18\x01 \x01(\tR\x06issuer\"M\n" +
+	"\x19ListIdentityLinksResponse\x120\n" +
+	"\x05links\x18\x01 \x03(\v2\x1a.gatehouse.v1.IdentityLinkR\x05links\"9\n" +
 	"\vRoleMapping\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"Q\n" +
@@ -2277,7 +2726,7 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x1bDeleteTrustedIssuerResponse\"7\n" +
 	"\x0fSetRolesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\xde\x10\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles2\xd4\x13\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -2294,7 +2743,8 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x13CreateServiceClient\x12(.gatehouse.v1.CreateServiceClientRequest\x1a).gatehouse.v1.CreateServiceClientResponse\x12g\n" +
 	"\x12ListServiceClients\x12'.gatehouse.v1.ListServiceClientsRequest\x1a(.gatehouse.v1.ListServiceClientsResponse\x12X\n" +
 	"\x14DisableServiceClient\x12).gatehouse.v1.DisableServiceClientRequest\x1a\x15.gatehouse.v1.Account\x12j\n" +
-	"\x13DeleteServiceClient\x12(.gatehouse.v1.DeleteServiceClientRequest\x1a).gatehouse.v1.DeleteServiceClientResponse\x12@\n" +
+	"\x13DeleteServiceClient\x12(.gatehouse.v1.DeleteServiceClientRequest\x1a).gatehouse.v1.DeleteServiceClientResponse\x12b\n" +
+	"\x19SetServiceClientAudiences\x12..gatehouse.v1.SetServiceClientAudiencesRequest\x1a\x15.gatehouse.v1.Account\x12@\n" +
 	"\bSetRoles\x12\x1d.gatehouse.v1.SetRolesRequest\x1a\x15.gatehouse.v1.Account\x12X\n" +
 	"\rUnlockAccount\x12\".gatehouse.v1.UnlockAccountRequest\x1a#.gatehouse.v1.UnlockAccountResponse\x12U\n" +
 	"\fListSessions\x12!.gatehouse.v1.ListSessionsRequest\x1a\".gatehouse.v1.ListSessionsResponse\x12X\n" +
@@ -2306,7 +2756,10 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x13CreateTrustedIssuer\x12(.gatehouse.v1.CreateTrustedIssuerRequest\x1a\x1b.gatehouse.v1.TrustedIssuer\x12g\n" +
 	"\x12ListTrustedIssuers\x12'.gatehouse.v1.ListTrustedIssuersRequest\x1a(.gatehouse.v1.ListTrustedIssuersResponse\x12\\\n" +
 	"\x13UpdateTrustedIssuer\x12(.gatehouse.v1.UpdateTrustedIssuerRequest\x1a\x1b.gatehouse.v1.TrustedIssuer\x12j\n" +
-	"\x13DeleteTrustedIssuer\x12(.gatehouse.v1.DeleteTrustedIssuerRequest\x1a).gatehouse.v1.DeleteTrustedIssuerResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"\x13DeleteTrustedIssuer\x12(.gatehouse.v1.DeleteTrustedIssuerRequest\x1a).gatehouse.v1.DeleteTrustedIssuerResponse\x12M\n" +
+	"\fLinkIdentity\x12!.gatehouse.v1.LinkIdentityRequest\x1a\x1a.gatehouse.v1.IdentityLink\x12[\n" +
+	"\x0eUnlinkIdentity\x12#.gatehouse.v1.UnlinkIdentityRequest\x1a$.gatehouse.v1.UnlinkIdentityResponse\x12d\n" +
+	"\x11ListIdentityLinks\x12&.gatehouse.v1.ListIdentityLinksRequest\x1a'.gatehouse.v1.ListIdentityLinksResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_admin_proto_rawDescOnce sync.Once
@@ -2320,125 +2773,142 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
-	(*CreateUserRequest)(nil),           // 0: gatehouse.v1.CreateUserRequest
-	(*GetUserRequest)(nil),              // 1: gatehouse.v1.GetUserRequest
-	(*ListUsersRequest)(nil),            // 2: gatehouse.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),           // 3: gatehouse.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),           // 4: gatehouse.v1.UpdateUserRequest
-	(*DisableUserRequest)(nil),          // 5: gatehouse.v1.DisableUserRequest
-	(*EnableUserRequest)(nil),           // 6: gatehouse.v1.EnableUserRequest
-	(*DeleteUserRequest)(nil),           // 7: gatehouse.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),          // 8: gatehouse.v1.DeleteUserResponse
-	(*SetPasswordRequest)(nil),          // 9: gatehouse.v1.SetPasswordRequest
-	(*SetPasswordResponse)(nil),         // 10: gatehouse.v1.SetPasswordResponse
-	(*CreateServiceClientRequest)(nil),  // 11: gatehouse.v1.CreateServiceClientRequest
-	(*CreateServiceClientResponse)(nil), // 12: gatehouse.v1.CreateServiceClientResponse
-	(*ListServiceClientsRequest)(nil),   // 13: gatehouse.v1.ListServiceClientsRequest
-	(*ListServiceClientsResponse)(nil),  // 14: gatehouse.v1.ListServiceClientsResponse
-	(*DisableServiceClientRequest)(nil), // 15: gatehouse.v1.DisableServiceClientRequest
-	(*DeleteServiceClientRequest)(nil),  // 16: gatehouse.v1.DeleteServiceClientRequest
-	(*DeleteServiceClientResponse)(nil), // 17: gatehouse.v1.DeleteServiceClientResponse
-	(*ListSessionsRequest)(nil),         // 18: gatehouse.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),        // 19: gatehouse.v1.ListSessionsResponse
-	(*Session)(nil),                     // 20: gatehouse.v1.Session
-	(*RevokeSessionRequest)(nil),        // 21: gatehouse.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),       // 22: gatehouse.v1.RevokeSessionResponse
-	(*RevokeAllSessionsRequest)(nil),    // 23: gatehouse.v1.RevokeAllSessionsRequest
-	(*RevokeAllSessionsResponse)(nil),   // 24: gatehouse.v1.RevokeAllSessionsResponse
-	(*UnlockAccountRequest)(nil),        // 25: gatehouse.v1.UnlockAccountRequest
-	(*UnlockAccountResponse)(nil),       // 26: gatehouse.v1.UnlockAccountResponse
-	(*ListSigningKeysRequest)(nil),      // 27: gatehouse.v1.ListSigningKeysRequest
-	(*ListSigningKeysResponse)(nil),     // 28: gatehouse.v1.ListSigningKeysResponse
-	(*SigningKey)(nil),                  // 29: gatehouse.v1.SigningKey
-	(*RotateSigningKeyRequest)(nil),     // 30: gatehouse.v1.RotateSigningKeyRequest
-	(*RevokeSigningKeyRequest)(nil),     // 31: gatehouse.v1.RevokeSigningKeyRequest
-	(*TrustedIssuer)(nil),               // 32: gatehouse.v1.TrustedIssuer
-	(*RoleMapping)(nil),                 // 33: gatehouse.v1.RoleMapping
-	(*CreateTrustedIssuerRequest)(nil),  // 34: gatehouse.v1.CreateTrustedIssuerRequest
-	(*UpdateTrustedIssuerRequest)(nil),  // 35: gatehouse.v1.UpdateTrustedIssuerRequest
-	(*ListTrustedIssuersRequest)(nil),   // 36: gatehouse.v1.ListTrustedIssuersRequest
-	(*ListTrustedIssuersResponse)(nil),  // 37: gatehouse.v1.ListTrustedIssuersResponse
-	(*DeleteTrustedIssuerRequest)(nil),  // 38: gatehouse.v1.DeleteTrustedIssuerRequest
-	(*DeleteTrustedIssuerResponse)(nil), // 39: gatehouse.v1.DeleteTrustedIssuerResponse
-	(*SetRolesRequest)(nil),             // 40: gatehouse.v1.SetRolesRequest
-	(*Account)(nil),                     // 41: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),       // 42: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                  // 43: gatehouse.v1.JSONWebKey
+	(*CreateUserRequest)(nil),                // 0: gatehouse.v1.CreateUserRequest
+	(*GetUserRequest)(nil),                   // 1: gatehouse.v1.GetUserRequest
+	(*ListUsersRequest)(nil),                 // 2: gatehouse.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                // 3: gatehouse.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),                // 4: gatehouse.v1.UpdateUserRequest
+	(*DisableUserRequest)(nil),               // 5: gatehouse.v1.DisableUserRequest
+	(*EnableUserRequest)(nil),                // 6: gatehouse.v1.EnableUserRequest
+	(*DeleteUserRequest)(nil),                // 7: gatehouse.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),               // 8: gatehouse.v1.DeleteUserResponse
+	(*SetPasswordRequest)(nil),               // 9: gatehouse.v1.SetPasswordRequest
+	(*SetPasswordResponse)(nil),              // 10: gatehouse.v1.SetPasswordResponse
+	(*CreateServiceClientRequest)(nil),       // 11: gatehouse.v1.CreateServiceClientRequest
+	(*CreateServiceClientResponse)(nil),      // 12: gatehouse.v1.CreateServiceClientResponse
+	(*ListServiceClientsRequest)(nil),        // 13: gatehouse.v1.ListServiceClientsRequest
+	(*ListServiceClientsResponse)(nil),       // 14: gatehouse.v1.ListServiceClientsResponse
+	(*DisableServiceClientRequest)(nil),      // 15: gatehouse.v1.DisableServiceClientRequest
+	(*DeleteServiceClientRequest)(nil),       // 16: gatehouse.v1.DeleteServiceClientRequest
+	(*DeleteServiceClientResponse)(nil),      // 17: gatehouse.v1.DeleteServiceClientResponse
+	(*SetServiceClientAudiencesRequest)(nil), // 18: gatehouse.v1.SetServiceClientAudiencesRequest
+	(*ListSessionsRequest)(nil),              // 19: gatehouse.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),             // 20: gatehouse.v1.ListSessionsResponse
+	(*Session)(nil),                          // 21: gatehouse.v1.Session
+	(*RevokeSessionRequest)(nil),             // 22: gatehouse.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),            // 23: gatehouse.v1.RevokeSessionResponse
+	(*RevokeAllSessionsRequest)(nil),         // 24: gatehouse.v1.RevokeAllSessionsRequest
+	(*RevokeAllSessionsResponse)(nil),        // 25: gatehouse.v1.RevokeAllSessionsResponse
+	(*UnlockAccountRequest)(nil),             // 26: gatehouse.v1.UnlockAccountRequest
+	(*UnlockAccountResponse)(nil),            // 27: gatehouse.v1.UnlockAccountResponse
+	(*ListSigningKeysRequest)(nil),           // 28: gatehouse.v1.ListSigningKeysRequest
+	(*ListSigningKeysResponse)(nil),          // 29: gatehouse.v1.ListSigningKeysResponse
+	(*SigningKey)(nil),                       // 30: gatehouse.v1.SigningKey
+	(*RotateSigningKeyRequest)(nil),          // 31: gatehouse.v1.RotateSigningKeyRequest
+	(*RevokeSigningKeyRequest)(nil),          // 32: gatehouse.v1.RevokeSigningKeyRequest
+	(*TrustedIssuer)(nil),                    // 33: gatehouse.v1.TrustedIssuer
+	(*IdentityLink)(nil),                     // 34: gatehouse.v1.IdentityLink
+	(*LinkIdentityRequest)(nil),              // 35: gatehouse.v1.LinkIdentityRequest
+	(*UnlinkIdentityRequest)(nil),            // 36: gatehouse.v1.UnlinkIdentityRequest
+	(*UnlinkIdentityResponse)(nil),           // 37: gatehouse.v1.UnlinkIdentityResponse
+	(*ListIdentityLinksRequest)(nil),         // 38: gatehouse.v1.ListIdentityLinksRequest
+	(*ListIdentityLinksResponse)(nil),        // 39: gatehouse.v1.ListIdentityLinksResponse
+	(*RoleMapping)(nil),                      // 40: gatehouse.v1.RoleMapping
+	(*CreateTrustedIssuerRequest)(nil),       // 41: gatehouse.v1.CreateTrustedIssuerRequest
+	(*UpdateTrustedIssuerRequest)(nil),       // 42: gatehouse.v1.UpdateTrustedIssuerRequest
+	(*ListTrustedIssuersRequest)(nil),        // 43: gatehouse.v1.ListTrustedIssuersRequest
+	(*ListTrustedIssuersResponse)(nil),       // 44: gatehouse.v1.ListTrustedIssuersResponse
+	(*DeleteTrustedIssuerRequest)(nil),       // 45: gatehouse.v1.DeleteTrustedIssuerRequest
+	(*DeleteTrustedIssuerResponse)(nil),      // 46: gatehouse.v1.DeleteTrustedIssuerResponse
+	(*SetRolesRequest)(nil),                  // 47: gatehouse.v1.SetRolesRequest
+	(*Account)(nil),                          // 48: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),            // 49: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                       // 50: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	41, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	41, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	41, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
-	20, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	42, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	42, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	42, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	42, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	42, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	42, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	43, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
-	33, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
-	42, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
-	42, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
-	32, // 15: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
-	32, // 16: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
-	32, // 17: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
-	0,  // 18: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 19: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 20: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 21: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 22: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 23: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 24: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 25: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 26: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 27: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 28: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 29: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	40, // 30: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	25, // 31: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
-	18, // 32: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	21, // 33: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	23, // 34: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	27, // 35: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	30, // 36: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	31, // 37: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	34, // 38: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
-	36, // 39: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
-	35, // 40: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
-	38, // 41: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
-	41, // 42: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	41, // 43: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 44: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	41, // 45: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	41, // 46: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	41, // 47: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 48: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 49: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 50: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 51: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	41, // 52: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 53: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	41, // 54: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	26, // 55: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
-	19, // 56: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	22, // 57: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	24, // 58: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	28, // 59: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	28, // 60: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	28, // 61: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	32, // 62: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	37, // 63: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
-	32, // 64: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	39, // 65: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
-	42, // [42:66] is the sub-list for method output_type
-	18, // [18:42] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	48, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	48, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	48, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	21, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
+	49, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	49, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	49, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
+	49, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	49, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	49, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	50, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	40, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
+	49, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	49, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	49, // 15: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
+	34, // 16: gatehouse.v1.ListIdentityLinksResponse.links:type_name -> gatehouse.v1.IdentityLink
+	33, // 17: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	33, // 18: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	33, // 19: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
+	0,  // 20: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 21: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 22: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 23: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 24: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 25: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 26: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 27: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 28: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 29: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 30: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 31: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	18, // 32: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
+	47, // 33: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	26, // 34: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
+	19, // 35: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	22, // 36: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	24, // 37: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	28, // 38: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	31, // 39: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	32, // 40: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	41, // 41: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
+	43, // 42: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	42, // 43: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
+	45, // 44: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	35, // 45: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
+	36, // 46: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
+	38, // 47: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
+	48, // 48: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	48, // 49: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 50: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	48, // 51: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	48, // 52: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	48, // 53: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 54: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 55: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 56: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 57: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	48, // 58: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 59: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	48, // 60: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
+	48, // 61: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	27, // 62: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
+	20, // 63: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	23, // 64: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	25, // 65: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	29, // 66: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	29, // 67: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	29, // 68: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	33, // 69: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	44, // 70: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	33, // 71: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	46, // 72: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	34, // 73: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
+	37, // 74: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
+	39, // 75: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
+	48, // [48:76] is the sub-list for method output_type
+	20, // [20:48] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -2454,7 +2924,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,30 +19,34 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateUser_FullMethodName           = "/gatehouse.v1.AdminService/CreateUser"
-	AdminService_GetUser_FullMethodName              = "/gatehouse.v1.AdminService/GetUser"
-	AdminService_ListUsers_FullMethodName            = "/gatehouse.v1.AdminService/ListUsers"
-	AdminService_UpdateUser_FullMethodName           = "/gatehouse.v1.AdminService/UpdateUser"
-	AdminService_DisableUser_FullMethodName          = "/gatehouse.v1.AdminService/DisableUser"
-	AdminService_EnableUser_FullMethodName           = "/gatehouse.v1.AdminService/EnableUser"
-	AdminService_DeleteUser_FullMethodName           = "/gatehouse.v1.AdminService/DeleteUser"
-	AdminService_SetPassword_FullMethodName          = "/gatehouse.v1.AdminService/SetPassword"
-	AdminService_CreateServiceClient_FullMethodName  = "/gatehouse.v1.AdminService/CreateServiceClient"
-	AdminService_ListServiceClients_FullMethodName   = "/gatehouse.v1.AdminService/ListServiceClients"
-	AdminService_DisableServiceClient_FullMethodName = "/gatehouse.v1.AdminService/DisableServiceClient"
-	AdminService_DeleteServiceClient_FullMethodName  = "/gatehouse.v1.AdminService/DeleteServiceClient"
-	AdminService_SetRoles_FullMethodName             = "/gatehouse.v1.AdminService/SetRoles"
-	AdminService_UnlockAccount_FullMethodName        = "/gatehouse.v1.AdminService/UnlockAccount"
-	AdminService_ListSessions_FullMethodName         = "/gatehouse.v1.AdminService/ListSessions"
-	AdminService_RevokeSession_FullMethodName        = "/gatehouse.v1.AdminService/RevokeSession"
-	AdminService_RevokeAllSessions_FullMethodName    = "/gatehouse.v1.AdminService/RevokeAllSessions"
-	AdminService_ListSigningKeys_FullMethodName      = "/gatehouse.v1.AdminService/ListSigningKeys"
-	AdminService_RotateSigningKey_FullMethodName     = "/gatehouse.v1.AdminService/RotateSigningKey"
-	AdminService_RevokeSigningKey_FullMethodName     = "/gatehouse.v1.AdminService/RevokeSigningKey"
-	AdminService_CreateTrustedIssuer_FullMethodName  = "/gatehouse.v1.AdminService/CreateTrustedIssuer"
-	AdminService_ListTrustedIssuers_FullMethodName   = "/gatehouse.v1.AdminService/ListTrustedIssuers"
-	AdminService_UpdateTrustedIssuer_FullMethodName  = "/gatehouse.v1.AdminService/UpdateTrustedIssuer"
-	AdminService_DeleteTrustedIssuer_FullMethodName  = "/gatehouse.v1.AdminService/DeleteTrustedIssuer"
+	AdminService_CreateUser_FullMethodName                = "/gatehouse.v1.AdminService/CreateUser"
+	AdminService_GetUser_FullMethodName                   = "/gatehouse.v1.AdminService/GetUser"
+	AdminService_ListUsers_FullMethodName                 = "/gatehouse.v1.AdminService/ListUsers"
+	AdminService_UpdateUser_FullMethodName                = "/gatehouse.v1.AdminService/UpdateUser"
+	AdminService_DisableUser_FullMethodName               = "/gatehouse.v1.AdminService/DisableUser"
+	AdminService_EnableUser_FullMethodName                = "/gatehouse.v1.AdminService/EnableUser"
+	AdminService_DeleteUser_FullMethodName                = "/gatehouse.v1.AdminService/DeleteUser"
+	AdminService_SetPassword_FullMethodName               = "/gatehouse.v1.AdminService/SetPassword"
+	AdminService_CreateServiceClient_FullMethodName       = "/gatehouse.v1.AdminService/CreateServiceClient"
+	AdminService_ListServiceClients_FullMethodName        = "/gatehouse.v1.AdminService/ListServiceClients"
+	AdminService_DisableServiceClient_FullMethodName      = "/gatehouse.v1.AdminService/DisableServiceClient"
+	AdminService_DeleteServiceClient_FullMethodName       = "/gatehouse.v1.AdminService/DeleteServiceClient"
+	AdminService_SetServiceClientAudiences_FullMethodName = "/gatehouse.v1.AdminService/SetServiceClientAudiences"
+	AdminService_SetRoles_FullMethodName                  = "/gatehouse.v1.AdminService/SetRoles"
+	AdminService_UnlockAccount_FullMethodName             = "/gatehouse.v1.AdminService/UnlockAccount"
+	AdminService_ListSessions_FullMethodName              = "/gatehouse.v1.AdminService/ListSessions"
+	AdminService_RevokeSession_FullMethodName             = "/gatehouse.v1.AdminService/RevokeSession"
+	AdminService_RevokeAllSessions_FullMethodName         = "/gatehouse.v1.AdminService/RevokeAllSessions"
+	AdminService_ListSigningKeys_FullMethodName           = "/gatehouse.v1.AdminService/ListSigningKeys"
+	AdminService_RotateSigningKey_FullMethodName          = "/gatehouse.v1.AdminService/RotateSigningKey"
+	AdminService_RevokeSigningKey_FullMethodName          = "/gatehouse.v1.AdminService/RevokeSigningKey"
+	AdminService_CreateTrustedIssuer_FullMethodName       = "/gatehouse.v1.AdminService/CreateTrustedIssuer"
+	AdminService_ListTrustedIssuers_FullMethodName        = "/gatehouse.v1.AdminService/ListTrustedIssuers"
+	AdminService_UpdateTrustedIssuer_FullMethodName       = "/gatehouse.v1.AdminService/UpdateTrustedIssuer"
+	AdminService_DeleteTrustedIssuer_FullMethodName       = "/gatehouse.v1.AdminService/DeleteTrustedIssuer"
+	AdminService_LinkIdentity_FullMethodName              = "/gatehouse.v1.AdminService/LinkIdentity"
+	AdminService_UnlinkIdentity_FullMethodName            = "/gatehouse.v1.AdminService/UnlinkIdentity"
+	AdminService_ListIdentityLinks_FullMethodName         = "/gatehouse.v1.AdminService/ListIdentityLinks"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -68,6 +72,9 @@ type AdminServiceClient interface {
 	ListServiceClients(ctx context.Context, in *ListServiceClientsRequest, opts ...grpc.CallOption) (*ListServiceClientsResponse, error)
 	DisableServiceClient(ctx context.Context, in *DisableServiceClientRequest, opts ...grpc.CallOption) (*Account, error)
 	DeleteServiceClient(ctx context.Context, in *DeleteServiceClientRequest, opts ...grpc.CallOption) (*DeleteServiceClientResponse, error)
+	// SetServiceClientAudiences replaces the audiences a service client may
+	// request tokens for; an empty list means the server's audience.
+	SetServiceClientAudiences(ctx context.Context, in *SetServiceClientAudiencesRequest, opts ...grpc.CallOption) (*Account, error)
 	// SetRoles replaces the roles of a user or service client.
 	SetRoles(ctx context.Context, in *SetRolesRequest, opts ...grpc.CallOption) (*Account, error)
 	// UnlockAccount lifts the login lockouts of a user or service client: its
@@ -99,6 +106,13 @@ type AdminServiceClient interface {
 	// UpdateTrustedIssuer replaces every field of the issuer with this id.
 	UpdateTrustedIssuer(ctx context.Context, in *UpdateTrustedIssuerRequest, opts ...grpc.CallOption) (*TrustedIssuer, error)
 	DeleteTrustedIssuer(ctx context.Context, in *DeleteTrustedIssuerRequest, opts ...grpc.CallOption) (*DeleteTrustedIssuerResponse, error)
+	// Federated links: (trusted issuer, stable subject) → local account. A
+	// foreign token maps to a local account only through a link. LinkIdentity
+	// is the only way to link an account that holds the admin role or has a
+	// local password.
+	LinkIdentity(ctx context.Context, in *LinkIdentityRequest, opts ...grpc.CallOption) (*IdentityLink, error)
+	UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error)
+	ListIdentityLinks(ctx context.Context, in *ListIdentityLinksRequest, opts ...grpc.CallOption) (*ListIdentityLinksResponse, error)
 }
 
 type adminServiceClient struct {
@@ -229,6 +243,16 @@ func (c *adminServiceClient) DeleteServiceClient(ctx context.Context, in *Delete
 	return out, nil
 }
 
+func (c *adminServiceClient) SetServiceClientAudiences(ctx context.Context, in *SetServiceClientAudiencesRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, AdminService_SetServiceClientAudiences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) SetRoles(ctx context.Context, in *SetRolesRequest, opts ...grpc.CallOption) (*Account, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Account)
@@ -349,6 +373,36 @@ func (c *adminServiceClient) DeleteTrustedIssuer(ctx context.Context, in *Delete
 	return out, nil
 }
 
+func (c *adminServiceClient) LinkIdentity(ctx context.Context, in *LinkIdentityRequest, opts ...grpc.CallOption) (*IdentityLink, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IdentityLink)
+	err := c.cc.Invoke(ctx, AdminService_LinkIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlinkIdentityResponse)
+	err := c.cc.Invoke(ctx, AdminService_UnlinkIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListIdentityLinks(ctx context.Context, in *ListIdentityLinksRequest, opts ...grpc.CallOption) (*ListIdentityLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIdentityLinksResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListIdentityLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -372,6 +426,9 @@ type AdminServiceServer interface {
 	ListServiceClients(context.Context, *ListServiceClientsRequest) (*ListServiceClientsResponse, error)
 	DisableServiceClient(context.Context, *DisableServiceClientRequest) (*Account, error)
 	DeleteServiceClient(context.Context, *DeleteServiceClientRequest) (*DeleteServiceClientResponse, error)
+	// SetServiceClientAudiences replaces the audiences a service client may
+	// request tokens for; an empty list means the server's audience.
+	SetServiceClientAudiences(context.Context, *SetServiceClientAudiencesRequest) (*Account, error)
 	// SetRoles replaces the roles of a user or service client.
 	SetRoles(context.Context, *SetRolesRequest) (*Account, error)
 	// UnlockAccount lifts the login lockouts of a user or service client: its
@@ -403,6 +460,13 @@ type AdminServiceServer interface {
 	// UpdateTrustedIssuer replaces every field of the issuer with this id.
 	UpdateTrustedIssuer(context.Context, *UpdateTrustedIssuerRequest) (*TrustedIssuer, error)
 	DeleteTrustedIssuer(context.Context, *DeleteTrustedIssuerRequest) (*DeleteTrustedIssuerResponse, error)
+	// Federated links: (trusted issuer, stable subject) → local account. A
+	// foreign token maps to a local account only through a link. LinkIdentity
+	// is the only way to link an account that holds the admin role or has a
+	// local password.
+	LinkIdentity(context.Context, *LinkIdentityRequest) (*IdentityLink, error)
+	UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error)
+	ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -449,6 +513,9 @@ func (UnimplementedAdminServiceServer) DisableServiceClient(context.Context, *Di
 func (UnimplementedAdminServiceServer) DeleteServiceClient(context.Context, *DeleteServiceClientRequest) (*DeleteServiceClientResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteServiceClient not implemented")
 }
+func (UnimplementedAdminServiceServer) SetServiceClientAudiences(context.Context, *SetServiceClientAudiencesRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetServiceClientAudiences not implemented")
+}
 func (UnimplementedAdminServiceServer) SetRoles(context.Context, *SetRolesRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetRoles not implemented")
 }
@@ -484,6 +551,15 @@ func (UnimplementedAdminServiceServer) UpdateTrustedIssuer(context.Context, *Upd
 }
 func (UnimplementedAdminServiceServer) DeleteTrustedIssuer(context.Context, *DeleteTrustedIssuerRequest) (*DeleteTrustedIssuerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteTrustedIssuer not implemented")
+}
+func (UnimplementedAdminServiceServer) LinkIdentity(context.Context, *LinkIdentityRequest) (*IdentityLink, error) {
+	return nil, status.Error(codes.Unimplemented, "method LinkIdentity not implemented")
+}
+func (UnimplementedAdminServiceServer) UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlinkIdentity not implemented")
+}
+func (UnimplementedAdminServiceServer) ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIdentityLinks not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -722,6 +798,24 @@ func _AdminService_DeleteServiceClient_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_SetServiceClientAudiences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetServiceClientAudiencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetServiceClientAudiences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetServiceClientAudiences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetServiceClientAudiences(ctx, req.(*SetServiceClientAudiencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_SetRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetRolesRequest)
 	if err := dec(in); err != nil {
@@ -938,6 +1032,60 @@ func _AdminService_DeleteTrustedIssuer_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_LinkIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LinkIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).LinkIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_LinkIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).LinkIdentity(ctx, req.(*LinkIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UnlinkIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlinkIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UnlinkIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UnlinkIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UnlinkIdentity(ctx, req.(*UnlinkIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListIdentityLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIdentityLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListIdentityLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListIdentityLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListIdentityLinks(ctx, req.(*ListIdentityLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -994,6 +1142,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AdminService_DeleteServiceClient_Handler,
 		},
 		{
+			MethodName: "SetServiceClientAudiences",
+			Handler:    _AdminService_SetServiceClientAudiences_Handler,
+		},
+		{
 			MethodName: "SetRoles",
 			Handler:    _AdminService_SetRoles_Handler,
 		},
@@ -1040,6 +1192,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteTrustedIssuer",
 			Handler:    _AdminService_DeleteTrustedIssuer_Handler,
+		},
+		{
+			MethodName: "LinkIdentity",
+			Handler:    _AdminService_LinkIdentity_Handler,
+		},
+		{
+			MethodName: "UnlinkIdentity",
+			Handler:    _AdminService_UnlinkIdentity_Handler,
+		},
+		{
+			MethodName: "ListIdentityLinks",
+			Handler:    _AdminService_ListIdentityLinks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -98,9 +98,15 @@ type IssueTokenRequest struct {
 	// ("urn:ietf:params:oauth:token-type:jwt" or "...:access_token").
 	SubjectToken     string `protobuf:"bytes,8,opt,name=subject_token,json=subjectToken,proto3" json:"subject_token,omitempty"`
 	SubjectTokenType string `protobuf:"bytes,9,opt,name=subject_token_type,json=subjectTokenType,proto3" json:"subject_token_type,omitempty"`
-	// RFC 8693 `audience`: the `aud` of the issued token (default: the
-	// configured audience).
-	Audience      string `protobuf:"bytes,10,opt,name=audience,proto3" json:"audience,omitempty"`
+	// The audience (`aud`) the token is requested for (RFC 8693 `audience`).
+	// client_credentials: one of the client's allowed audiences (default: the
+	// first of them). Other grants: only the server's audience. Any other
+	// value is refused with INVALID_ARGUMENT (OAuth2 error invalid_target).
+	Audience string `protobuf:"bytes,10,opt,name=audience,proto3" json:"audience,omitempty"`
+	// RFC 8707 resource indicators: absolute URIs without a fragment, each
+	// an audience the token is requested for, checked like `audience`. The
+	// token's `aud` is exactly the audience and resources requested.
+	Resource      []string `protobuf:"bytes,11,rep,name=resource,proto3" json:"resource,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +209,13 @@ func (x *IssueTokenRequest) GetAudience() string {
 		return x.Audience
 	}
 	return ""
+}
+
+func (x *IssueTokenRequest) GetResource() []string {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
 }
 
 type IssueTokenResponse struct {
@@ -952,13 +965,16 @@ type Account struct {
 	// Set for users.
 	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
 	// Set for service clients.
-	ClientId      string                 `protobuf:"bytes,4,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	Email         string                 `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,6,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Roles         []string               `protobuf:"bytes,7,rep,name=roles,proto3" json:"roles,omitempty"`
-	Active        bool                   `protobuf:"varint,8,opt,name=active,proto3" json:"active,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	ClientId    string                 `protobuf:"bytes,4,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Email       string                 `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	DisplayName string                 `protobuf:"bytes,6,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Roles       []string               `protobuf:"bytes,7,rep,name=roles,proto3" json:"roles,omitempty"`
+	Active      bool                   `protobuf:"varint,8,opt,name=active,proto3" json:"active,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Service clients only: the audiences the client may request tokens for,
+	// the first being the default. Empty: the server's audience.
+	Audiences     []string `protobuf:"bytes,11,rep,name=audiences,proto3" json:"audiences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1059,6 +1075,13 @@ func (x *Account) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Account) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Account) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
 	}
 	return nil
 }
@@ -1395,7 +1418,7 @@ var File_gatehouse_v1_auth_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x17gatehouse/v1/auth.proto\x12\fgatehouse.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x02\n" +
+	"\x17gatehouse/v1/auth.proto\x12\fgatehouse.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x02\n" +
 	"\x11IssueTokenRequest\x12\x1d\n" +
 	"\n" +
 	"grant_type\x18\x01 \x01(\tR\tgrantType\x12\x1a\n" +
@@ -1408,7 +1431,8 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\rsubject_token\x18\b \x01(\tR\fsubjectToken\x12,\n" +
 	"\x12subject_token_type\x18\t \x01(\tR\x10subjectTokenType\x12\x1a\n" +
 	"\baudience\x18\n" +
-	" \x01(\tR\baudience\"\xdc\x01\n" +
+	" \x01(\tR\baudience\x12\x1a\n" +
+	"\bresource\x18\v \x03(\tR\bresource\"\xdc\x01\n" +
 	"\x12IssueTokenResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
 	"\n" +
@@ -1475,7 +1499,7 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\bselector\"E\n" +
 	"\x12LookupUserResponse\x12/\n" +
-	"\aaccount\x18\x01 \x01(\v2\x15.gatehouse.v1.AccountR\aaccount\"\xde\x02\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.gatehouse.v1.AccountR\aaccount\"\xfc\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x19.gatehouse.v1.AccountKindR\x04kind\x12\x1a\n" +
@@ -1489,7 +1513,8 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x94\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1c\n" +
+	"\taudiences\x18\v \x03(\tR\taudiences\"\x94\x01\n" +
 	"\x12RevokeTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12&\n" +
 	"\x0ftoken_type_hint\x18\x02 \x01(\tR\rtokenTypeHint\x12\x1b\n" +

@@ -29,6 +29,8 @@ const (
 	FieldPasswordHash = "password_hash"
 	// FieldSecretHash holds the string denoting the secret_hash field in the database.
 	FieldSecretHash = "secret_hash"
+	// FieldAudiences holds the string denoting the audiences field in the database.
+	FieldAudiences = "audiences"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -56,6 +58,7 @@ var Columns = []string{
 	FieldDisplayName,
 	FieldPasswordHash,
 	FieldSecretHash,
+	FieldAudiences,
 	FieldActive,
 	FieldCreatedAt,
 	FieldUpdatedAt,

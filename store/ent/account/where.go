@@ -535,6 +535,16 @@ func SecretHashNotNil() predicate.Account {
 	return predicate.Account(sql.FieldNotNull(FieldSecretHash))
 }
 
+// AudiencesIsNil applies the IsNil predicate on the "audiences" field.
+func AudiencesIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldAudiences))
+}
+
+// AudiencesNotNil applies the NotNil predicate on the "audiences" field.
+func AudiencesNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldAudiences))
+}
+
 // ActiveEQ applies the EQ predicate on the "active" field.
 func ActiveEQ(v bool) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldActive, v))

@@ -18,6 +18,7 @@ var (
 		{Name: "display_name", Type: field.TypeString, Size: 256, Default: ""},
 		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "secret_hash", Type: field.TypeBytes, Nullable: true},
+		{Name: "audiences", Type: field.TypeJSON, Nullable: true},
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
@@ -62,6 +63,33 @@ var (
 				Name:    "change_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{ChangesColumns[3]},
+			},
+		},
+	}
+	// FederatedLinksColumns holds the columns for the "federated_links" table.
+	FederatedLinksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "issuer_id", Type: field.TypeString, Size: 64},
+		{Name: "subject", Type: field.TypeString, Size: 512},
+		{Name: "account_id", Type: field.TypeString, Size: 64},
+		{Name: "created_by", Type: field.TypeString, Size: 32},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// FederatedLinksTable holds the schema information for the "federated_links" table.
+	FederatedLinksTable = &schema.Table{
+		Name:       "federated_links",
+		Columns:    FederatedLinksColumns,
+		PrimaryKey: []*schema.Column{FederatedLinksColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "federatedlink_issuer_id_subject",
+				Unique:  true,
+				Columns: []*schema.Column{FederatedLinksColumns[1], FederatedLinksColumns[2]},
+			},
+			{
+				Name:    "federatedlink_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{FederatedLinksColumns[3]},
 			},
 		},
 	}
@@ -170,6 +198,8 @@ var (
 		{Name: "group_claims", Type: field.TypeJSON},
 		{Name: "role_map", Type: field.TypeJSON},
 		{Name: "jit_provisioning", Type: field.TypeBool, Default: false},
+		{Name: "link_by", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "exchange_clients", Type: field.TypeJSON, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 	}
@@ -208,6 +238,7 @@ var (
 	Tables = []*schema.Table{
 		AccountsTable,
 		ChangesTable,
+		FederatedLinksTable,
 		RefreshTokensTable,
 		RolesTable,
 		SettingsTable,

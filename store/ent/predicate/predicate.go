@@ -12,6 +12,9 @@ type Account func(*sql.Selector)
 // Change is the predicate function for change builders.
 type Change func(*sql.Selector)
 
+// FederatedLink is the predicate function for federatedlink builders.
+type FederatedLink func(*sql.Selector)
+
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
 

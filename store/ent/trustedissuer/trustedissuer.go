@@ -31,6 +31,10 @@ const (
 	FieldRoleMap = "role_map"
 	// FieldJitProvisioning holds the string denoting the jit_provisioning field in the database.
 	FieldJitProvisioning = "jit_provisioning"
+	// FieldLinkBy holds the string denoting the link_by field in the database.
+	FieldLinkBy = "link_by"
+	// FieldExchangeClients holds the string denoting the exchange_clients field in the database.
+	FieldExchangeClients = "exchange_clients"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -52,6 +56,8 @@ var Columns = []string{
 	FieldGroupClaims,
 	FieldRoleMap,
 	FieldJitProvisioning,
+	FieldLinkBy,
+	FieldExchangeClients,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -77,6 +83,10 @@ var (
 	DefaultLeewaySeconds int64
 	// DefaultJitProvisioning holds the default value on creation for the "jit_provisioning" field.
 	DefaultJitProvisioning bool
+	// DefaultLinkBy holds the default value on creation for the "link_by" field.
+	DefaultLinkBy string
+	// LinkByValidator is a validator for the "link_by" field. It is called by the builders before save.
+	LinkByValidator func(string) error
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
@@ -107,6 +117,11 @@ func ByLeewaySeconds(opts ...sql.OrderTermOption) OrderOption {
 // ByJitProvisioning orders the results by the jit_provisioning field.
 func ByJitProvisioning(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldJitProvisioning, opts...).ToFunc()
+}
+
+// ByLinkBy orders the results by the link_by field.
+func ByLinkBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLinkBy, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

@@ -84,6 +84,11 @@ func JitProvisioning(v bool) predicate.TrustedIssuer {
 	return predicate.TrustedIssuer(sql.FieldEQ(FieldJitProvisioning, v))
 }
 
+// LinkBy applies equality check predicate on the "link_by" field. It's identical to LinkByEQ.
+func LinkBy(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldEQ(FieldLinkBy, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.TrustedIssuer {
 	return predicate.TrustedIssuer(sql.FieldEQ(FieldCreatedAt, v))
@@ -272,6 +277,81 @@ func JitProvisioningEQ(v bool) predicate.TrustedIssuer {
 // JitProvisioningNEQ applies the NEQ predicate on the "jit_provisioning" field.
 func JitProvisioningNEQ(v bool) predicate.TrustedIssuer {
 	return predicate.TrustedIssuer(sql.FieldNEQ(FieldJitProvisioning, v))
+}
+
+// LinkByEQ applies the EQ predicate on the "link_by" field.
+func LinkByEQ(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldEQ(FieldLinkBy, v))
+}
+
+// LinkByNEQ applies the NEQ predicate on the "link_by" field.
+func LinkByNEQ(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldNEQ(FieldLinkBy, v))
+}
+
+// LinkByIn applies the In predicate on the "link_by" field.
+func LinkByIn(vs ...string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldIn(FieldLinkBy, vs...))
+}
+
+// LinkByNotIn applies the NotIn predicate on the "link_by" field.
+func LinkByNotIn(vs ...string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldNotIn(FieldLinkBy, vs...))
+}
+
+// LinkByGT applies the GT predicate on the "link_by" field.
+func LinkByGT(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldGT(FieldLinkBy, v))
+}
+
+// LinkByGTE applies the GTE predicate on the "link_by" field.
+func LinkByGTE(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldGTE(FieldLinkBy, v))
+}
+
+// LinkByLT applies the LT predicate on the "link_by" field.
+func LinkByLT(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldLT(FieldLinkBy, v))
+}
+
+// LinkByLTE applies the LTE predicate on the "link_by" field.
+func LinkByLTE(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldLTE(FieldLinkBy, v))
+}
+
+// LinkByContains applies the Contains predicate on the "link_by" field.
+func LinkByContains(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldContains(FieldLinkBy, v))
+}
+
+// LinkByHasPrefix applies the HasPrefix predicate on the "link_by" field.
+func LinkByHasPrefix(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldHasPrefix(FieldLinkBy, v))
+}
+
+// LinkByHasSuffix applies the HasSuffix predicate on the "link_by" field.
+func LinkByHasSuffix(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldHasSuffix(FieldLinkBy, v))
+}
+
+// LinkByEqualFold applies the EqualFold predicate on the "link_by" field.
+func LinkByEqualFold(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldEqualFold(FieldLinkBy, v))
+}
+
+// LinkByContainsFold applies the ContainsFold predicate on the "link_by" field.
+func LinkByContainsFold(v string) predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldContainsFold(FieldLinkBy, v))
+}
+
+// ExchangeClientsIsNil applies the IsNil predicate on the "exchange_clients" field.
+func ExchangeClientsIsNil() predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldIsNull(FieldExchangeClients))
+}
+
+// ExchangeClientsNotNil applies the NotNil predicate on the "exchange_clients" field.
+func ExchangeClientsNotNil() predicate.TrustedIssuer {
+	return predicate.TrustedIssuer(sql.FieldNotNull(FieldExchangeClients))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
