@@ -95,3 +95,18 @@ func (s *Store) Rewrap(ctx context.Context, resealKey func(kid string, sealed []
 	})
 	return keys, settings, err
 }
+
+// PutSetting creates or replaces a setting. It takes the key lock, under
+// which Rewrap reseals every setting, so that neither loses the other's write.
+func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error {
+	return s.inTx(ctx, func(tx *ent.Tx) error {
+		if err := s.lockKeys(ctx, tx); err != nil {
+			return err
+		}
+		old, err := txSetting(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		return s.txPutSetting(ctx, tx, name, value, old != nil)
+	})
+}

@@ -73,8 +73,9 @@ func WithMaxConns(n int) Option { return func(s *Store) { s.maxConns = n } }
 func WithOpTimeout(d time.Duration) Option { return func(s *Store) { s.opTimeout = d } }
 
 // Open connects to the database named by dsn and migrates the schema.
-// A dsn starting with "postgres://" or "postgresql://" selects PostgreSQL;
-// anything else is a SQLite file path (or "file:..." URI).
+// ParseDSN chooses the database: PostgreSQL for postgres:// and
+// postgresql:// URLs and libpq keyword strings, SQLite for sqlite: and
+// file: URLs and plain paths; anything ambiguous is refused.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{now: time.Now, avail: newAvailability()}
 	for _, o := range opts {
@@ -86,11 +87,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if s.opTimeout == 0 {
 		s.opTimeout = DefaultOpTimeout
 	}
-	var err error
-	switch {
-	case IsPostgres(dsn):
+	target, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	switch target.Dialect {
+	case dialect.Postgres:
 		s.dialect = dialect.Postgres
-		s.db, err = sql.Open("pgx", dsn)
+		s.db, err = sql.Open("pgx", target.Conn)
 		if err == nil {
 			// A bounded pool: gatehouse shares the server with others, and
 			// a burst must wait (up to the operation timeout) rather than
@@ -102,10 +106,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 	default:
 		s.dialect = dialect.SQLite
-		s.db, err = sql.Open("sqlite", sqliteDSN(dsn))
-		// SQLite allows one writer; a single connection avoids SQLITE_BUSY
-		// between our own goroutines and keeps transactions serialisable.
-		s.db.SetMaxOpenConns(1)
+		s.db, err = sql.Open("sqlite", sqliteDSN(target.Conn))
+		if err == nil {
+			// SQLite allows one writer; a single connection avoids SQLITE_BUSY
+			// between our own goroutines and keeps transactions serialisable.
+			s.db.SetMaxOpenConns(1)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -147,9 +153,10 @@ func (s *Store) migrate(ctx context.Context) error {
 // migrationLockID is the PostgreSQL advisory lock key of schema migrations.
 const migrationLockID = 0x67617465686f7573 // "gatehous"
 
-// IsPostgres reports whether dsn names a PostgreSQL database.
+// IsPostgres reports whether dsn names a PostgreSQL database (see ParseDSN).
 func IsPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	d, err := ParseDSN(dsn)
+	return err == nil && d.Dialect == dialect.Postgres
 }
 
 // sqliteDSN turns a path into a modernc SQLite URI with the pragmas gatehouse

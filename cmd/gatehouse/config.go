@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/service/federation"
 	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -57,7 +59,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	o.logLevel, o.logFormat = "info", "text"
 	str(&o.logLevel, "log-level", "debug, info, warn or error")
 	str(&o.logFormat, "log-format", "text or json")
-	str(&o.cfg.Core.Issuer, "issuer", "the iss of issued tokens; must be the URL clients reach gatehouse at")
+	str(&o.cfg.Core.Issuer, "issuer", "the iss of issued tokens; must be the URL clients reach gatehouse at (default http://HTTP_ADDR, https with TLS; a wildcard host becomes localhost)")
 	str(&o.cfg.Core.Audience, "audience", "the default aud of issued tokens")
 	str(&o.cfg.SigningAlg, "signing-alg", "signing algorithm of new keys: ES256, EdDSA or RS256")
 	fs.Var(&envInt{p: &o.cfg.RSABits}, "rsa-bits", fmt.Sprintf("RSA key size for RS256: 2048 or 3072 (env %s)", envName("rsa-bits")))
@@ -77,6 +79,14 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 	dur(&o.cfg.Core.TrustedPairTTL, "login-trust-ttl", "how long a correct login from an IP exempts that account and IP from the per-account and per-IP lockouts (0: never)")
 	fs.Var(&prefixList{p: &o.cfg.Core.TrustedProxies}, "trusted-proxies", fmt.Sprintf("comma-separated CIDRs of proxies whose X-Forwarded-For is believed (env %s)", envName("trusted-proxies")))
 	if withServe {
+		// Show (and use) the defaults the packages apply to a zero value.
+		if o.cfg.View.PollInterval <= 0 {
+			o.cfg.View.PollInterval = time.Second
+		}
+		if o.cfg.Federation.MinRefetchInterval <= 0 {
+			o.cfg.Federation.MinRefetchInterval = federation.DefaultMinRefetchInterval
+		}
+		fs.Var(&envBool{p: &o.cfg.AcceptIssuerChange}, "accept-issuer-change", fmt.Sprintf("start although --issuer differs from the issuer the database records, and record the new one (tokens of the old issuer stop validating) (env %s)", envName("accept-issuer-change")))
 		fs.Var(&envBool{p: &o.cfg.Core.RequireAudience}, "require-audience", fmt.Sprintf("refuse (INVALID_ARGUMENT) a ValidateToken call that names no audience (env %s)", envName("require-audience")))
 		fs.Var(&envInt{p: &o.cfg.Core.VerifyCacheSize}, "verify-cache-size", fmt.Sprintf("verified tokens remembered to skip repeated signature checks, 0 disables (env %s)", envName("verify-cache-size")))
 		str(&o.cfg.GRPCAddr, "grpc-addr", "gRPC listen address")
@@ -92,7 +102,7 @@ func newFlagSet(name string, o *options, withServe bool, stderr io.Writer) *flag
 		dur(&o.cfg.GRPC.MaxConnectionIdle, "grpc-max-connection-idle", "a gRPC connection without calls this long is closed (GOAWAY)")
 		dur(&o.cfg.GRPC.MaxConnectionAge, "grpc-max-connection-age", "a gRPC connection is closed (GOAWAY) this long after it opened, ±10%; calls in flight get 30s more")
 		dur(&o.cfg.ShutdownTimeout, "shutdown-timeout", "on SIGTERM, calls in flight may finish this long; then every connection still open is closed")
-		dur(&o.cfg.Federation.MinRefetchInterval, "federation-min-refetch", "a token with an unknown kid triggers at most one JWKS refetch per trusted issuer per this interval (default 30s)")
+		dur(&o.cfg.Federation.MinRefetchInterval, "federation-min-refetch", "a token with an unknown kid triggers at most one JWKS refetch per trusted issuer per this interval")
 		dur(&o.cfg.HTTP.JWKSMaxAge, "jwks-max-age", "Cache-Control max-age of the JWKS and discovery documents")
 		dur(&o.cfg.KeyCheckInterval, "key-check-interval", "how often each replica runs the scheduled key rotation step")
 		dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
@@ -111,6 +121,25 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
+// defaultIssuer is the issuer URL of an HTTP listener on addr: a wildcard
+// or empty host (0.0.0.0, ::, ":8080") is reached as localhost. ok is false
+// when addr is not host:port (listening fails with a clear error then) or
+// its port is 0 (chosen when listening: not known here).
+func defaultIssuer(addr string, tls bool) (issuer string, ok bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return "", false
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), true
+}
+
 func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -126,10 +155,13 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 			bad = v.fromEnv(f.Name)
 		}
 	})
-	// With TLS the default issuer (and so the discovery URLs) use https; an
-	// issuer given explicitly is kept as it is.
-	if o.cfg.TLS.Enabled() && !flagGiven(fs, "issuer") {
-		if rest, ok := strings.CutPrefix(o.cfg.Core.Issuer, "http://"); ok {
+	// Without --issuer the issuer is where the HTTP listener is reached:
+	// http://HTTP_ADDR, https with TLS (and so the discovery URLs). An issuer
+	// given explicitly is kept as it is.
+	if !flagGiven(fs, "issuer") {
+		if iss, ok := defaultIssuer(o.cfg.HTTPAddr, o.cfg.TLS.Enabled()); ok {
+			o.cfg.Core.Issuer = iss
+		} else if rest, ok := strings.CutPrefix(o.cfg.Core.Issuer, "http://"); ok && o.cfg.TLS.Enabled() {
 			o.cfg.Core.Issuer = "https://" + rest
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/gatehouse/gatehouse/service/server"
 )
@@ -29,17 +30,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer app.Close()
+	// Bind both ports before creating the admin: a serve that cannot listen
+	// must not create an admin whose generated password nobody will see.
+	grpcLis, httpLis, err := app.Listen()
+	if err != nil {
+		return err
+	}
 	generated, err := app.Bootstrap(ctx, os.Getenv(envPrefix+"ADMIN_PASSWORD"))
 	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
 		return err
 	}
 	if generated != "" {
 		// Printed once, to the terminal only, never to the log.
-		fmt.Fprintf(stderr, "\n  Created user \"admin\" with password: %s\n  It is shown only this once; change it with `gatehouse users set-password admin`.\n\n", generated)
-	}
-	grpcLis, httpLis, err := app.Listen()
-	if err != nil {
-		return err
+		fmt.Fprintf(stderr, "\n  Created user \"admin\" with password: %s\n  It is also in %s; delete that file after the first login. Change the password with `gatehouse users set-password admin`.\n\n", generated, filepath.Join(o.cfg.DataDir, server.AdminPasswordFile))
 	}
 	return app.Serve(ctx, grpcLis, httpLis)
 }

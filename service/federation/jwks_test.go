@@ -440,9 +440,10 @@ func TestBackgroundRefresh(t *testing.T) {
 		})
 		idp.RotateKeys(true)
 		eventually(t, "the rotated keys without any token", func() bool { return h.status(iss).Keys == 2 })
-		if got := h.metric("gatehouse_federation_jwks_keys", map[string]string{"issuer": iss}); got != 2 {
-			t.Errorf("keys metric = %v", got)
-		}
+		// The metric is set just after the key set is installed.
+		eventually(t, "the keys metric", func() bool {
+			return h.metric("gatehouse_federation_jwks_keys", map[string]string{"issuer": iss}) == 2
+		})
 		h.mustVerify(idp.Token(idp.DefaultClaims(iss, "")))
 		if d := idp.DiscoveryFetches(); d != 1 {
 			t.Errorf("%d discovery fetches, want 1", d)

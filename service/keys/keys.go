@@ -152,7 +152,7 @@ func (m *Manager) Rewrap(ctx context.Context) (keys, settings int, err error) {
 	}
 	return m.store.Rewrap(ctx,
 		func(kid string, sealed []byte) ([]byte, error) { return reseal(sealAD(kid), sealed) },
-		func(name string, sealed []byte) ([]byte, error) { return reseal(settingAD(name), sealed) })
+		func(name string, sealed []byte) ([]byte, error) { return reseal(SettingAD(name), sealed) })
 }
 
 func (m *Manager) logChanges(why string, c store.KeyChanges) {

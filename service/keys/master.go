@@ -37,7 +37,9 @@ func (m *MasterKeys) Open(sealed, ad []byte) ([]byte, error) {
 // hashes are keyed with.
 const hashKeySetting = "token-hash-key"
 
-func settingAD(name string) []byte { return []byte("gatehouse setting:" + name) }
+// SettingAD is the associated data a sealed setting is bound to, so that
+// sealed values cannot be swapped between settings.
+func SettingAD(name string) []byte { return []byte("gatehouse setting:" + name) }
 
 // HashKey returns the key for hashing client secrets and refresh tokens,
 // kept sealed in the database so that it outlives master-key rotations. On
@@ -47,7 +49,7 @@ func HashKey(ctx context.Context, st *store.Store, m *MasterKeys) ([]byte, error
 	for range 2 {
 		sealed, err := st.Setting(ctx, hashKeySetting)
 		if err == nil {
-			key, err := m.Open(sealed, settingAD(hashKeySetting))
+			key, err := m.Open(sealed, SettingAD(hashKeySetting))
 			if err != nil {
 				return nil, fmt.Errorf("open the token hash key (is its master key configured?): %w", err)
 			}
@@ -56,7 +58,7 @@ func HashKey(ctx context.Context, st *store.Store, m *MasterKeys) ([]byte, error
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		sealed, err = m.Seal(m.Primary.Derive("client-secret-hash"), settingAD(hashKeySetting))
+		sealed, err = m.Seal(m.Primary.Derive("client-secret-hash"), SettingAD(hashKeySetting))
 		if err != nil {
 			return nil, err
 		}

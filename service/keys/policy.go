@@ -72,7 +72,7 @@ func (m *Manager) sealPolicy(p StoredPolicy) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode key policy: %w", err)
 	}
-	sealed, err := m.master.Seal(b, settingAD(policySetting))
+	sealed, err := m.master.Seal(b, SettingAD(policySetting))
 	if err != nil {
 		return nil, fmt.Errorf("seal key policy: %w", err)
 	}
@@ -84,7 +84,7 @@ func (m *Manager) openPolicy(sealed []byte) (StoredPolicy, error) {
 	if sealed == nil {
 		return StoredPolicy{}, ErrNoPolicy
 	}
-	b, err := m.master.Open(sealed, settingAD(policySetting))
+	b, err := m.master.Open(sealed, SettingAD(policySetting))
 	if err != nil {
 		return StoredPolicy{}, fmt.Errorf("open the stored key policy (is its master key configured?): %w", err)
 	}

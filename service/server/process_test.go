@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/store/storetest"
 )
 
@@ -37,6 +38,8 @@ func startProcess(t *testing.T, ts *testServer, extraArgs ...string) gatehousev1
 		"GATEHOUSE_MASTER_KEY="+ts.masterKy,
 		"GATEHOUSE_GRPC_ADDR="+grpcAddr,
 		"GATEHOUSE_HTTP_ADDR="+httpAddr,
+		// Every replica serves the issuer the database records.
+		"GATEHOUSE_ISSUER="+processIssuer(ts),
 	)
 	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 	if err := cmd.Start(); err != nil {
@@ -70,6 +73,15 @@ func startProcess(t *testing.T, ts *testServer, extraArgs ...string) gatehousev1
 	}
 	t.Cleanup(func() { conn.Close() })
 	return gatehousev1.NewAuthServiceClient(conn)
+}
+
+// processIssuer is the issuer of ts's server, or the harness default when
+// ts only names a database.
+func processIssuer(ts *testServer) string {
+	if ts.app == nil {
+		return server.DefaultConfig().Core.Issuer
+	}
+	return ts.app.Core().Config().Issuer
 }
 
 var binary struct {

@@ -88,6 +88,11 @@ type Config struct {
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
 
+	// AcceptIssuerChange lets a serving instance start although
+	// Core.Issuer differs from the issuer the database records; the new
+	// issuer is recorded. Without it such an instance refuses to start.
+	AcceptIssuerChange bool
+
 	// Role says what the App is opened for. Only RoleServe stores the key
 	// policy and runs the key schedule; RoleAdmin (the CLI, and the zero
 	// value) never creates, activates, retires or removes a key except
@@ -150,7 +155,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	log = limitLogs(log)
 	dsn := cfg.DatabaseURL
-	if dsn == "" {
+	if dsn != "" {
+		// Refuse an ambiguous URL here, before a master key file is
+		// created next to what might not be a SQLite path.
+		if _, err := store.ParseDSN(dsn); err != nil {
+			return nil, fmt.Errorf("--database-url: %w", err)
+		}
+	} else {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
@@ -189,6 +200,12 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 	km, err := keys.NewManager(st, master, keys.Options{Alg: cfg.SigningAlg, RSABits: cfg.RSABits, Policy: policy, Schedule: serving}, cfg.Now, log)
 	if err != nil {
 		return nil, err
+	}
+	if serving {
+		// Every replica must issue (and accept) the same iss.
+		if err := pinIssuer(ctx, st, master, cfg.Core.Issuer, cfg.AcceptIssuerChange, log); err != nil {
+			return nil, err
+		}
 	}
 	if serving {
 		// Store the key policy (or merge this replica's token lifetime into
@@ -285,7 +302,11 @@ func loadMasterKey(cfg Config, dsn string, log *slog.Logger) (*secrets.MasterKey
 	}
 	path := filepath.Join(cfg.DataDir, "master.key")
 	if cfg.DataDir == "" {
-		path = filepath.Join(filepath.Dir(dsn), "master.key")
+		d, err := store.ParseDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		path = filepath.Join(filepath.Dir(d.Path), "master.key")
 	}
 	k, created, err := secrets.LoadOrCreateMasterKeyFile(path)
 	if err != nil {
@@ -310,7 +331,10 @@ func (a *App) Close() error {
 }
 
 // Bootstrap creates the `admin` user on an empty database. It returns the
-// generated password when none was given, so that it can be shown once.
+// generated password when none was given, so that it can be shown once; the
+// generated password is also written to DATA_DIR/admin-password (mode 0600),
+// to be deleted after the first login. Call it after Listen, so that a serve
+// that cannot bind its ports creates no admin whose password nobody sees.
 func (a *App) Bootstrap(ctx context.Context, password string) (generated string, err error) {
 	n, err := a.core.CountAccounts(ctx)
 	if err != nil || n > 0 {
@@ -333,7 +357,48 @@ func (a *App) Bootstrap(ctx context.Context, password string) (generated string,
 		return "", fmt.Errorf("create admin user: %w", err)
 	}
 	a.log.Info("created the admin user on an empty database", "username", "admin")
+	if generated != "" {
+		path, err := writeAdminPassword(a.cfg.DataDir, generated)
+		if err != nil {
+			// The caller still prints the password once.
+			a.log.Error("could not write the generated admin password to a file", "err", err)
+		} else {
+			a.log.Warn("the generated admin password is in a file readable by its owner only: delete it after the first login (change the password with `gatehouse users set-password admin`)", "path", path)
+		}
+	}
 	return generated, nil
+}
+
+// AdminPasswordFile is the name, in the data directory, of the file that
+// holds a generated admin password.
+const AdminPasswordFile = "admin-password"
+
+// writeAdminPassword writes password to dir/admin-password with mode 0600,
+// replacing the file atomically.
+func writeAdminPassword(dir, password string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, AdminPasswordFile)
+	f, err := os.CreateTemp(dir, AdminPasswordFile+".*.tmp") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(password + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
 }
 
 // Serve runs the gRPC and HTTP servers on the given listeners and the view's

@@ -291,6 +291,7 @@ func (p *soakProcess) start() {
 		"GATEHOUSE_MASTER_KEY="+p.ts.masterKy,
 		"GATEHOUSE_GRPC_ADDR="+p.grpcAddr,
 		"GATEHOUSE_HTTP_ADDR="+p.httpAddr,
+		"GATEHOUSE_ISSUER="+processIssuer(p.ts),
 	)
 	cmd.Stdout, cmd.Stderr = testWriter{p.t}, testWriter{p.t}
 	if err := cmd.Start(); err != nil {
