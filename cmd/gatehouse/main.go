@@ -48,6 +48,7 @@ Usage:
   gatehouse issuers update ID|ISSUER [flags]   change only the given settings (flags as for add)
   gatehouse issuers remove ID|ISSUER           stop trusting an issuer
   gatehouse healthcheck [-cacert FILE] URL     exit 0 when URL (e.g. /readyz) answers 200; for container health checks
+  gatehouse --version                          module version, VCS revision and Go version
   gatehouse masterkey generate                 print a new random master key
   gatehouse certs dev --out DIR [--hosts H1,H2] [--force]
                                                write a throw-away CA, a localhost server and a client
@@ -107,6 +108,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return certs(rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, rest)
+	case "--version", "version":
+		return version(stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
