@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"regexp"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
-	"github.com/gatehouse/gatehouse/service/server"
 )
 
 func TestCLIClientAudiences(t *testing.T) {
@@ -29,11 +27,7 @@ func TestCLIClientAudiences(t *testing.T) {
 	if _, err := cli(t, dir, "", "clients", "create", "--client-id", "bad", "--audiences", "a,"+string(rune(1))); err == nil {
 		t.Error("an audience with a control character was accepted")
 	}
-	steps := []struct {
-		args []string
-		want string
-		err  bool
-	}{
+	steps := []cliStep{
 		{[]string{"clients", "list"}, `(?m)^\S+\s+etl\s+true\s+https://api.example.com,reports\s`, false},
 		{[]string{"clients", "list"}, `(?m)^\S+\s+plain\s+true\s+\(default\)\s`, false},
 		{[]string{"clients", "set-audiences", "etl", "reports,billing"}, `etl: audiences reports,billing`, false},
@@ -43,22 +37,9 @@ func TestCLIClientAudiences(t *testing.T) {
 		{[]string{"clients", "set-audiences"}, ``, true},
 		{[]string{"clients", "set-audiences", "nobody", "x"}, ``, true},
 	}
-	for _, s := range steps {
-		out, err := cli(t, dir, "", s.args...)
-		if (err != nil) != s.err {
-			t.Fatalf("%q: err = %v, want error %v; output:\n%s", s.args, err, s.err, out)
-		}
-		if s.want != "" && !regexp.MustCompile(s.want).MatchString(out) {
-			t.Fatalf("%q: output does not match %q:\n%s", s.args, s.want, out)
-		}
-	}
+	runCLISteps(t, dir, steps)
 	// What the CLI stored is what the grant enforces.
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
-	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := openServe(t, dir, 0, nil)
 	defer app.Close()
 	req := core.TokenRequest{GrantType: core.GrantClientCredentials, ClientID: "etl", ClientSecret: secret}
 	if _, err := app.Core().IssueToken(context.Background(), req); err != nil {

@@ -114,12 +114,7 @@ func TestServeBindsBeforeBootstrap(t *testing.T) {
 // DATA_DIR/admin-password, readable by its owner only.
 func TestBootstrapWritesPasswordFile(t *testing.T) {
 	dir := t.TempDir()
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
-	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := openServe(t, dir, 0, nil)
 	defer app.Close()
 	pw, err := app.Bootstrap(context.Background(), "")
 	if err != nil || pw == "" {

@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatehouse/gatehouse/service/server"
 )
 
 func TestCLIIssuers(t *testing.T) {
@@ -80,12 +76,7 @@ func TestCLIIssuers(t *testing.T) {
 	id := strings.Fields(lines[1])[0]
 
 	// What the CLI wrote is what the server reads.
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
-	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := openServe(t, dir, 0, nil)
 	list, err := app.Core().ListTrustedIssuers(context.Background())
 	app.Close()
 	if err != nil || len(list) != 1 {

@@ -14,6 +14,28 @@ import (
 	"github.com/gatehouse/gatehouse/store"
 )
 
+// cliStep is one CLI call and what its output must match (a regexp, "" for
+// anything), or that it must fail.
+type cliStep struct {
+	args []string
+	want string
+	err  bool
+}
+
+// runCLISteps runs steps in order on dir's database.
+func runCLISteps(t *testing.T, dir string, steps []cliStep) {
+	t.Helper()
+	for _, s := range steps {
+		out, err := cli(t, dir, "", s.args...)
+		if (err != nil) != s.err {
+			t.Fatalf("%q: err = %v, want error %v; output:\n%s", s.args, err, s.err, out)
+		}
+		if s.want != "" && !regexp.MustCompile(s.want).MatchString(out) {
+			t.Fatalf("%q: output does not match %q:\n%s", s.args, s.want, out)
+		}
+	}
+}
+
 // openServe opens dir as `gatehouse serve` does (key policy, key schedule)
 // with a clock offset from real time, without listening.
 func openServe(t *testing.T, dir string, offset time.Duration, mutate func(*server.Config)) *server.App {
@@ -139,11 +161,7 @@ func TestCLIKeyPolicy(t *testing.T) {
 		t.Errorf("successor %v, want ES256 activating 5 h after %s (the stored lead)", next, start)
 	}
 
-	steps := []struct {
-		args []string
-		want string
-		err  bool
-	}{
+	steps := []cliStep{
 		{[]string{"keys", "policy"}, `(?s)signing-alg\s+ES256.*key-rotation-interval\s+720h0m0s.*key-publish-lead\s+5h0m0s.*retired-key-retention\s+16m30s`, false},
 		{[]string{"keys", "policy", "set"}, ``, true},
 		{[]string{"keys", "policy", "set", "--key-publish-lead", "800h"}, ``, true}, // not below the interval
@@ -152,15 +170,7 @@ func TestCLIKeyPolicy(t *testing.T) {
 		{[]string{"keys", "policy", "set", "--key-publish-lead", "3h"}, `unchanged`, false},
 		{[]string{"keys", "policy", "set", "--signing-alg", "RS256", "--rsa-bits", "3072"}, `(?s)signing-alg\s+RS256.*rsa-bits\s+3072.*key-publish-lead\s+3h0m0s`, false},
 	}
-	for _, s := range steps {
-		out, err := cli(t, dir, "", s.args...)
-		if (err != nil) != s.err {
-			t.Fatalf("%q: err = %v, want error %v; output:\n%s", s.args, err, s.err, out)
-		}
-		if s.want != "" && !regexp.MustCompile(s.want).MatchString(out) {
-			t.Fatalf("%q: output does not match %q:\n%s", s.args, s.want, out)
-		}
-	}
+	runCLISteps(t, dir, steps)
 	// The server uses the changed policy at its next key step.
 	app := openServe(t, dir, 0, nil)
 	defer app.Close()

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/service/core"
-	"github.com/gatehouse/gatehouse/service/server"
 )
 
 // cli runs the command line in-process against dataDir.
@@ -66,12 +63,7 @@ func TestCLI(t *testing.T) {
 		}
 	}
 	// What the CLI wrote is what the server reads.
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
-	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := openServe(t, dir, 0, nil)
 	defer app.Close()
 	res, err := app.Core().IssueToken(context.Background(), core.TokenRequest{GrantType: core.GrantPassword, Username: "alice", Password: "new-alice-password"})
 	if err != nil || res.AccessToken == "" {
@@ -101,12 +93,7 @@ func TestCLISessions(t *testing.T) {
 	if out, err := cli(t, dir, "alice-password\n", "users", "create", "--username", "alice"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
-	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := openServe(t, dir, 0, nil)
 	for _, scope := range []string{"", "offline_access"} {
 		res, err := app.Core().IssueToken(context.Background(), core.TokenRequest{GrantType: core.GrantPassword, Username: "alice", Password: "alice-password", Scope: scope})
 		if err != nil || res.RefreshToken == "" {
