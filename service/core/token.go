@@ -90,23 +90,21 @@ func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (TokenRespon
 		return TokenResponse{}, err
 	}
 	switch req.GrantType {
-	case GrantPassword:
+	case GrantPassword, GrantRefreshToken, GrantTokenExchange:
+		// User tokens, and the sessions they start, carry the server's
+		// audience only.
 		if err := s.checkUserAudience(targets); err != nil {
 			return TokenResponse{}, err
 		}
+	}
+	switch req.GrantType {
+	case GrantPassword:
 		return s.passwordGrant(ctx, req)
 	case GrantClientCredentials:
 		return s.clientCredentialsGrant(ctx, req, targets)
 	case GrantRefreshToken:
-		// A session keeps the audience it started with: the server's.
-		if err := s.checkUserAudience(targets); err != nil {
-			return TokenResponse{}, err
-		}
 		return s.refreshGrant(ctx, req)
 	case GrantTokenExchange:
-		if err := s.checkUserAudience(targets); err != nil {
-			return TokenResponse{}, err
-		}
 		return s.exchangeGrant(ctx, req)
 	case "":
 		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
