@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -18,7 +17,6 @@ import (
 	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
 
 	"github.com/gatehouse/gatehouse/store/ent"
-	"github.com/gatehouse/gatehouse/store/ent/migrate"
 )
 
 // Errors the store returns; callers test them with errors.Is.
@@ -27,10 +25,6 @@ var (
 	// ErrConflict is a violated uniqueness rule (username, email, client id, kid).
 	ErrConflict = errors.New("already exists")
 )
-
-// migrateMu serialises schema migrations within the process: ent's migrator
-// mutates the package-level table definitions it is generated with.
-var migrateMu sync.Mutex
 
 // Store is the database behind gatehouse. It is safe for concurrent use.
 type Store struct {
@@ -43,6 +37,8 @@ type Store struct {
 	maxConns  int
 	opTimeout time.Duration
 	avail     *availability
+	// migrate applies pending migrations at Open (see WithoutMigration).
+	migrate bool
 }
 
 // Defaults of the pool options.
@@ -72,12 +68,18 @@ func WithMaxConns(n int) Option { return func(s *Store) { s.maxConns = n } }
 // an *UnavailableError.
 func WithOpTimeout(d time.Duration) Option { return func(s *Store) { s.opTimeout = d } }
 
-// Open connects to the database named by dsn and migrates the schema.
+// WithoutMigration opens the database as it is: the caller reads
+// SchemaStatus and decides (gatehouse serve's policy, the CLI's refusal,
+// `gatehouse migrate`). Without it Open applies what is pending.
+func WithoutMigration() Option { return func(s *Store) { s.migrate = false } }
+
+// Open connects to the database named by dsn and, unless WithoutMigration,
+// applies the pending schema migrations.
 // ParseDSN chooses the database: PostgreSQL for postgres:// and
 // postgresql:// URLs and libpq keyword strings, SQLite for sqlite: and
 // file: URLs and plain paths; anything ambiguous is refused.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, avail: newAvailability()}
+	s := &Store{now: time.Now, avail: newAvailability(), migrate: true}
 	for _, o := range opts {
 		o(s)
 	}
@@ -121,37 +123,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
 	s.client = ent.NewClient(ent.Driver(&boundedDriver{Driver: entsql.OpenDB(s.dialect, s.db), s: s}))
-	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("migrate schema: %w", err)
+	if s.migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("migrate schema: %w", err)
+		}
 	}
 	return s, nil
 }
-
-// migrate creates or updates the schema. On PostgreSQL an advisory lock
-// keeps replicas that start together from migrating at the same time.
-func (s *Store) migrate(ctx context.Context) error {
-	migrateMu.Lock()
-	defer migrateMu.Unlock()
-	if s.dialect == dialect.Postgres {
-		conn, err := s.db.Conn(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockID); err != nil {
-			return fmt.Errorf("take migration lock: %w", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID)
-	}
-	// ent's migrator needs the plain driver (it reads *sql.Rows), and a
-	// migration may take longer than a request's operation timeout.
-	raw := ent.NewClient(ent.Driver(entsql.OpenDB(s.dialect, s.db)))
-	return raw.Schema.Create(ctx, migrate.WithDropIndex(true))
-}
-
-// migrationLockID is the PostgreSQL advisory lock key of schema migrations.
-const migrationLockID = 0x67617465686f7573 // "gatehous"
 
 // IsPostgres reports whether dsn names a PostgreSQL database (see ParseDSN).
 func IsPostgres(dsn string) bool {

@@ -93,6 +93,22 @@ type Config struct {
 	// issuer is recorded. Without it such an instance refuses to start.
 	AcceptIssuerChange bool
 
+	// AutoMigrate says what a serving instance does with a database whose
+	// schema is behind this binary: nil takes the default of its kind
+	// (SQLite, one node: apply; PostgreSQL, shared by replicas: refuse and
+	// name `gatehouse migrate up`), true applies, false refuses. An empty
+	// database is always set up. Other roles never change the schema.
+	AutoMigrate *bool
+
+	// KeyPolicyFlags names the key-policy settings the operator gave
+	// explicitly ("signing-alg", "rsa-bits", "key-rotation-interval",
+	// "key-publish-lead"). A serving instance whose explicit setting
+	// differs from the policy the database records refuses to start, unless
+	// AcceptKeyPolicyChange records the new value; settings left at their
+	// defaults follow the stored policy.
+	KeyPolicyFlags        []string
+	AcceptKeyPolicyChange bool
+
 	// Role says what the App is opened for. Only RoleServe stores the key
 	// policy and runs the key schedule; RoleAdmin (the CLI, and the zero
 	// value) never creates, activates, retires or removes a key except
@@ -178,8 +194,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now), store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(cfg.DatabaseTimeout))
+	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now), store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(cfg.DatabaseTimeout), store.WithoutMigration())
 	if err != nil {
+		return nil, err
+	}
+	if err := prepareSchema(ctx, cfg, st, log); err != nil {
+		st.Close()
 		return nil, err
 	}
 	a, err := open(ctx, cfg, log, st, master)

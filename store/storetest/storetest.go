@@ -9,13 +9,17 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+	_ "modernc.org/sqlite"             // the "sqlite" driver
 )
 
 // EnvPostgres names the variable holding the admin DSN of a test PostgreSQL.
@@ -90,4 +94,64 @@ func PostgresDSN(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// UpgradeFixture is a database written by a gatehouse release from before
+// versioned migrations (store/testdata/upgrade, made by make-fixture.sh),
+// with the secrets and tokens it holds.
+type UpgradeFixture struct {
+	Commit       string // the release that wrote it
+	MadeAt       int64  `json:"made_at"`
+	Issuer       string `json:"issuer"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	OfflineToken string `json:"offline_token"`
+	// MasterKey is the master key the fixture's keys and settings are
+	// sealed with.
+	MasterKey string
+}
+
+// UpgradeFixtureMasterKey is the (test-only) master key of the fixture.
+const UpgradeFixtureMasterKey = "Z2F0ZWhvdXNlLXVwZ3JhZGUtZml4dHVyZS1rZXktMzI="
+
+// LoadUpgradeFixture writes the fixture of backend ("sqlite" or "postgres")
+// into the empty database dsn and returns what it holds.
+func LoadUpgradeFixture(t testing.TB, backend, dsn string) UpgradeFixture {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "testdata", "upgrade", "unversioned")
+	var f UpgradeFixture
+	raw, err := os.ReadFile(filepath.Join(dir, backend+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	commit, err := os.ReadFile(filepath.Join(dir, "COMMIT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Commit, f.MasterKey = strings.TrimSpace(string(commit)), UpgradeFixtureMasterKey
+	script, err := os.ReadFile(filepath.Join(dir, backend+".sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver, conn := "pgx", dsn
+	if backend == "sqlite" {
+		driver = "sqlite"
+	}
+	db, err := sql.Open(driver, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(string(script)); err != nil {
+		t.Fatalf("load the %s upgrade fixture: %v", backend, err)
+	}
+	return f
 }
