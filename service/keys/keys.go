@@ -27,8 +27,11 @@ type Manager struct {
 	rsaBits  int
 	policy   Policy
 	schedule bool
-	now      func() time.Time
-	log      *slog.Logger
+	// explicit and acceptChange: see Options.
+	explicit     []string
+	acceptChange bool
+	now          func() time.Time
+	log          *slog.Logger
 }
 
 // Options configure a Manager.
@@ -42,6 +45,13 @@ type Options struct {
 	// explicit Rotate and Revoke, and a database without keys opens with an
 	// empty ring that cannot sign.
 	Schedule bool
+	// Explicit names the policy settings the operator gave on purpose
+	// ("signing-alg", "rsa-bits", "key-rotation-interval",
+	// "key-publish-lead"). At Start one that differs from the stored policy
+	// stops the server, unless AcceptChange records it; settings left at
+	// their defaults follow the stored policy.
+	Explicit     []string
+	AcceptChange bool
 }
 
 // errNoSchedule guards the scheduled lifecycle against non-serve callers.
@@ -61,7 +71,7 @@ func NewManager(st *store.Store, master *MasterKeys, o Options, now func() time.
 	if err := o.Policy.Validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{store: st, master: master, alg: o.Alg, rsaBits: o.RSABits, policy: o.Policy, schedule: o.Schedule, now: now, log: log}, nil
+	return &Manager{store: st, master: master, alg: o.Alg, rsaBits: o.RSABits, policy: o.Policy, schedule: o.Schedule, explicit: o.Explicit, acceptChange: o.AcceptChange, now: now, log: log}, nil
 }
 
 // Ring is an immutable snapshot of the published keys. Replacing the whole

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -21,8 +23,9 @@ var ErrNoPolicy = errors.New("no signing keys or key policy yet: start `gatehous
 
 // StoredPolicy is the key policy shared by every replica and every CLI run.
 // The first `gatehouse serve` on a database stores its configuration;
-// afterwards the stored values win over flags (a replica whose flags differ
-// logs a WARN), and `gatehouse keys policy set` changes them.
+// afterwards the stored values win over defaults, a replica whose explicit
+// flags differ refuses to start (unless told to record them), and
+// `gatehouse keys policy set` changes them.
 //
 // RetainRetired is the exception: every `serve` raises it to its own access
 // token lifetime + leeway (+1 min) at start and it never decreases, so a
@@ -192,14 +195,15 @@ func reconcile(stored *StoredPolicy, cfg StoredPolicy) (merged StoredPolicy, cha
 // Start is what `gatehouse serve` does once at start, in one step under the
 // key lock: store the key policy on an empty database (or merge this
 // replica's token lifetime into the stored one), then run the scheduled
-// lifecycle step with the stored policy. A configuration that disagrees
-// with the stored policy is logged; the stored policy wins.
+// lifecycle step with the stored policy. A setting left at its default that
+// disagrees with the stored policy is logged and the stored value wins; an
+// explicit one stops the start (PolicyConflictError) unless AcceptChange.
 func (m *Manager) Start(ctx context.Context) error {
 	if !m.schedule {
 		return errNoSchedule
 	}
 	cfg := m.configured()
-	var diffs []policyDiff
+	var diffs, recorded []policyDiff
 	var merged StoredPolicy
 	var created, raised bool
 	err := m.store.ChangeKeysWith(ctx, policySetting, func(keys []store.SigningKey, sealed []byte) (store.KeyChanges, []byte, error) {
@@ -214,6 +218,11 @@ func (m *Manager) Start(ctx context.Context) error {
 		var changed bool
 		merged, changed, diffs = reconcile(stored, cfg)
 		created, raised = stored == nil, stored != nil && changed
+		var err error
+		if merged, diffs, recorded, err = m.settleExplicit(merged, cfg, diffs); err != nil {
+			return store.KeyChanges{}, nil, err
+		}
+		changed = changed || len(recorded) > 0
 		var value []byte
 		if changed {
 			var err error
@@ -240,13 +249,70 @@ func (m *Manager) Start(ctx context.Context) error {
 	if cfg.RetainRetired < merged.RetainRetired {
 		m.log.Info("retired keys stay published for the longest token lifetime any server has used", "configured", cfg.RetainRetired, "used", merged.RetainRetired)
 	}
+	if len(recorded) > 0 {
+		m.log.Warn("recorded this server's key policy settings in the database (--accept-key-policy-change); every replica uses them from its next key check", diffAttrs(recorded)...)
+	}
 	if len(diffs) > 0 {
-		// One line naming every difference: configured and stored value.
-		attrs := []any{"used", "stored"}
-		for _, d := range diffs {
-			attrs = append(attrs, slog.Group(d.name, "configured", d.configured, "stored", d.used))
-		}
-		m.log.Warn("configured key policy differs from the one stored in the database; the stored values win (change them with `gatehouse keys policy set`)", attrs...)
+		m.log.Info("default key policy settings differ from the ones stored in the database; the stored values are used (change them with `gatehouse keys policy set`)", diffAttrs(diffs)...)
 	}
 	return nil
+}
+
+// diffAttrs names every difference on one log line: configured and stored.
+func diffAttrs(diffs []policyDiff) []any {
+	var attrs []any
+	for _, d := range diffs {
+		attrs = append(attrs, slog.Group(d.name, "configured", d.configured, "stored", d.used))
+	}
+	return attrs
+}
+
+// PolicyConflictError is a serving instance whose explicitly given key
+// policy settings differ from the stored policy.
+type PolicyConflictError struct{ diffs []policyDiff }
+
+func (e *PolicyConflictError) Error() string {
+	var parts []string
+	for _, d := range e.diffs {
+		parts = append(parts, fmt.Sprintf("--%s %s (the database records %s)", d.name, d.configured, d.used))
+	}
+	return fmt.Sprintf("this server's key policy differs from the one every replica shares: %s; drop the flag to use the recorded value, change it for all with `gatehouse keys policy set`, or start once with --accept-key-policy-change to record this server's value",
+		strings.Join(parts, ", "))
+}
+
+// settleExplicit splits the differences reconcile found: settings the
+// operator gave explicitly either stop the start (PolicyConflictError) or,
+// with AcceptChange, replace the stored values; the rest stay differences
+// in which the stored policy wins.
+func (m *Manager) settleExplicit(merged, cfg StoredPolicy, diffs []policyDiff) (StoredPolicy, []policyDiff, []policyDiff, error) {
+	var rest, explicit []policyDiff
+	for _, d := range diffs {
+		if slices.Contains(m.explicit, d.name) {
+			explicit = append(explicit, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	if len(explicit) == 0 {
+		return merged, rest, nil, nil
+	}
+	if !m.acceptChange {
+		return merged, rest, nil, &PolicyConflictError{explicit}
+	}
+	for _, d := range explicit {
+		switch d.name {
+		case "signing-alg":
+			merged.Alg = cfg.Alg
+		case "rsa-bits":
+			merged.RSABits = cfg.RSABits
+		case "key-rotation-interval":
+			merged.RotationInterval = cfg.RotationInterval
+		case "key-publish-lead":
+			merged.PublishLead = cfg.PublishLead
+		}
+	}
+	if err := merged.Validate(); err != nil {
+		return merged, rest, nil, err
+	}
+	return merged, rest, explicit, nil
 }

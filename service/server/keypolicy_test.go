@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -122,8 +123,8 @@ func TestCLIKeepsRetiredKeyOfLongerTokens(t *testing.T) {
 	}
 }
 
-// TestKeyPolicyStoredWins: a replica whose flags disagree with the stored
-// policy logs a WARN naming both values and uses the stored ones, also for a
+// TestKeyPolicyStoredWins: a replica whose default settings disagree with
+// the stored policy logs both values and uses the stored ones, also for a
 // rotation it starts.
 func TestKeyPolicyStoredWins(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
@@ -140,7 +141,7 @@ func TestKeyPolicyStoredWins(t *testing.T) {
 			})
 			out := logs.String()
 			for _, want := range []string{
-				`level=WARN msg="configured key policy differs from the one stored in the database; the stored values win (change them with ` + "`gatehouse keys policy set`" + `)" used=stored `,
+				`level=INFO msg="default key policy settings differ from the ones stored in the database; the stored values are used (change them with ` + "`gatehouse keys policy set`" + `)" `,
 				` key-publish-lead.configured=1h0m0s key-publish-lead.stored=3h0m0s`,
 				` key-rotation-interval.configured=240h0m0s key-rotation-interval.stored=720h0m0s`,
 				` signing-alg.configured=EdDSA signing-alg.stored=ES256`,
@@ -171,6 +172,48 @@ func TestKeyPolicyStoredWins(t *testing.T) {
 			}
 			if next == nil || next.Alg != "ES256" || next.ActivatedAt.Before(before.Add(3*time.Hour-time.Second)) || next.ActivatedAt.After(ts.clock.Now().Add(3*time.Hour)) {
 				t.Fatalf("successor %+v, want ES256 signing 3 h from %s", next, before)
+			}
+		})
+	}
+}
+
+// TestKeyPolicyExplicitConflict: a replica started with explicit key policy
+// flags that differ from the stored policy refuses to start and names both
+// values; with --accept-key-policy-change it records them for every replica.
+func TestKeyPolicyExplicitConflict(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			ts := startServer(t, b.DSN(t), func(c *server.Config) { c.KeyCheckInterval = time.Hour })
+			explicit := func(accept bool) serverOption {
+				return func(c *server.Config) {
+					c.SigningAlg, c.KeyRotation.PublishLead = "EdDSA", 3*time.Hour
+					c.KeyPolicyFlags = []string{"signing-alg", "key-publish-lead"}
+					c.AcceptKeyPolicyChange = accept
+				}
+			}
+			cfg := server.DefaultConfig()
+			cfg.Role, cfg.DataDir, cfg.DatabaseURL, cfg.MasterKey, cfg.Now = server.RoleServe, ts.dataDir, ts.dsn, ts.masterKy, ts.clock.Now
+			explicit(false)(&cfg)
+			_, err := server.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			var conflict *keys.PolicyConflictError
+			if !errors.As(err, &conflict) {
+				t.Fatalf("explicit conflicting flags: %v, want a PolicyConflictError", err)
+			}
+			for _, want := range []string{"--signing-alg EdDSA (the database records ES256)", "--key-publish-lead 3h0m0s (the database records 2h0m0s)", "--accept-key-policy-change"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if p, err := ts.app.Keys().Policy(ctx); err != nil || p.Alg != "ES256" {
+				t.Fatalf("refused start changed the policy: %+v %v", p, err)
+			}
+			r, logs := ts.openRole(t, server.RoleServe, explicit(true))
+			if p, err := r.Keys().Policy(ctx); err != nil || p.Alg != "EdDSA" || p.PublishLead != 3*time.Hour {
+				t.Fatalf("accepted change not recorded: %+v %v", p, err)
+			}
+			if !strings.Contains(logs.String(), "level=WARN msg=\"recorded this server's key policy settings") {
+				t.Errorf("no WARN for the recorded change:\n%s", logs)
 			}
 		})
 	}

@@ -170,25 +170,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		cfg.Now = time.Now
 	}
 	log = limitLogs(log)
-	dsn := cfg.DatabaseURL
-	if dsn != "" {
-		// Refuse an ambiguous URL here, before a master key file is
-		// created next to what might not be a SQLite path.
-		if _, err := store.ParseDSN(dsn); err != nil {
-			return nil, fmt.Errorf("--database-url: %w", err)
-		}
-	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create data directory: %w", err)
-		}
-		dsn = filepath.Join(cfg.DataDir, "gatehouse.db")
-		// The database holds password hashes: readable by its owner only.
-		// SQLite gives the -wal and -shm files the same mode.
-		f, err := os.OpenFile(dsn, os.O_RDONLY|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create database file: %w", err)
-		}
-		f.Close()
+	dsn, err := databaseDSN(cfg)
+	if err != nil {
+		return nil, err
 	}
 	master, err := loadMasterKeys(cfg, dsn, log)
 	if err != nil {
@@ -210,6 +194,42 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
+// databaseDSN is the database the configuration names: --database-url, or
+// the SQLite file in the data directory (created owner-only if missing).
+func databaseDSN(cfg Config) (string, error) {
+	dsn := cfg.DatabaseURL
+	if dsn != "" {
+		// Refuse an ambiguous URL here, before a master key file is
+		// created next to what might not be a SQLite path.
+		if _, err := store.ParseDSN(dsn); err != nil {
+			return "", fmt.Errorf("--database-url: %w", err)
+		}
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return "", fmt.Errorf("create data directory: %w", err)
+		}
+		dsn = filepath.Join(cfg.DataDir, "gatehouse.db")
+		// The database holds password hashes: readable by its owner only.
+		// SQLite gives the -wal and -shm files the same mode.
+		f, err := os.OpenFile(dsn, os.O_RDONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("create database file: %w", err)
+		}
+		f.Close()
+	}
+	return dsn, nil
+}
+
+// OpenStore opens the configured database without touching its schema or
+// keys, for `gatehouse migrate`.
+func OpenStore(ctx context.Context, cfg Config) (*store.Store, error) {
+	dsn, err := databaseDSN(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, dsn, store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(-1), store.WithoutMigration())
+}
+
 func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, master *keys.MasterKeys) (*App, error) {
 	policy := cfg.KeyRotation
 	if policy.RetainRetired == 0 {
@@ -217,7 +237,10 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 		policy.RetainRetired = cfg.Core.AccessTokenTTL + cfg.Core.Leeway + time.Minute
 	}
 	serving := cfg.Role == RoleServe
-	km, err := keys.NewManager(st, master, keys.Options{Alg: cfg.SigningAlg, RSABits: cfg.RSABits, Policy: policy, Schedule: serving}, cfg.Now, log)
+	km, err := keys.NewManager(st, master, keys.Options{
+		Alg: cfg.SigningAlg, RSABits: cfg.RSABits, Policy: policy, Schedule: serving,
+		Explicit: cfg.KeyPolicyFlags, AcceptChange: cfg.AcceptKeyPolicyChange,
+	}, cfg.Now, log)
 	if err != nil {
 		return nil, err
 	}
