@@ -40,9 +40,15 @@ var errBadCredentials = errs.New(errs.Unauthenticated, "invalid username or pass
 // any hashing, and a locked-out attempt is refused there; a correct password
 // gives the reservation back (see throttle.go).
 func (s *Service) authenticateUser(ctx context.Context, username, password, ip string) (store.Account, error) {
+	a, err := s.checkUser(ctx, username, password, ip)
+	s.observeLogin(ctx, KindUser, username, ip, a.ID, err)
+	return a, err
+}
+
+func (s *Service) checkUser(ctx context.Context, username, password, ip string) (store.Account, error) {
 	username = lookupUsername(username)
 	counters := s.userCounters(username, ip)
-	if err := s.reserveAttempt(ctx, counters); err != nil {
+	if err := s.reserveAttempt(ctx, KindUser, username, counters); err != nil {
 		return store.Account{}, err
 	}
 	a, err := s.store.GetAccount(ctx, store.AccountKey{Username: username})
@@ -68,7 +74,7 @@ func (s *Service) authenticateUser(ctx context.Context, username, password, ip s
 	}
 	s.releaseAttempt(ctx, counters)
 	if !a.Active {
-		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant")
+		return store.Account{}, errs.New(errs.PermissionDenied, "the account is disabled").WithOAuth("invalid_grant").WithReason(ReasonDisabled)
 	}
 	if rehash {
 		s.rehashPassword(ctx, a.ID, password)
@@ -106,11 +112,17 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret, ip s
 
 // authenticateClient checks a service client's id and secret.
 func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip string) (store.Account, error) {
+	a, err := s.checkClient(ctx, clientID, secret, ip)
+	s.observeLogin(ctx, KindClient, clientID, ip, a.ID, err)
+	return a, err
+}
+
+func (s *Service) checkClient(ctx context.Context, clientID, secret, ip string) (store.Account, error) {
 	if clientID == "" || secret == "" {
 		return store.Account{}, errs.New(errs.InvalidArgument, "client_id and client_secret are required").WithOAuth("invalid_request")
 	}
 	counters := s.clientCounters(clientID, ip)
-	if err := s.reserveAttempt(ctx, counters); err != nil {
+	if err := s.reserveAttempt(ctx, KindClient, clientID, counters); err != nil {
 		return store.Account{}, err
 	}
 	if len(clientID) > 128 || len(secret) > 256 {
@@ -126,7 +138,7 @@ func (s *Service) authenticateClient(ctx context.Context, clientID, secret, ip s
 	}
 	s.releaseAttempt(ctx, counters)
 	if !a.Active {
-		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client")
+		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client").WithReason(ReasonDisabled)
 	}
 	return a, nil
 }

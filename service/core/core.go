@@ -163,6 +163,7 @@ type Service struct {
 	fed     *federation.Verifier
 	now     func() time.Time
 	log     *slog.Logger
+	obs     Observer
 }
 
 // Deps are the collaborators of the core.
@@ -176,6 +177,9 @@ type Deps struct {
 	Secrets    *secrets.SecretHasher
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Observer is told about logins, issued, validated, exchanged and
+	// revoked tokens (nil: nobody).
+	Observer Observer
 }
 
 // New returns the core.
@@ -189,7 +193,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log}, nil
+	if d.Observer == nil {
+		d.Observer = nopObserver{}
+	}
+	return &Service{obs: d.Observer, cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log}, nil
 }
 
 // Config returns the token policy in force.

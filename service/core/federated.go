@@ -82,10 +82,10 @@ func (s *Service) foreignPrincipal(ctx context.Context, v *federation.Verified, 
 		return Principal{}, err
 	}
 	if !acct.Active {
-		return Principal{}, errs.New(errs.PermissionDenied, "the account is disabled")
+		return Principal{}, errs.New(errs.PermissionDenied, "the account is disabled").WithReason(ReasonDisabled)
 	}
 	if s.view.Revoked("", "", id, v.IssuedAt) {
-		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked")
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked").WithReason(ReasonRevoked)
 	}
 	p := Principal{
 		Subject:        id,
@@ -103,7 +103,7 @@ func (s *Service) foreignPrincipal(ctx context.Context, v *federation.Verified, 
 		IdentitySource: v.Issuer.Issuer,
 	}
 	if opts.Audience != "" && !slices.Contains(p.Audience, opts.Audience) {
-		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: audience does not match")
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: audience does not match").WithReason(ReasonAudience)
 	}
 	return p, s.checkRequirements(p, opts)
 }
@@ -350,12 +350,12 @@ func (s *Service) provision(ctx context.Context, v *federation.Verified, subject
 func (s *Service) checkRequirements(p Principal, opts ValidateOptions) error {
 	for _, r := range opts.RequiredRoles {
 		if !p.HasRole(r) {
-			return errs.New(errs.PermissionDenied, "the principal lacks required role %q", truncate(r))
+			return errs.New(errs.PermissionDenied, "the principal lacks required role %q", truncate(r)).WithReason(ReasonRequirements)
 		}
 	}
 	for _, sc := range opts.RequiredScopes {
 		if !slices.Contains(p.Scopes, sc) {
-			return errs.New(errs.PermissionDenied, "the token lacks required scope %q", truncate(sc))
+			return errs.New(errs.PermissionDenied, "the token lacks required scope %q", truncate(sc)).WithReason(ReasonRequirements)
 		}
 	}
 	return nil
@@ -417,6 +417,8 @@ func (s *Service) exchangeGrant(ctx context.Context, req TokenRequest) (TokenRes
 		return TokenResponse{}, err
 	}
 	res.IssuedTokenType = TokenTypeAccessToken
+	s.obs.Observe(ctx, Event{Type: EventTokenExchanged, Subject: acct.ID, ClientID: client.ClientID, IP: req.ClientIP,
+		Detail: map[string]string{"issuer": v.Issuer.Issuer}})
 	return res, nil
 }
 

@@ -46,6 +46,8 @@ func (s *Service) RevokeToken(ctx context.Context, req RevokeRequest) error {
 		}
 		s.offline.drop(string(t.TokenHash))
 		s.syncView(ctx)
+		s.obs.Observe(ctx, Event{Type: EventTokenRevoked, Subject: t.AccountID, ClientID: t.ClientID, IP: req.ClientIP,
+			Detail: map[string]string{"session": t.FamilyID}})
 		return nil
 	}
 	c, err := s.verify(req.Token)
@@ -59,6 +61,8 @@ func (s *Service) RevokeToken(ctx context.Context, req RevokeRequest) error {
 		return errs.Wrap(errs.Internal, err, "could not revoke the token")
 	}
 	s.syncView(ctx)
+	s.obs.Observe(ctx, Event{Type: EventTokenRevoked, Subject: c.Subject, ClientID: c.ClientID, IP: req.ClientIP,
+		Detail: map[string]string{"jti": c.ID}})
 	return nil
 }
 

@@ -89,14 +89,17 @@ func (s *Service) counters(accountPrefix, pairPrefix, name, ip string, pair, acc
 // reserveAttempt counts an attempt before its credentials are checked, or
 // refuses it: RESOURCE_EXHAUSTED while a lockout applies, UNAVAILABLE when
 // the counters cannot be read or written.
-func (s *Service) reserveAttempt(ctx context.Context, counters []store.ThrottleCounter) error {
+func (s *Service) reserveAttempt(ctx context.Context, kind, name string, counters []store.ThrottleCounter) error {
 	now := s.now().UTC()
 	until, locked, err := s.store.ReserveAttempt(ctx, now, counters)
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "the login throttle is unavailable; try again later")
 	}
 	for _, k := range locked {
-		s.log.Warn("locked out after repeated failures", "counter", counterKind(k), "until", now.Add(policyOf(counters, k).Lockout))
+		lockedUntil := now.Add(policyOf(counters, k).Lockout)
+		s.log.Warn("locked out after repeated failures", kind, truncate(name), "counter", counterKind(k), "until", lockedUntil)
+		s.obs.Observe(ctx, Event{Type: EventLockout, Kind: kind, Name: truncate(name), IP: ipOfCounters(counters),
+			Detail: map[string]string{"counter": counterKind(k), "until": lockedUntil.Format(time.RFC3339)}})
 	}
 	if !until.IsZero() {
 		return tooManyAttempts(until.Sub(now))
@@ -116,6 +119,16 @@ func (s *Service) releaseAttempt(ctx context.Context, counters []store.ThrottleC
 	if err := s.store.ReleaseAttempt(ctx, now, counters, trust); err != nil {
 		s.log.Warn("could not release a login attempt's throttle reservation", "err", err)
 	}
+}
+
+// ipOfCounters is the client IP the counters were made for ("" if none).
+func ipOfCounters(counters []store.ThrottleCounter) string {
+	for _, c := range counters {
+		if ip, ok := strings.CutPrefix(c.Key, keyIP); ok {
+			return ip
+		}
+	}
+	return ""
 }
 
 func policyOf(counters []store.ThrottleCounter, key string) store.ThrottlePolicy {

@@ -85,6 +85,14 @@ func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, r
 
 // IssueToken runs a grant and signs an access token.
 func (s *Service) IssueToken(ctx context.Context, req TokenRequest) (TokenResponse, error) {
+	res, err := s.issueToken(ctx, req)
+	if err == nil {
+		s.obs.Observe(ctx, Event{Type: EventTokenIssued, Grant: req.GrantType, ClientID: truncate(req.ClientID), IP: req.ClientIP})
+	}
+	return res, err
+}
+
+func (s *Service) issueToken(ctx context.Context, req TokenRequest) (TokenResponse, error) {
 	targets, err := requestedAudiences(req)
 	if err != nil {
 		return TokenResponse{}, err
@@ -383,6 +391,12 @@ var errForeignToken = errors.New("token of a trusted issuer")
 // ValidateToken verifies token with the in-memory keys and view only. The
 // order is fixed: size and shape, header, key, signature, claims, view.
 func (s *Service) ValidateToken(ctx context.Context, token string, opts ValidateOptions) (Principal, error) {
+	p, err := s.validateToken(ctx, token, opts)
+	s.obs.Observe(ctx, Event{Type: EventTokenValidated, Reason: reasonOf(err), Subject: p.Subject})
+	return p, err
+}
+
+func (s *Service) validateToken(ctx context.Context, token string, opts ValidateOptions) (Principal, error) {
 	if token == "" {
 		return Principal{}, errs.New(errs.InvalidArgument, "token is required")
 	}
@@ -394,12 +408,12 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 	}
 	if strings.HasPrefix(token, OfflineTokenPrefix) {
 		if !opts.AllowOfflineToken {
-			return Principal{}, errs.New(errs.Unauthenticated, "invalid token: an offline token is accepted only with allow_offline_token")
+			return Principal{}, errs.New(errs.Unauthenticated, "invalid token: an offline token is accepted only with allow_offline_token").WithReason(ReasonOffline)
 		}
 		// An offline token stands for the access token it renews.
 		res, err := s.renewOffline(ctx, token, nil)
 		if err != nil {
-			return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", errs.As(err).Message)
+			return Principal{}, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", errs.As(err).Message).WithReason(ReasonRevoked)
 		}
 		token = res.AccessToken
 	}
@@ -433,7 +447,7 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 		p.IdentitySource = c.IDP
 	}
 	if s.view.Revoked(c.ID, c.SessionID, c.Subject, p.IssuedAt) {
-		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked")
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked").WithReason(ReasonRevoked)
 	}
 	p.Kind = store.KindService
 	if c.PreferredUsername != "" {
@@ -442,10 +456,10 @@ func (s *Service) ValidateToken(ctx context.Context, token string, opts Validate
 	acct, status := s.view.Account(c.Subject)
 	switch status {
 	case view.Deleted:
-		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: the account no longer exists")
+		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: the account no longer exists").WithReason(ReasonDeleted)
 	case view.Present:
 		if !acct.Active {
-			return Principal{}, errs.New(errs.PermissionDenied, "the account is disabled")
+			return Principal{}, errs.New(errs.PermissionDenied, "the account is disabled").WithReason(ReasonDisabled)
 		}
 		// Current roles and profile win over the ones frozen in the token;
 		// roles mapped from a trusted issuer's groups stay for its lifetime.
@@ -474,26 +488,26 @@ func (s *Service) verify(token string) (*accessClaims, error) {
 	t, err := jose.Parse(token)
 	if err != nil {
 		if errors.Is(err, jose.ErrMalformed) || errors.Is(err, jose.ErrTooLarge) {
-			return nil, errs.Wrap(errs.InvalidArgument, err, "token is malformed: %s", jose.Reason(err))
+			return nil, errs.Wrap(errs.InvalidArgument, err, "token is malformed: %s", jose.Reason(err)).WithReason(ReasonMalformed)
 		}
-		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err))
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err)).WithReason(ReasonMalformed)
 	}
 	if !isAccessTokenType(t.Header.Typ) {
-		return nil, errs.New(errs.Unauthenticated, "invalid token: typ must be at+jwt")
+		return nil, errs.New(errs.Unauthenticated, "invalid token: typ must be at+jwt").WithReason(ReasonType)
 	}
 	if t.Header.Kid == "" {
-		return nil, errs.New(errs.Unauthenticated, "invalid token: header has no kid")
+		return nil, errs.New(errs.Unauthenticated, "invalid token: header has no kid").WithReason(ReasonUnknownKey)
 	}
 	pub, ok := ring.Key(t.Header.Kid)
 	if !ok {
-		return nil, errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "invalid token: unknown signing key")
+		return nil, errs.Wrap(errs.Unauthenticated, jose.ErrUnknownKey, "invalid token: unknown signing key").WithReason(ReasonUnknownKey)
 	}
 	if err := t.Verify(pub, s.cfg.AllowedAlgs); err != nil {
-		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err))
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err)).WithReason(ReasonSignature)
 	}
 	c := new(accessClaims)
 	if err := json.Unmarshal(t.Payload, c); err != nil {
-		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: claims do not decode")
+		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: claims do not decode").WithReason(ReasonMalformed)
 	}
 	s.cache.put(key, ring, c, s.now())
 	return c, nil
@@ -504,19 +518,19 @@ func (s *Service) checkClaims(c *accessClaims, wantAudience string) error {
 	leeway := s.cfg.Leeway
 	switch {
 	case c.Issuer != s.cfg.Issuer:
-		return errs.New(errs.Unauthenticated, "invalid token: wrong issuer")
+		return errs.New(errs.Unauthenticated, "invalid token: wrong issuer").WithReason(ReasonIssuer)
 	case c.Subject == "":
-		return errs.New(errs.Unauthenticated, "invalid token: no subject")
+		return errs.New(errs.Unauthenticated, "invalid token: no subject").WithReason(ReasonMalformed)
 	case c.ExpiresAt == 0 || c.IssuedAt == 0:
-		return errs.New(errs.Unauthenticated, "invalid token: exp and iat are required")
+		return errs.New(errs.Unauthenticated, "invalid token: exp and iat are required").WithReason(ReasonMalformed)
 	case !now.Before(time.Unix(c.ExpiresAt, 0).Add(leeway)):
-		return errs.New(errs.Unauthenticated, "invalid token: expired")
+		return errs.New(errs.Unauthenticated, "invalid token: expired").WithReason(ReasonExpired)
 	case c.NotBefore != 0 && now.Add(leeway).Before(time.Unix(c.NotBefore, 0)):
-		return errs.New(errs.Unauthenticated, "invalid token: not valid yet")
+		return errs.New(errs.Unauthenticated, "invalid token: not valid yet").WithReason(ReasonNotYetValid)
 	case now.Add(leeway).Before(time.Unix(c.IssuedAt, 0)):
-		return errs.New(errs.Unauthenticated, "invalid token: issued in the future")
+		return errs.New(errs.Unauthenticated, "invalid token: issued in the future").WithReason(ReasonNotYetValid)
 	case wantAudience != "" && !c.Audience.contains(wantAudience):
-		return errs.New(errs.Unauthenticated, "invalid token: audience does not match")
+		return errs.New(errs.Unauthenticated, "invalid token: audience does not match").WithReason(ReasonAudience)
 	}
 	return nil
 }

@@ -54,7 +54,11 @@ type Error struct {
 	OAuthCode string
 	// RetryAfter, for ResourceExhausted, is how long the caller should wait.
 	RetryAfter time.Duration
-	Err        error
+	// Reason is a short, bounded label of why a token or login was refused
+	// ("expired", "signature", ...), for metrics and audit events; never
+	// shown to callers beyond what Message says.
+	Reason string
+	Err    error
 }
 
 func (e *Error) Error() string {
@@ -79,6 +83,12 @@ func Wrap(kind Kind, cause error, format string, args ...any) *Error {
 // WithOAuth sets the RFC 6749 error code and returns e.
 func (e *Error) WithOAuth(code string) *Error {
 	e.OAuthCode = code
+	return e
+}
+
+// WithReason sets the refusal reason label and returns e.
+func (e *Error) WithReason(reason string) *Error {
+	e.Reason = reason
 	return e
 }
 

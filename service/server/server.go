@@ -109,6 +109,16 @@ type Config struct {
 	KeyPolicyFlags        []string
 	AcceptKeyPolicyChange bool
 
+	// OpsAddr is the operations listener: /metrics, and /debug/pprof when
+	// Pprof is set ("" turns it off). It defaults to localhost only, so
+	// that neither is reachable on the public port.
+	OpsAddr string
+	Pprof   bool
+	// AccessLog writes one info line per request, gRPC and REST alike.
+	AccessLog bool
+	// AuditRetention is how long audit events are kept (pruned hourly).
+	AuditRetention time.Duration
+
 	// Role says what the App is opened for. Only RoleServe stores the key
 	// policy and runs the key schedule; RoleAdmin (the CLI, and the zero
 	// value) never creates, activates, retires or removes a key except
@@ -135,6 +145,9 @@ func DefaultConfig() Config {
 		DatabaseTimeout:  store.DefaultOpTimeout,
 		MaxConnections:   DefaultMaxConnections,
 		GRPC:             grpcapi.DefaultLimits(),
+		OpsAddr:          "localhost:9090",
+		AccessLog:        true,
+		AuditRetention:   90 * 24 * time.Hour,
 	}
 }
 
