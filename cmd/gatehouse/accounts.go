@@ -9,206 +9,169 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/gatehouse/gatehouse/service/core"
-	"github.com/gatehouse/gatehouse/service/secrets"
 	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/store"
 )
 
-// openApp opens the database for a CLI command.
-func openApp(ctx context.Context, o *options, stderr io.Writer) (*server.App, error) {
-	log, err := o.logger(stderr)
-	if err != nil {
-		return nil, err
-	}
-	return server.Open(ctx, o.cfg, log)
+func newUsersCmd() *cobra.Command {
+	return newGroup("users", "Manage user accounts", "user",
+		newUsersCreateCmd(),
+		newListAccountsCmd(store.KindUser),
+		newAccountActionCmd(store.KindUser, "disable", "Disable a user: no logins, no token refresh"),
+		newAccountActionCmd(store.KindUser, "enable", "Enable a disabled user"),
+		newAccountActionCmd(store.KindUser, "delete", "Delete a user"),
+		newAccountActionCmd(store.KindUser, "set-password", "Set a user's password (from standard input or a terminal prompt)"),
+		newAccountActionCmd(store.KindUser, "unlock", "Clear a user's login lockouts"),
+	)
 }
 
-func users(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageErr("users needs a subcommand: create, list, disable, enable, delete, set-password, unlock")
-	}
-	sub, args := args[0], args[1:]
-	var o options
-	fs := newFlagSet("users "+sub, &o, false, stderr)
+func newClientsCmd() *cobra.Command {
+	return newGroup("clients", "Manage service clients (client credentials grant)", "client",
+		newClientsCreateCmd(),
+		newListAccountsCmd(store.KindService),
+		newSetAudiencesCmd(),
+		newAccountActionCmd(store.KindService, "disable", "Disable a client"),
+		newAccountActionCmd(store.KindService, "delete", "Delete a client"),
+		newAccountActionCmd(store.KindService, "unlock", "Clear a client's authentication lockouts"),
+	)
+}
+
+func newUsersCreateCmd() *cobra.Command {
 	var username, email, displayName, roles string
 	var noPassword bool
-	if sub == "create" {
-		fs.StringVar(&username, "username", "", "login name (required)")
-		fs.StringVar(&email, "email", "", "email address")
-		fs.StringVar(&displayName, "display-name", "", "display name")
-		fs.StringVar(&roles, "roles", "", "comma-separated roles")
-		fs.BoolVar(&noPassword, "no-password", false, "create the user without a password (cannot use the password grant)")
+	cmd := &cobra.Command{
+		Use:   "create --username NAME",
+		Short: "Create a user; the password is read from standard input or prompted for",
+		Example: `  echo "$PASSWORD" | gatehouse users create --username alice --email alice@example.com --roles viewer,editor
+  gatehouse users create --username robot --no-password`,
+		Args: noArgs,
 	}
-	if err := o.parse(fs, args); err != nil {
-		return err
-	}
-	app, err := openApp(ctx, &o, stderr)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	c := app.Core()
-	switch sub {
-	case "create":
-		if username == "" || fs.NArg() > 0 {
-			return usageErr("users create needs --username and no arguments")
+	cmd.Flags().StringVar(&username, "username", "", "login name (required)")
+	cmd.Flags().StringVar(&email, "email", "", "email address")
+	cmd.Flags().StringVar(&displayName, "display-name", "", "display name")
+	cmd.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
+	cmd.Flags().BoolVar(&noPassword, "no-password", false, "create the user without a password (cannot use the password grant)")
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if username == "" {
+			return usageErr("users create needs --username")
 		}
-		u := core.NewUser{Username: username, Email: email, DisplayName: displayName, Roles: splitList(roles)}
-		if !noPassword {
-			if u.Password, err = readPassword(stdin, stderr, "Password for "+username); err != nil {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			u := core.NewUser{Username: username, Email: email, DisplayName: displayName, Roles: splitList(roles)}
+			if !noPassword {
+				var err error
+				if u.Password, err = readPassword(cmd.InOrStdin(), cmd.ErrOrStderr(), "Password for "+username); err != nil {
+					return err
+				}
+			}
+			a, err := app.Core().CreateUser(ctx, u)
+			if err != nil {
 				return err
 			}
-		}
-		a, err := c.CreateUser(ctx, u)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created user %s (id %s)\n", a.Username, a.ID)
-		return nil
-	case "list":
-		return listAccounts(ctx, c, store.KindUser, stdout)
-	case "disable", "enable", "delete", "set-password", "unlock":
-		if fs.NArg() != 1 {
-			return usageErr("users %s needs exactly one username", sub)
-		}
-		a, err := c.FindAccount(ctx, store.KindUser, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		return changeAccount(ctx, c, a, sub, stdin, stdout, stderr)
+			fmt.Fprintf(cmd.OutOrStdout(), "created user %s (id %s)\n", a.Username, a.ID)
+			return nil
+		})
 	}
-	return usageErr("unknown users subcommand %q", sub)
+	return cmd
 }
 
-func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageErr("clients needs a subcommand: create, list, set-audiences, disable, delete, unlock")
-	}
-	sub, args := args[0], args[1:]
-	var o options
-	fs := newFlagSet("clients "+sub, &o, false, stderr)
+func newClientsCreateCmd() *cobra.Command {
 	var clientID, displayName, roles, audiences string
-	if sub == "create" {
-		fs.StringVar(&clientID, "client-id", "", "client id (generated when empty)")
-		fs.StringVar(&displayName, "display-name", "", "display name")
-		fs.StringVar(&roles, "roles", "", "comma-separated roles")
-		fs.StringVar(&audiences, "audiences", "", "comma-separated audiences the client may request tokens for, the first being the default (default: the server's --audience)")
+	cmd := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a service client; prints its id and secret once",
+		Example: `  gatehouse clients create --client-id etl --roles writer --audiences https://api.example.com`,
+		Args:    noArgs,
 	}
-	if err := o.parse(fs, args); err != nil {
-		return err
+	cmd.Flags().StringVar(&clientID, "client-id", "", "client id (generated when empty)")
+	cmd.Flags().StringVar(&displayName, "display-name", "", "display name")
+	cmd.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
+	cmd.Flags().StringVar(&audiences, "audiences", "", "comma-separated audiences the client may request tokens for, the first being the default (default: the server's --audience)")
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			a, secret, err := app.Core().CreateServiceClient(ctx, core.NewClient{ClientID: clientID, DisplayName: displayName, Roles: splitList(roles), Audiences: splitList(audiences)})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "client_id=%s\nclient_secret=%s\n", a.ClientID, secret)
+			fmt.Fprintln(cmd.ErrOrStderr(), "The secret is shown only this once; store it now.")
+			return nil
+		})
 	}
-	app, err := openApp(ctx, &o, stderr)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	c := app.Core()
-	switch sub {
-	case "create":
-		if fs.NArg() > 0 {
-			return usageErr("clients create takes no arguments")
-		}
-		a, secret, err := c.CreateServiceClient(ctx, core.NewClient{ClientID: clientID, DisplayName: displayName, Roles: splitList(roles), Audiences: splitList(audiences)})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "client_id=%s\nclient_secret=%s\n", a.ClientID, secret)
-		fmt.Fprintln(stderr, "The secret is shown only this once; store it now.")
-		return nil
-	case "list":
-		return listAccounts(ctx, c, store.KindService, stdout)
-	case "set-audiences":
-		// An empty or absent list resets the client to the server's audience.
-		if fs.NArg() < 1 || fs.NArg() > 2 {
-			return usageErr("clients set-audiences needs a client id and a comma-separated list of audiences (empty: the server's audience)")
-		}
-		a, err := c.FindAccount(ctx, store.KindService, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		list := splitList(fs.Arg(1))
-		if list == nil {
-			list = []string{}
-		}
-		a, err = c.UpdateAccount(ctx, store.KindService, a.ID, core.AccountUpdate{Audiences: &list})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: audiences %s\n", a.ClientID, clientAudiences(a))
-		return nil
-	case "disable", "delete", "unlock":
-		if fs.NArg() != 1 {
-			return usageErr("clients %s needs exactly one client id", sub)
-		}
-		a, err := c.FindAccount(ctx, store.KindService, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		return changeAccount(ctx, c, a, sub, nil, stdout, stderr)
-	}
-	return usageErr("unknown clients subcommand %q", sub)
+	return cmd
 }
 
-func sessions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageErr("sessions needs a subcommand: list, revoke, revoke-all")
+// newSetAudiencesCmd is `clients set-audiences`; an empty or absent list
+// resets the client to the server's audience.
+func newSetAudiencesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "set-audiences ID_OR_CLIENT_ID [A,B]",
+		Short:   "Set the token audiences a client may request (none: the server's)",
+		Example: `  gatehouse clients set-audiences etl https://api.example.com,reports`,
+		Args:    rangeArgs(1, 2, "a client id and a comma-separated list of audiences (empty: the server's audience)"),
 	}
-	sub, args := args[0], args[1:]
-	var o options
-	fs := newFlagSet("sessions "+sub, &o, false, stderr)
-	if err := o.parse(fs, args); err != nil {
-		return err
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			c := app.Core()
+			a, err := c.FindAccount(ctx, store.KindService, args[0])
+			if err != nil {
+				return err
+			}
+			list := []string{}
+			if len(args) == 2 {
+				list = append(list, splitList(args[1])...)
+			}
+			if a, err = c.UpdateAccount(ctx, store.KindService, a.ID, core.AccountUpdate{Audiences: &list}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: audiences %s\n", a.ClientID, clientAudiences(a))
+			return nil
+		})
 	}
-	if sub != "list" && sub != "revoke" && sub != "revoke-all" {
-		return usageErr("unknown sessions subcommand %q", sub)
+	return cmd
+}
+
+func newListAccountsCmd(kind store.AccountKind) *cobra.Command {
+	short := "List users"
+	if kind == store.KindService {
+		short = "List service clients"
 	}
-	if fs.NArg() != 1 {
-		return usageErr("sessions %s needs exactly one argument", sub)
+	cmd := &cobra.Command{Use: "list", Short: short, Args: noArgs}
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			return listAccounts(ctx, app.Core(), kind, cmd.OutOrStdout())
+		})
 	}
-	app, err := openApp(ctx, &o, stderr)
-	if err != nil {
-		return err
+	return cmd
+}
+
+// newAccountActionCmd is `users|clients ACTION NAME`.
+func newAccountActionCmd(kind store.AccountKind, action, short string) *cobra.Command {
+	arg, what := "USERNAME", "exactly one username"
+	if kind == store.KindService {
+		arg, what = "CLIENT_ID", "exactly one client id"
 	}
-	defer app.Close()
-	c := app.Core()
-	if sub == "revoke" {
-		if err := c.RevokeSession(ctx, fs.Arg(0)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "revoked session %s\n", fs.Arg(0))
-		return nil
+	cmd := &cobra.Command{Use: action + " " + arg, Short: short, Args: exactArgs(1, what)}
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			c := app.Core()
+			a, err := c.FindAccount(ctx, kind, args[0])
+			if err != nil {
+				return err
+			}
+			return changeAccount(ctx, c, a, action, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		})
 	}
-	a, err := c.FindAccount(ctx, store.KindUser, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	if sub == "revoke-all" {
-		n, err := c.RevokeAllSessions(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "revoked %d sessions of %s and every access token issued to it so far\n", n, a.Username)
-		return nil
-	}
-	list, err := c.ListSessions(ctx, a.ID)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tCLIENT\tSCOPE\tOFFLINE\tCREATED\tLAST USED\tEXPIRES")
-	for _, s := range list {
-		expires := "never"
-		if !s.ExpiresAt.IsZero() {
-			expires = s.ExpiresAt.Format(time.DateTime)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", s.ID, s.ClientID, s.Scope, s.Offline, s.CreatedAt.Format(time.DateTime), s.LastUsedAt.Format(time.DateTime), expires)
-	}
-	return tw.Flush()
+	return cmd
 }
 
 func changeAccount(ctx context.Context, c *core.Service, a store.Account, action string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -324,16 +287,4 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, err
 		return "", errors.New("no password on standard input (pipe it in, or run on a terminal)")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
-}
-
-func masterkey(args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] != "generate" {
-		return usageErr("masterkey takes one subcommand: generate")
-	}
-	_, text, err := secrets.GenerateMasterKey()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, text)
-	return nil
 }

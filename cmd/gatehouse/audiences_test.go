@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"regexp"
 	"testing"
 
@@ -53,9 +52,11 @@ func TestCLIClientAudiences(t *testing.T) {
 
 func TestRequireAudienceFlag(t *testing.T) {
 	parse := func(args ...string) (options, error) {
-		var o options
-		err := o.parse(newFlagSet("serve", &o, true, io.Discard), args)
-		return o, err
+		o, err := parseServe(args...)
+		if o == nil {
+			return options{}, err
+		}
+		return *o, err
 	}
 	if o, err := parse(); err != nil || o.cfg.Core.RequireAudience {
 		t.Errorf("default: %v, %v; want false", o.cfg.Core.RequireAudience, err)

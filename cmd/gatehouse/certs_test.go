@@ -111,17 +111,16 @@ func TestServeWithDevCerts(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	p := func(name string) string { return filepath.Join(certs, name) }
-	var o options
-	fs := newFlagSet("serve", &o, true, io.Discard)
-	if err := o.parse(fs, []string{"--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-		"--tls-cert", p("server.pem"), "--tls-key", p("server-key.pem"), "--tls-client-ca", p("ca.pem")}); err != nil {
+	o, err := parseServe("--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--tls-cert", p("server.pem"), "--tls-key", p("server-key.pem"), "--tls-client-ca", p("ca.pem"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if o.cfg.Core.Issuer != "https://localhost:8080" {
 		t.Errorf("default issuer with TLS = %q, want https://localhost:8080", o.cfg.Core.Issuer)
 	}
-	var explicit options
-	if err := explicit.parse(newFlagSet("serve", &explicit, true, io.Discard), []string{"--tls-cert", "c", "--tls-key", "k", "--issuer", "http://auth.internal:8080"}); err != nil {
+	explicit, err := parseServe("--tls-cert", "c", "--tls-key", "k", "--issuer", "http://auth.internal:8080")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if explicit.cfg.Core.Issuer != "http://auth.internal:8080" {

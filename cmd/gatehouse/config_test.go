@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gatehouse/gatehouse/service/server"
 )
@@ -36,8 +37,8 @@ func TestDefaultIssuerFollowsHTTPAddr(t *testing.T) {
 		{[]string{"--http-addr", "0.0.0.0:8443", "--tls-cert", "c", "--tls-key", "k"}, "https://localhost:8443"},
 		{[]string{"--http-addr", "0.0.0.0:8443", "--issuer", "https://auth.example.com"}, "https://auth.example.com"},
 	} {
-		var o options
-		if err := o.parse(newFlagSet("serve", &o, true, io.Discard), tc.args); err != nil {
+		o, err := parseServe(tc.args...)
+		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
 		if o.cfg.Core.Issuer != tc.want {
@@ -45,8 +46,8 @@ func TestDefaultIssuerFollowsHTTPAddr(t *testing.T) {
 		}
 	}
 	t.Setenv("GATEHOUSE_HTTP_ADDR", "0.0.0.0:7070")
-	var o options
-	if err := o.parse(newFlagSet("serve", &o, true, io.Discard), nil); err != nil {
+	o, err := parseServe()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if o.cfg.Core.Issuer != "http://localhost:7070" {
@@ -54,26 +55,37 @@ func TestDefaultIssuerFollowsHTTPAddr(t *testing.T) {
 	}
 }
 
+// parseServe parses args as `gatehouse serve` does, without serving.
+func parseServe(args ...string) (*options, error) {
+	o := &options{}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.bind(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, o.finish(fs)
+}
+
 // `serve -h` shows the defaults that are used.
 func TestServeHelpShowsRealDefaults(t *testing.T) {
 	var out bytes.Buffer
-	var o options
-	err := o.parse(newFlagSet("serve", &o, true, &out), []string{"-h"})
-	if !errors.Is(err, flag.ErrHelp) {
+	if err := run(context.Background(), []string{"serve", "-h"}, strings.NewReader(""), &out, &out); err != nil {
 		t.Fatalf("serve -h: %v", err)
 	}
 	help := out.String()
-	for flagName, want := range map[string]string{"poll-interval": "1s", "federation-min-refetch": "30s"} {
-		m := regexp.MustCompile(`(?m)^\s+-` + flagName + ` .*\n((?:\s{4,}.*\n)*)`).FindString(help)
+	for flagName, want := range map[string]string{"poll-interval": "1s", "federation-min-refetch": "30s", "key-publish-lead": "2h0m0s"} {
+		m := regexp.MustCompile(`(?m)^ {1,8}--` + flagName + ` .*\n(?:\s{10,}\S.*\n)*`).FindString(help)
 		if m == "" {
-			t.Fatalf("no -%s in the help:\n%s", flagName, help)
+			t.Fatalf("no --%s in the help:\n%s", flagName, help)
 		}
 		if n := strings.Count(m, "(default "); n != 1 || !strings.Contains(m, "(default "+want+")") {
-			t.Errorf("-%s help shows %d defaults, want one, %s:\n%s", flagName, n, want, m)
+			t.Errorf("--%s help shows %d defaults, want one, %s:\n%s", flagName, n, want, m)
 		}
 	}
-	if o.cfg.View.PollInterval.String() != "1s" {
-		t.Errorf("poll interval %v, want 1s", o.cfg.View.PollInterval)
+	o, err := parseServe()
+	if err != nil || o.cfg.View.PollInterval.String() != "1s" {
+		t.Errorf("poll interval %v, %v; want 1s", o.cfg.View.PollInterval, err)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -17,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gatehouse/gatehouse/service/server"
 )
@@ -73,9 +73,8 @@ func readDeployFiles(t *testing.T) []deployFile {
 // parses them.
 func serveFlags(t *testing.T) map[string]bool {
 	t.Helper()
-	var o options
 	flags := map[string]bool{}
-	newFlagSet("serve", &o, true, io.Discard).VisitAll(func(f *flag.Flag) { flags[f.Name] = true })
+	newServeCmd().Flags().VisitAll(func(f *pflag.Flag) { flags[f.Name] = true })
 	if len(flags) < 10 {
 		t.Fatalf("serve has only %d flags", len(flags))
 	}

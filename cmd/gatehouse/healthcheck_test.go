@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -15,16 +17,22 @@ func TestHealthcheck(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	ctx := context.Background()
-	if err := healthcheck(ctx, []string{srv.URL + "/readyz"}); err != nil {
+	healthcheck := func(args ...string) error {
+		return run(context.Background(), append([]string{"healthcheck"}, args...), strings.NewReader(""), io.Discard, io.Discard)
+	}
+	if err := healthcheck(srv.URL + "/readyz"); err != nil {
 		t.Fatalf("ready server: %v", err)
 	}
+	// The standard flag package's single-dash form still works.
+	if err := healthcheck("-timeout", "2s", srv.URL+"/readyz"); err != nil {
+		t.Fatalf("-timeout: %v", err)
+	}
 	ready = false
-	if err := healthcheck(ctx, []string{srv.URL + "/readyz"}); err == nil {
+	if err := healthcheck(srv.URL + "/readyz"); err == nil {
 		t.Fatal("a 503 passed the health check")
 	}
-	for _, args := range [][]string{{}, {"a", "b"}, {"-cacert", "/nonexistent", srv.URL}, {"http://127.0.0.1:1/readyz"}} {
-		if err := healthcheck(ctx, args); err == nil {
+	for _, args := range [][]string{{}, {"a", "b"}, {"-cacert", "/nonexistent", srv.URL}, {"--cacert", "/nonexistent", srv.URL}, {"http://127.0.0.1:1/readyz"}} {
+		if err := healthcheck(args...); err == nil {
 			t.Errorf("healthcheck %q passed", args)
 		}
 	}

@@ -2,136 +2,181 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/gatehouse/gatehouse/service/keys"
+	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/store"
 )
 
-func signingKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageErr("keys needs a subcommand: list, rotate, revoke, rewrap, policy")
+func newKeysCmd() *cobra.Command {
+	return newGroup("keys", "Manage the signing keys and the key policy", "signing key",
+		newKeysListCmd(), newKeysRotateCmd(), newKeysRevokeCmd(), newKeysRewrapCmd(), newKeyPolicyCmd())
+}
+
+func newKeysListCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: "List the signing keys and their states", Args: noArgs}
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			return printKeys(cmd.OutOrStdout())(app.Core().SigningKeys(ctx))
+		})
 	}
-	sub, args := args[0], args[1:]
-	if sub == "policy" {
-		return keyPolicy(ctx, args, stdout, stderr)
-	}
-	var o options
-	fs := newFlagSet("keys "+sub, &o, false, stderr)
+	return cmd
+}
+
+func newKeysRotateCmd() *cobra.Command {
 	var now bool
-	if sub == "rotate" {
-		fs.BoolVar(&now, "now", false, "sign with the new key at once instead of after the publish lead time")
+	cmd := &cobra.Command{
+		Use:   "rotate",
+		Short: "Publish a successor key (it signs after the publish lead time; --now: at once)",
+		Args:  noArgs,
 	}
-	if err := o.parse(fs, args); err != nil {
-		return err
+	cmd.Flags().BoolVar(&now, "now", false, "sign with the new key at once instead of after the publish lead time")
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			return printKeys(cmd.OutOrStdout())(app.Core().RotateSigningKey(ctx, now))
+		})
 	}
-	wantArgs := map[string]int{"list": 0, "rotate": 0, "revoke": 1, "rewrap": 0}
-	n, ok := wantArgs[sub]
-	if !ok {
-		return usageErr("unknown keys subcommand %q", sub)
+	return cmd
+}
+
+func newKeysRevokeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "Withdraw a key at once (after a leak); tokens it signed are refused",
+		Args:  exactArgs(1, "exactly one key id"),
 	}
-	if fs.NArg() != n {
-		return usageErr("keys %s takes %d argument(s)", sub, n)
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			return printKeys(cmd.OutOrStdout())(app.Core().RevokeSigningKey(ctx, args[0]))
+		})
 	}
-	app, err := openApp(ctx, &o, stderr)
-	if err != nil {
-		return err
+	return cmd
+}
+
+func newKeysRewrapCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rewrap",
+		Short: "Re-seal all keys under GATEHOUSE_MASTER_KEY (the old key in GATEHOUSE_MASTER_KEY_PREVIOUS)",
+		Args:  noArgs,
 	}
-	defer app.Close()
-	c := app.Core()
-	var list []store.SigningKey
-	switch sub {
-	case "list":
-		list, err = c.SigningKeys(ctx)
-	case "rotate":
-		list, err = c.RotateSigningKey(ctx, now)
-	case "revoke":
-		list, err = c.RevokeSigningKey(ctx, fs.Arg(0))
-	case "rewrap":
-		keys, settings, err := app.Keys().Rewrap(ctx)
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			keys, settings, err := app.Keys().Rewrap(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "re-sealed %d signing keys and %d shared secrets under the primary master key\n", keys, settings)
+			return nil
+		})
+	}
+	return cmd
+}
+
+// printKeys returns a function that prints the key list a core call
+// returned, or passes on its error.
+func printKeys(w io.Writer) func([]store.SigningKey, error) error {
+	return func(list []store.SigningKey, err error) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "re-sealed %d signing keys and %d shared secrets under the primary master key\n", keys, settings)
-		return nil
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATES/ACTIVATED\tRETIRED")
+		for _, k := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, stamp(k.CreatedAt), stamp(k.ActivatedAt), stamp(k.RetiredAt))
+		}
+		return tw.Flush()
 	}
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATES/ACTIVATED\tRETIRED")
-	for _, k := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.State, stamp(k.CreatedAt), stamp(k.ActivatedAt), stamp(k.RetiredAt))
-	}
-	return tw.Flush()
 }
 
-// keyPolicy shows (`keys policy`) or changes (`keys policy set`) the key
-// policy stored in the database. set takes only the flags given on its
-// command line (not the environment), so that it changes nothing by
-// accident.
-func keyPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	set := len(args) > 0 && args[0] == "set"
-	if set {
-		args = args[1:]
+// newKeyPolicyCmd shows (`keys policy`) the key policy stored in the
+// database, which every server uses; `keys policy set` changes it.
+func newKeyPolicyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Show the key policy stored in the database (every server uses it)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("keys policy takes no arguments, got %q (to change it: keys policy set --key-publish-lead 3h ...)", args)
+			}
+			return nil
+		},
 	}
-	var o options
-	fs := newFlagSet("keys policy", &o, false, stderr)
-	if err := o.parse(fs, args); err != nil {
-		return err
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			p, err := app.Keys().Policy(ctx)
+			if err != nil {
+				return err
+			}
+			return printPolicy(cmd.OutOrStdout(), p)
+		})
 	}
-	if !set && fs.NArg() > 0 && fs.Arg(0) == "set" {
-		// `keys policy --database-url U set --key-publish-lead 3h`
-		set = true
-		if err := o.parse(fs, fs.Args()[1:]); err != nil {
+	cmd.AddCommand(newKeyPolicySetCmd())
+	return cmd
+}
+
+// newKeyPolicySetCmd changes only the settings given on its command line,
+// not those in the environment, so that it changes nothing by accident.
+func newKeyPolicySetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "set",
+		Short:   "Change the stored key policy",
+		Example: `  gatehouse keys policy set --key-publish-lead 3h --key-rotation-interval 720h`,
+		Args:    noArgs,
+	}
+	o := adminOptions(cmd)
+	for _, name := range keyPolicyFlags {
+		cmd.Flags().Lookup(name).Hidden = false
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.finish(cmd.Flags()); err != nil {
 			return err
 		}
-	}
-	if fs.NArg() > 0 {
-		return usageErr("keys policy takes no arguments, got %q (to change it: keys policy set --key-publish-lead 3h ...)", fs.Args())
-	}
-	var ch keys.PolicyChange
-	if set {
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "signing-alg":
-				ch.Alg = o.cfg.SigningAlg
-			case "rsa-bits":
-				ch.RSABits = o.cfg.RSABits
-			case "key-rotation-interval":
-				ch.RotationInterval = &o.cfg.KeyRotation.RotationInterval
-			case "key-publish-lead":
-				ch.PublishLead = &o.cfg.KeyRotation.PublishLead
-			}
-		})
+		var ch keys.PolicyChange
+		fs := cmd.Flags()
+		if fs.Changed("signing-alg") {
+			ch.Alg = o.cfg.SigningAlg
+		}
+		if fs.Changed("rsa-bits") {
+			ch.RSABits = o.cfg.RSABits
+		}
+		if fs.Changed("key-rotation-interval") {
+			ch.RotationInterval = &o.cfg.KeyRotation.RotationInterval
+		}
+		if fs.Changed("key-publish-lead") {
+			ch.PublishLead = &o.cfg.KeyRotation.PublishLead
+		}
 		if ch == (keys.PolicyChange{}) {
 			return usageErr("keys policy set needs at least one of --signing-alg, --rsa-bits, --key-rotation-interval, --key-publish-lead")
 		}
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			before, p, err := app.Keys().SetPolicy(ctx, ch)
+			if err != nil {
+				return err
+			}
+			if before == p {
+				fmt.Fprintln(cmd.OutOrStdout(), "the key policy is unchanged")
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "key policy changed from: %s\n", before)
+			}
+			return printPolicy(cmd.OutOrStdout(), p)
+		})
 	}
-	app, err := openApp(ctx, &o, stderr)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	var p keys.StoredPolicy
-	if set {
-		var before keys.StoredPolicy
-		if before, p, err = app.Keys().SetPolicy(ctx, ch); err != nil {
-			return err
-		}
-		if before == p {
-			fmt.Fprintln(stdout, "the key policy is unchanged")
-		} else {
-			fmt.Fprintf(stdout, "key policy changed from: %s\n", before)
-		}
-	} else if p, err = app.Keys().Policy(ctx); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	return cmd
+}
+
+func printPolicy(w io.Writer, p keys.StoredPolicy) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "signing-alg\t%s\n", p.Alg)
 	fmt.Fprintf(tw, "rsa-bits\t%d\n", p.RSABits)
 	fmt.Fprintf(tw, "key-rotation-interval\t%s\n", p.RotationInterval)

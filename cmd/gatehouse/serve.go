@@ -1,31 +1,50 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/service/server"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	var o options
-	fs := newFlagSet("serve", &o, true, stderr)
-	if err := o.parse(fs, args); err != nil {
-		return err
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gRPC and HTTP servers",
+		Example: `  gatehouse serve --data-dir /var/lib/gatehouse --issuer https://auth.example.com
+  GATEHOUSE_DATABASE_URL=postgres://... GATEHOUSE_MASTER_KEY=... gatehouse serve --auto-migrate`,
+		Args: noArgs,
 	}
-	if fs.NArg() > 0 {
-		return usageErr("serve takes no arguments, got %q", fs.Args())
+	o := serveOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.finish(cmd.Flags()); err != nil {
+			return err
+		}
+		return serve(cmd, o)
 	}
+	return cmd
+}
+
+// serveOptions gives cmd every configuration flag, the server's included.
+func serveOptions(cmd *cobra.Command) *options {
+	o := &options{}
+	o.bind(cmd.Flags(), true)
+	return o
+}
+
+// serve runs the server until ctx ends.
+func serve(cmd *cobra.Command, o *options) error {
+	ctx, stderr, cfg := cmd.Context(), cmd.ErrOrStderr(), &o.cfg
 	log, err := o.logger(stderr)
 	if err != nil {
 		return err
 	}
 	// Only serve stores the key policy and runs the key schedule.
-	o.cfg.Role = server.RoleServe
-	app, err := server.Open(ctx, o.cfg, log)
+	cfg.Role = server.RoleServe
+	app, err := server.Open(ctx, *cfg, log)
 	if err != nil {
 		return err
 	}
@@ -44,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if generated != "" {
 		// Printed once, to the terminal only, never to the log.
-		fmt.Fprintf(stderr, "\n  Created user \"admin\" with password: %s\n  It is also in %s; delete that file after the first login. Change the password with `gatehouse users set-password admin`.\n\n", generated, filepath.Join(o.cfg.DataDir, server.AdminPasswordFile))
+		fmt.Fprintf(stderr, "\n  Created user \"admin\" with password: %s\n  It is also in %s; delete that file after the first login. Change the password with `gatehouse users set-password admin`.\n\n", generated, filepath.Join(cfg.DataDir, server.AdminPasswordFile))
 	}
 	return app.Serve(ctx, grpcLis, httpLis)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
 
 // version prints the module version and the VCS revision the binary was
@@ -37,4 +39,13 @@ func version(stdout io.Writer) error {
 	}
 	_, err := fmt.Fprintf(stdout, "%s %s\n", line, info.GoVersion)
 	return err
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the module version, VCS revision and Go version (also: gatehouse --version)",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return version(cmd.OutOrStdout()) },
+	}
 }
