@@ -10,7 +10,7 @@ import (
 )
 
 func TestCLIClientAudiences(t *testing.T) {
-	dir := t.TempDir()
+	dir := migratedDir(t)
 	out, err := cli(t, dir, "", "clients", "create", "--client-id", "etl", "--audiences", "https://api.example.com, reports")
 	if err != nil {
 		t.Fatalf("create: %v\n%s", err, out)

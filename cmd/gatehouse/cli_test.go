@@ -31,7 +31,7 @@ func runLine(t *testing.T, stdin string, args ...string) (stdout, stderr string,
 // TestCLILines checks the command line's surface: help, flag positions,
 // usage errors, version and completion.
 func TestCLILines(t *testing.T) {
-	dir := t.TempDir()
+	dir := migratedDir(t)
 	if _, stderr, code := runLine(t, "", "users", "create", "--username", "carol", "--no-password", "--data-dir", dir, "--log-level", "warn"); code != 0 {
 		t.Fatalf("create carol: %d %s", code, stderr)
 	}
@@ -116,6 +116,9 @@ func TestCLIErrorsAreOneCleanLine(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := []string{"--data-dir", t.TempDir(), "--database-url", b.DSN(t), "--log-level", "warn"}
+			if _, stderr, code := runLine(t, "", append([]string{"migrate", "up"}, db...)...); code != 0 {
+				t.Fatalf("migrate up: exit %d: %s", code, stderr)
+			}
 			create := append([]string{"users", "create", "--username", "dave"}, db...)
 			if _, stderr, code := runLine(t, "dave-password\n", create...); code != 0 {
 				t.Fatalf("create: exit %d: %s", code, stderr)

@@ -153,6 +153,11 @@ func gatehouseFlags(f deployFile) []string {
 // TestDeployFilesMatchBinary keeps deploy/ from drifting from the binary:
 // every environment variable and flag exists in `gatehouse serve`, every
 // port is a default listener port and every probe a served health route.
+var (
+	commandRe = regexp.MustCompile(`^\s*-?\s*(?:args|command):\s*\[(.*)\]`)
+	quotedRe  = regexp.MustCompile(`"([^"]*)"`)
+)
+
 func TestDeployFilesMatchBinary(t *testing.T) {
 	files := readDeployFiles(t)
 	flags := serveFlags(t)
@@ -252,6 +257,25 @@ func TestDeployFilesMatchBinary(t *testing.T) {
 				}
 			}
 		}
+		// Commands the files run (args/command lists) exist in the binary.
+		for i, line := range f.lines {
+			m := commandRe.FindStringSubmatch(line)
+			if m == nil || isComment(line) {
+				continue
+			}
+			var words []string
+			for _, w := range quotedRe.FindAllStringSubmatch(m[1], -1) {
+				words = append(words, w[1])
+			}
+			if len(words) == 0 || strings.HasPrefix(words[0], "/") || strings.HasPrefix(words[0], "CMD") {
+				continue
+			}
+			counts["command"]++
+			var out, errOut bytes.Buffer
+			if err := run(context.Background(), append(words, "--help"), strings.NewReader(""), &out, &errOut); err != nil || !strings.Contains(out.String(), "Usage") {
+				t.Errorf("%s:%d: `gatehouse %s` is not a command of the binary: %v %s", f.rel, i+1, strings.Join(words, " "), err, errOut.String())
+			}
+		}
 		for _, name := range gatehouseFlags(f) {
 			counts["flag"]++
 			if !flags[name] {
@@ -261,7 +285,7 @@ func TestDeployFilesMatchBinary(t *testing.T) {
 	}
 	// The extraction must have found what the files are known to hold, or
 	// this test checks nothing.
-	for kind, min := range map[string]int{"env": 20, "addr": 4, "port": 8, "probe": 3, "flag": 1} {
+	for kind, min := range map[string]int{"env": 20, "addr": 4, "port": 8, "probe": 3, "flag": 1, "command": 3} {
 		if counts[kind] < min {
 			t.Errorf("found %d %s references in deploy/, want at least %d: the extraction is broken", counts[kind], kind, min)
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 func TestCLIIssuers(t *testing.T) {
-	dir := t.TempDir()
+	dir := migratedDir(t)
 	const azure = "https://sts.windows.net/0b1f7c2e-1111-2222-3333-444455556666/"
 	const keycloak = "https://sso.example.com/realms/corp"
 	steps := []struct {

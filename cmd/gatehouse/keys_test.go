@@ -77,7 +77,7 @@ func keyLines(t *testing.T, out string) map[string][]string {
 // accepts a token of the retired key.
 func TestCLIDoesNotRunKeySchedule(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := migratedDir(t)
 	if out, err := cli(t, dir, "alice-password\n", "users", "create", "--username", "alice"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -123,7 +123,7 @@ func TestCLIDoesNotRunKeySchedule(t *testing.T) {
 // its own flags say; `keys policy` shows the stored policy and `keys policy
 // set` changes only what it is given.
 func TestCLIKeyPolicy(t *testing.T) {
-	dir := t.TempDir()
+	dir := migratedDir(t)
 	// An empty database: commands that need no keys work, key commands say
 	// that serve must run first, and nothing is created.
 	if out, err := cli(t, dir, "", "users", "list"); err != nil {

@@ -20,8 +20,19 @@ func cli(t *testing.T, dataDir, stdin string, args ...string) (string, error) {
 	return out.String() + errOut.String(), err
 }
 
-func TestCLI(t *testing.T) {
+// migratedDir is a data directory with the schema set up, as `gatehouse
+// migrate up` leaves it (CLI commands never set up a schema themselves).
+func migratedDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
+	if out, err := cli(t, dir, "", "migrate", "up"); err != nil {
+		t.Fatalf("migrate up: %v: %s", err, out)
+	}
+	return dir
+}
+
+func TestCLI(t *testing.T) {
+	dir := migratedDir(t)
 	steps := []struct {
 		name  string
 		stdin string
@@ -92,7 +103,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestCLISessions(t *testing.T) {
-	dir := t.TempDir()
+	dir := migratedDir(t)
 	if out, err := cli(t, dir, "alice-password\n", "users", "create", "--username", "alice"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

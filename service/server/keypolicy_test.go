@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -268,6 +269,25 @@ func TestAdminRoleOnEmptyDatabase(t *testing.T) {
 	ctx := context.Background()
 	_, master, _ := secrets.GenerateMasterKey()
 	ts := &testServer{clock: &clock{}, dataDir: t.TempDir(), masterKy: master}
+	// A CLI command on a data directory nobody set up refuses and leaves
+	// nothing behind.
+	cfg := server.DefaultConfig()
+	cfg.Role, cfg.DataDir, cfg.MasterKey = server.RoleAdmin, ts.dataDir, master
+	if _, err := server.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "gatehouse migrate up") {
+		t.Fatalf("CLI on an empty data directory: %v", err)
+	}
+	if left, _ := os.ReadDir(ts.dataDir); len(left) != 0 {
+		t.Fatalf("the refused CLI run left %v", left)
+	}
+	// `gatehouse migrate up` sets up the schema only: no keys, no policy.
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	cli, _ := ts.openRole(t, server.RoleAdmin)
 	if _, err := cli.Core().ListAccounts(ctx, store.KindUser, 10, ""); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -29,9 +30,9 @@ func prepareSchema(ctx context.Context, cfg Config, st *store.Store, log *slog.L
 	if status.UpToDate() {
 		return nil
 	}
-	if cfg.Role != RoleServe && !(status.Empty && tempAdminSetsUpEmpty) {
+	if cfg.Role != RoleServe {
 		if status.Empty {
-			return fmt.Errorf("the database has no gatehouse schema yet: start `gatehouse serve` once, or run `gatehouse migrate up`")
+			return errNoSchema
 		}
 		return fmt.Errorf("%w: run `gatehouse migrate up` first (other commands never change the schema)", &store.SchemaBehindError{Status: status})
 	}
@@ -48,6 +49,10 @@ func prepareSchema(ctx context.Context, cfg Config, st *store.Store, log *slog.L
 	return nil
 }
 
+// errNoSchema is what commands other than serve and migrate say on a
+// database gatehouse has not set up.
+var errNoSchema = errors.New("the database has no gatehouse schema yet: start `gatehouse serve` once, or run `gatehouse migrate up`")
+
 // autoMigrate is the effective --auto-migrate: as given, or by default on
 // SQLite only.
 func autoMigrate(flag *bool, d string) bool {
@@ -56,6 +61,3 @@ func autoMigrate(flag *bool, d string) bool {
 	}
 	return d == dialect.SQLite
 }
-
-// TEMPORARY until the CLI tests run `migrate up` first.
-const tempAdminSetsUpEmpty = true

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -183,6 +184,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		cfg.Now = time.Now
 	}
 	log = limitLogs(log)
+	if cfg.Role != RoleServe && cfg.DatabaseURL == "" {
+		// Nothing to administer yet: leave no empty database or master key
+		// file behind.
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, "gatehouse.db")); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no gatehouse database in %s yet: start `gatehouse serve` once, or run `gatehouse migrate up`", cfg.DataDir)
+		}
+	}
 	dsn, err := databaseDSN(cfg)
 	if err != nil {
 		return nil, err
