@@ -342,5 +342,3 @@ func TestAdoptRefusesForeignTables(t *testing.T) {
 		})
 	}
 }
-
-
