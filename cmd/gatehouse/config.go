@@ -168,6 +168,11 @@ func (o *options) bindServe(b *binder) {
 	b.dur(&o.cfg.HTTP.JWKSMaxAge, "jwks-max-age", "Cache-Control max-age of the JWKS and discovery documents")
 	b.dur(&o.cfg.KeyCheckInterval, "key-check-interval", "how often each replica runs the scheduled key rotation step")
 	b.dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
+	// Observability.
+	b.str(&o.cfg.OpsAddr, "ops-addr", "operations listener for /metrics (and /debug/pprof with --pprof); keep it private (empty: off)")
+	b.bool(&o.cfg.Pprof, "pprof", "serve Go's /debug/pprof profiles on the ops listener")
+	b.bool(&o.cfg.AccessLog, "access-log", "one info log line per request (gRPC and REST): method or route, status, duration, client IP, caller, request id")
+	b.dur(&o.cfg.AuditRetention, "audit-retention", "audit events older than this are deleted (hourly)")
 }
 
 // given reports whether the operator set a configuration flag, on the
