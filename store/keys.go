@@ -101,6 +101,9 @@ func (s *Store) ChangeKeys(ctx context.Context, plan func(keys []SigningKey) (Ke
 // policy lives in such a setting, so that a lifecycle step and a policy
 // change never interleave.
 func (s *Store) ChangeKeysWith(ctx context.Context, setting string, plan func(keys []SigningKey, value []byte) (KeyChanges, []byte, error)) error {
+	// Every change is audited in its transaction; the actor is the
+	// context's origin (store.WithAuditOrigin), else "system".
+	ctx = ensureAudit(ctx)
 	return s.inTx(ctx, func(tx *ent.Tx) error {
 		if err := s.lockKeys(ctx, tx); err != nil {
 			return err
@@ -130,6 +133,7 @@ func (s *Store) ChangeKeysWith(ctx context.Context, setting string, plan func(ke
 				return err
 			}
 		}
+		AddAudit(ctx, keyAuditEvents(keys, changes, setting, newValue != nil, value == nil)...)
 		if changes.empty() {
 			return nil
 		}
@@ -191,6 +195,43 @@ func (s *Store) lockKeys(ctx context.Context, tx *ent.Tx) error {
 		return fmt.Errorf("take key lock: %w", err)
 	}
 	return nil
+}
+
+// keyAuditEvents describes a key-lifecycle step for the audit trail.
+func keyAuditEvents(before []SigningKey, c KeyChanges, setting string, settingWritten, settingCreated bool) []AuditEvent {
+	var out []AuditEvent
+	if settingWritten {
+		out = append(out, AuditEvent{Type: AuditKeyPolicyChanged, Target: setting,
+			Detail: map[string]string{"created": fmt.Sprint(settingCreated)}})
+	}
+	for _, k := range c.Create {
+		out = append(out, AuditEvent{Type: AuditKeyCreated, Target: k.KID,
+			Detail: map[string]string{"alg": k.Alg, "state": string(k.State)}})
+	}
+	state := make(map[string]KeyState, len(before))
+	for _, k := range before {
+		state[k.KID] = k.State
+	}
+	for _, k := range c.Update {
+		typ := ""
+		switch {
+		case k.State == state[k.KID]:
+			continue // resealed, not a lifecycle step
+		case k.State == KeyActive:
+			typ = AuditKeyActivated
+		case k.State == KeyRetired:
+			typ = AuditKeyRetired
+		case k.State == KeyRevoked:
+			typ = AuditKeyRevoked
+		default:
+			typ = AuditKeyUpdated
+		}
+		out = append(out, AuditEvent{Type: typ, Target: k.KID, Detail: map[string]string{"alg": k.Alg, "from": string(state[k.KID]), "state": string(k.State)}})
+	}
+	for _, kid := range c.Delete {
+		out = append(out, AuditEvent{Type: AuditKeyRemoved, Target: kid, Detail: map[string]string{"from": string(state[kid])}})
+	}
+	return out
 }
 
 func nonZeroTime(t time.Time) *time.Time {

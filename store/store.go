@@ -14,7 +14,8 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the pure-Go "sqlite" driver
+	"go.opentelemetry.io/otel/trace"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
 	"github.com/gatehouse/gatehouse/store/ent"
 )
@@ -39,6 +40,10 @@ type Store struct {
 	avail     *availability
 	// migrate applies pending migrations at Open (see WithoutMigration).
 	migrate bool
+	// tracer, when set, puts database calls into spans (trace.go).
+	tracer trace.Tracer
+	// auditSink hears committed audit events (see WithAuditSink).
+	auditSink AuditSink
 }
 
 // Defaults of the pool options.
@@ -122,7 +127,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
-	s.client = ent.NewClient(ent.Driver(&boundedDriver{Driver: entsql.OpenDB(s.dialect, s.db), s: s}))
+	s.client = ent.NewClient(ent.Driver(s.traced(&boundedDriver{Driver: entsql.OpenDB(s.dialect, s.db), s: s})))
 	if s.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
 			s.db.Close()
@@ -159,6 +164,10 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 // Dialect returns "sqlite3" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
 
+// Pool is the connection pool, for its statistics only (the Prometheus
+// DB stats collector); queries go through the Store's methods.
+func (s *Store) Pool() *sql.DB { return s.db }
+
 // Close releases the database connections.
 func (s *Store) Close() error { return s.client.Close() }
 
@@ -190,7 +199,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *ent.Tx) error) (err error)
 			panic(p)
 		}
 	}()
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	// The audit events attached to ctx belong to this change: written with
+	// it, or dropped with it.
+	audit := pendingAudit(ctx)
+	if err == nil {
+		err = s.writeAudit(ctx, tx, audit)
+	}
+	if err != nil {
 		if rerr := tx.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
@@ -198,6 +214,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *ent.Tx) error) (err error)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
+	}
+	if s.auditSink != nil && len(audit) > 0 {
+		s.auditSink(ctx, audit)
 	}
 	return nil
 }

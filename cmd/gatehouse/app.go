@@ -31,5 +31,5 @@ func (o *options) withApp(cmd *cobra.Command, fn func(ctx context.Context, app *
 		return err
 	}
 	defer app.Close()
-	return fn(cmd.Context(), app)
+	return fn(cliActor(cmd.Context()), app)
 }

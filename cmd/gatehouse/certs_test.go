@@ -111,7 +111,7 @@ func TestServeWithDevCerts(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	p := func(name string) string { return filepath.Join(certs, name) }
-	o, err := parseServe("--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	o, err := parseServe("--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0",
 		"--tls-cert", p("server.pem"), "--tls-key", p("server-key.pem"), "--tls-client-ca", p("ca.pem"))
 	if err != nil {
 		t.Fatal(err)

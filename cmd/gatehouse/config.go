@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gatehouse/gatehouse/service/federation"
+	"github.com/gatehouse/gatehouse/service/logx"
 	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -261,6 +262,27 @@ func envName(flagName string) string {
 }
 
 func (o *options) logger(w io.Writer) (*slog.Logger, error) {
+	h, err := o.logHandler(w)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(h), nil
+}
+
+// bufferedLogger is serve's logger: lines are batched into one write per
+// 64 KiB or 200 ms (access logs write one per request), WARN and above go
+// out at once. Close the writer before exiting.
+func (o *options) bufferedLogger(w io.Writer) (*slog.Logger, *logx.BufferedWriter, error) {
+	bw := logx.NewBufferedWriter(w, 64<<10, 200*time.Millisecond)
+	h, err := o.logHandler(bw)
+	if err != nil {
+		bw.Close()
+		return nil, nil, err
+	}
+	return slog.New(logx.FlushAbove(h, bw, slog.LevelWarn)), bw, nil
+}
+
+func (o *options) logHandler(w io.Writer) (slog.Handler, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, usageErr("log level %q is not debug, info, warn or error", o.logLevel)
@@ -268,9 +290,9 @@ func (o *options) logger(w io.Writer) (*slog.Logger, error) {
 	hopts := &slog.HandlerOptions{Level: level}
 	switch o.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
+		return slog.NewTextHandler(w, hopts), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+		return slog.NewJSONHandler(w, hopts), nil
 	}
 	return nil, usageErr("log format %q is not text or json", o.logFormat)
 }

@@ -81,10 +81,14 @@ func serveFlags(t *testing.T) map[string]bool {
 	return flags
 }
 
-func defaultPorts(t *testing.T) (httpPort, grpcPort string) {
+func defaultPorts(t *testing.T) (httpPort, grpcPort, opsPort string) {
 	t.Helper()
 	cfg := server.DefaultConfig()
-	_, httpPort, err := net.SplitHostPort(cfg.HTTPAddr)
+	_, opsPort, err := net.SplitHostPort(cfg.OpsAddr)
+	if err != nil {
+		t.Fatalf("default ops address %q: %v", cfg.OpsAddr, err)
+	}
+	_, httpPort, err = net.SplitHostPort(cfg.HTTPAddr)
 	if err != nil {
 		t.Fatalf("default HTTP address %q: %v", cfg.HTTPAddr, err)
 	}
@@ -92,7 +96,7 @@ func defaultPorts(t *testing.T) (httpPort, grpcPort string) {
 	if err != nil {
 		t.Fatalf("default gRPC address %q: %v", cfg.GRPCAddr, err)
 	}
-	return httpPort, grpcPort
+	return httpPort, grpcPort, opsPort
 }
 
 var (
@@ -168,9 +172,9 @@ func TestDeployFilesMatchBinary(t *testing.T) {
 	for _, e := range envOnly {
 		envs[e] = true
 	}
-	httpPort, grpcPort := defaultPorts(t)
-	allowedPorts := map[string]bool{httpPort: true, grpcPort: true}
-	wantAddrPort := map[string]string{envName("http-addr"): httpPort, envName("grpc-addr"): grpcPort}
+	httpPort, grpcPort, opsPort := defaultPorts(t)
+	allowedPorts := map[string]bool{httpPort: true, grpcPort: true, opsPort: true}
+	wantAddrPort := map[string]string{envName("http-addr"): httpPort, envName("grpc-addr"): grpcPort, envName("ops-addr"): opsPort}
 
 	counts := map[string]int{}
 	for _, f := range files {
@@ -212,7 +216,7 @@ func TestDeployFilesMatchBinary(t *testing.T) {
 			if m := exposeRe.FindStringSubmatch(line); m != nil {
 				got := strings.Fields(m[1])
 				slices.Sort(got)
-				want := []string{httpPort, grpcPort}
+				want := []string{httpPort, grpcPort, opsPort}
 				slices.Sort(want)
 				counts["port"]++
 				if !slices.Equal(got, want) {
@@ -222,13 +226,13 @@ func TestDeployFilesMatchBinary(t *testing.T) {
 			if m := portKeyRe.FindStringSubmatch(line); m != nil {
 				counts["port"]++
 				if !allowedPorts[m[2]] {
-					t.Errorf("%s: %s %s is neither %s (HTTP) nor %s (gRPC)", at, m[1], m[2], httpPort, grpcPort)
+					t.Errorf("%s: %s %s is none of %s (HTTP), %s (gRPC), %s (ops)", at, m[1], m[2], httpPort, grpcPort, opsPort)
 				}
 			}
 			if m := mappingRe.FindStringSubmatch(line); m != nil && f.rel == "compose.yaml" {
 				counts["port"]++
 				if !allowedPorts[m[2]] {
-					t.Errorf("%s: published container port %s is neither %s (HTTP) nor %s (gRPC)", at, m[2], httpPort, grpcPort)
+					t.Errorf("%s: published container port %s is none of %s (HTTP), %s (gRPC), %s (ops)", at, m[2], httpPort, grpcPort, opsPort)
 				}
 			}
 			// Probes.
@@ -440,8 +444,8 @@ func TestDeployContainerBuild(t *testing.T) {
 	if cfg.User == "" || cfg.User == "root" || strings.HasPrefix(cfg.User, "0") {
 		t.Errorf("image user %q, want non-root", cfg.User)
 	}
-	httpPort, grpcPort := defaultPorts(t)
-	for _, p := range []string{httpPort + "/tcp", grpcPort + "/tcp"} {
+	httpPort, grpcPort, opsPort := defaultPorts(t)
+	for _, p := range []string{httpPort + "/tcp", grpcPort + "/tcp", opsPort + "/tcp"} {
 		if _, ok := cfg.ExposedPorts[p]; !ok {
 			t.Errorf("image does not expose %s: %v", p, cfg.ExposedPorts)
 		}

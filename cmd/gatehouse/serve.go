@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/service/server"
+	"github.com/gatehouse/gatehouse/service/telemetry"
 )
 
 func newServeCmd() *cobra.Command {
@@ -38,12 +40,27 @@ func serveOptions(cmd *cobra.Command) *options {
 // serve runs the server until ctx ends.
 func serve(cmd *cobra.Command, o *options) error {
 	ctx, stderr, cfg := cmd.Context(), cmd.ErrOrStderr(), &o.cfg
-	log, err := o.logger(stderr)
+	log, logOut, err := o.bufferedLogger(stderr)
 	if err != nil {
 		return err
 	}
+	defer logOut.Close()
 	// Only serve stores the key policy and runs the key schedule.
 	cfg.Role = server.RoleServe
+	// Traces go where the standard OTEL_* variables say (nowhere by default).
+	tr, err := telemetry.NewTracing(ctx)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		if err := tr.Shutdown(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("tracing did not flush its spans", "err", err)
+		}
+	}()
+	if exp := tr.Exporter(); exp != "" && exp != "none" {
+		log.Info("tracing on", "exporter", exp)
+	}
+	cfg.Tracing = tr
 	app, err := server.Open(ctx, *cfg, log)
 	if err != nil {
 		return err
@@ -62,6 +79,7 @@ func serve(cmd *cobra.Command, o *options) error {
 		return err
 	}
 	if generated != "" {
+		logOut.Flush() // the notice below must not hide among earlier lines
 		// Printed once, to the terminal only, never to the log.
 		fmt.Fprintf(stderr, "\n  Created user \"admin\" with password: %s\n  It is also in %s; delete that file after the first login. Change the password with `gatehouse users set-password admin`.\n\n", generated, filepath.Join(cfg.DataDir, server.AdminPasswordFile))
 	}

@@ -291,7 +291,11 @@ func (s *Service) insertAccount(ctx context.Context, a store.Account) (store.Acc
 		return store.Account{}, errs.Wrap(errs.Internal, err, "could not make an id")
 	}
 	a.ID = id.String()
-	a, err = s.store.CreateAccount(ctx, a)
+	detail := map[string]string{"roles": strings.Join(sortedSet(a.Roles), ",")}
+	if len(a.Audiences) > 0 {
+		detail["audiences"] = strings.Join(a.Audiences, ",")
+	}
+	a, err = s.store.CreateAccount(audited(ctx, accountEvent(a, store.AuditCreated, detail)), a)
 	if errors.Is(err, store.ErrConflict) {
 		return store.Account{}, errs.Wrap(errs.AlreadyExists, err, "%s is taken", takenField(a, err))
 	}
@@ -575,10 +579,13 @@ func (s *Service) UpdateAccount(ctx context.Context, kind store.AccountKind, id 
 		}
 	}
 	errWrongKind := errs.New(errs.NotFound, "no such %s", kindNoun(kind))
-	a, err := s.store.UpdateAccount(ctx, id, func(a *store.Account) error {
+	actx := audited(ctx)
+	a, err := s.store.UpdateAccount(actx, id, func(a *store.Account) error {
 		if kind != "" && a.Kind != kind {
 			return errWrongKind
 		}
+		before := cloneAccount(*a)
+		defer func() { store.AddAudit(actx, accountChangeEvents(before, *a)...) }()
 		if u.Email != nil {
 			a.Email = email
 		}
@@ -632,10 +639,11 @@ func (s *Service) DeleteAccount(ctx context.Context, kind store.AccountKind, id 
 	if id == "" {
 		return errs.New(errs.InvalidArgument, "id is required")
 	}
-	if _, err := s.getAccount(ctx, store.AccountKey{ID: id}, kind); err != nil {
+	a, err := s.getAccount(ctx, store.AccountKey{ID: id}, kind)
+	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteAccount(ctx, id); err != nil {
+	if err := s.store.DeleteAccount(audited(ctx, accountEvent(a, store.AuditDeleted, nil)), id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errs.New(errs.NotFound, "no such account")
 		}

@@ -13,6 +13,9 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/gatehouse/gatehouse/service/federation"
 	"github.com/gatehouse/gatehouse/service/jose"
 	"github.com/gatehouse/gatehouse/service/keys"
@@ -164,6 +167,7 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	obs     Observer
+	tracer  trace.Tracer
 }
 
 // Deps are the collaborators of the core.
@@ -180,6 +184,9 @@ type Deps struct {
 	// Observer is told about logins, issued, validated, exchanged and
 	// revoked tokens (nil: nobody).
 	Observer Observer
+	// Tracing starts the spans jwt.sign, jwt.verify and password.hash
+	// under the caller's span (nil: none).
+	Tracing trace.TracerProvider
 }
 
 // New returns the core.
@@ -196,7 +203,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Observer == nil {
 		d.Observer = nopObserver{}
 	}
-	return &Service{obs: d.Observer, cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log}, nil
+	if d.Tracing == nil {
+		d.Tracing = noop.NewTracerProvider()
+	}
+	tracer := d.Tracing.Tracer(tracerName)
+	return &Service{obs: d.Observer, cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(tracer), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log, tracer: tracer}, nil
 }
 
 // Config returns the token policy in force.

@@ -154,7 +154,8 @@ func (s *Service) mapIdentity(ctx context.Context, v *federation.Verified) (stri
 // linkFound stores the first link of (issuer, subject) to a and returns a.
 // When another replica linked the subject a moment ago, its link wins.
 func (s *Service) linkFound(ctx context.Context, v *federation.Verified, subject string, a store.Account, how string) (string, view.Account, error) {
-	_, err := s.store.CreateFederatedLink(ctx, store.FederatedLink{IssuerID: v.Issuer.ID, Subject: subject, AccountID: a.ID, CreatedBy: how})
+	_, err := s.store.CreateFederatedLink(audited(ctx, linkEvent(store.AuditLinkCreated, v.Issuer, subject, a, how)),
+		store.FederatedLink{IssuerID: v.Issuer.ID, Subject: subject, AccountID: a.ID, CreatedBy: how})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return s.storedLink(ctx, v, subject)
@@ -332,8 +333,10 @@ func (s *Service) provision(ctx context.Context, v *federation.Verified, subject
 	}
 	// The account and its link belong together: without the link the new
 	// account is removed again, so no unlinked account is left behind.
-	if _, err := s.store.CreateFederatedLink(ctx, store.FederatedLink{IssuerID: v.Issuer.ID, Subject: subject, AccountID: a.ID, CreatedBy: store.LinkByJIT}); err != nil {
-		if derr := s.store.DeleteAccount(context.WithoutCancel(ctx), a.ID); derr != nil {
+	if _, err := s.store.CreateFederatedLink(audited(ctx, linkEvent(store.AuditLinkCreated, v.Issuer, subject, a, store.LinkByJIT)),
+		store.FederatedLink{IssuerID: v.Issuer.ID, Subject: subject, AccountID: a.ID, CreatedBy: store.LinkByJIT}); err != nil {
+		undo := accountEvent(a, store.AuditDeleted, map[string]string{"reason": "federated link failed"})
+		if derr := s.store.DeleteAccount(audited(context.WithoutCancel(ctx), undo), a.ID); derr != nil {
 			s.log.Error("could not remove a provisioned account whose link failed", "account", a.ID, "err", derr)
 		}
 		if errors.Is(err, store.ErrConflict) {
@@ -412,7 +415,7 @@ func (s *Service) exchangeGrant(ctx context.Context, req TokenRequest) (TokenRes
 	}
 	mapped := slices.DeleteFunc(slices.Clone(p.Roles), func(r string) bool { return slices.Contains(acct.Roles, r) })
 	acct.Roles = p.Roles // offline verifiers see local and mapped roles alike
-	res, err := s.signToken(tokenSpec{acct: acct, subject: acct.ID, clientID: client.ClientID, scopes: scopes, idp: p.IdentitySource, idpRoles: mapped})
+	res, err := s.signToken(ctx, tokenSpec{acct: acct, subject: acct.ID, clientID: client.ClientID, scopes: scopes, idp: p.IdentitySource, idpRoles: mapped})
 	if err != nil {
 		return TokenResponse{}, err
 	}

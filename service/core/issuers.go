@@ -72,7 +72,7 @@ func (s *Service) CreateTrustedIssuer(ctx context.Context, ti store.TrustedIssue
 		return store.TrustedIssuer{}, err
 	}
 	ti.ID = uuid.NewString()
-	out, err := s.store.CreateTrustedIssuer(ctx, ti)
+	out, err := s.store.CreateTrustedIssuer(audited(ctx, issuerEvent(store.AuditIssuerAdded, ti)), ti)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return store.TrustedIssuer{}, errs.Wrap(errs.AlreadyExists, err, "a trusted issuer %q already exists", truncate(ti.Issuer))
@@ -118,7 +118,7 @@ func (s *Service) UpdateTrustedIssuer(ctx context.Context, id string, ti store.T
 	if err != nil {
 		return store.TrustedIssuer{}, err
 	}
-	out, err := s.store.UpdateTrustedIssuer(ctx, id, func(cur *store.TrustedIssuer) error {
+	out, err := s.store.UpdateTrustedIssuer(audited(ctx, issuerEvent(store.AuditIssuerUpdated, store.TrustedIssuer{ID: id, Issuer: ti.Issuer})), id, func(cur *store.TrustedIssuer) error {
 		*cur = ti // the store keeps id and created_at and sets updated_at
 		return nil
 	})
@@ -140,7 +140,11 @@ func (s *Service) DeleteTrustedIssuer(ctx context.Context, id string) error {
 	if err := checkIssuerID(id, 64); err != nil {
 		return err
 	}
-	if err := s.store.DeleteTrustedIssuer(ctx, id); err != nil {
+	ev := issuerEvent(store.AuditIssuerRemoved, store.TrustedIssuer{ID: id})
+	if cur, err := s.store.TrustedIssuer(ctx, id); err == nil && cur.ID == id {
+		ev.TargetName = cur.Issuer
+	}
+	if err := s.store.DeleteTrustedIssuer(audited(ctx, ev), id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errs.New(errs.NotFound, "no trusted issuer with id %q", truncate(id))
 		}
@@ -148,6 +152,10 @@ func (s *Service) DeleteTrustedIssuer(ctx context.Context, id string) error {
 	}
 	s.syncView(ctx)
 	return nil
+}
+
+func issuerEvent(typ string, ti store.TrustedIssuer) store.AuditEvent {
+	return store.AuditEvent{Type: typ, Target: ti.ID, TargetName: ti.Issuer}
 }
 
 func checkIssuerID(id string, max int) error {
@@ -312,7 +320,8 @@ func (s *Service) LinkIdentity(ctx context.Context, issuer, subject, account str
 	if err != nil {
 		return store.FederatedLink{}, err
 	}
-	l, err := s.store.CreateFederatedLink(ctx, store.FederatedLink{IssuerID: ti.ID, Subject: subject, AccountID: a.ID, CreatedBy: store.LinkByAdmin})
+	l, err := s.store.CreateFederatedLink(audited(ctx, linkEvent(store.AuditLinkCreated, ti, subject, a, store.LinkByAdmin)),
+		store.FederatedLink{IssuerID: ti.ID, Subject: subject, AccountID: a.ID, CreatedBy: store.LinkByAdmin})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return store.FederatedLink{}, errs.New(errs.AlreadyExists, "subject %q of %s is linked already; unlink it first", truncate(subject), truncate(ti.Issuer))
@@ -335,7 +344,15 @@ func (s *Service) UnlinkIdentity(ctx context.Context, issuer, subject string) er
 	if err := checkLinkSubject(subject); err != nil {
 		return err
 	}
-	if err := s.store.DeleteFederatedLink(ctx, ti.ID, subject); err != nil {
+	ev := linkEvent(store.AuditLinkRemoved, ti, subject, store.Account{}, "")
+	if l, err := s.store.FederatedLink(ctx, ti.ID, subject); err == nil {
+		if a, err := s.store.GetAccount(ctx, store.AccountKey{ID: l.AccountID}); err == nil {
+			ev = linkEvent(store.AuditLinkRemoved, ti, subject, a, "")
+		} else {
+			ev.Target = l.AccountID
+		}
+	}
+	if err := s.store.DeleteFederatedLink(audited(ctx, ev), ti.ID, subject); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errs.New(errs.NotFound, "subject %q of %s is not linked", truncate(subject), truncate(ti.Issuer))
 		}

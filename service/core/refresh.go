@@ -149,7 +149,7 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 		// again from the presented token, so next is that successor.
 		s.log.Info("refresh token retried within the reuse grace: same successor returned", "session", succ.FamilyID, "account", succ.AccountID)
 	}
-	res, err := s.sign(acct, acct.ID, old.ClientID, splitScope(scopes), old.FamilyID)
+	res, err := s.sign(ctx, acct, acct.ID, old.ClientID, splitScope(scopes), old.FamilyID)
 	if err != nil {
 		return TokenResponse{}, err
 	}
@@ -263,7 +263,7 @@ func (s *Service) signForSession(ctx context.Context, t store.RefreshToken, scop
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	return s.sign(acct, acct.ID, t.ClientID, scopes, t.FamilyID)
+	return s.sign(ctx, acct, acct.ID, t.ClientID, scopes, t.FamilyID)
 }
 
 // offlineCache keeps the access token minted for each offline token until

@@ -178,12 +178,14 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) error {
 	if sessionID == "" {
 		return errs.New(errs.InvalidArgument, "id is required")
 	}
-	if _, err := s.store.SessionOwner(ctx, sessionID); errors.Is(err, store.ErrNotFound) {
+	owner, err := s.store.SessionOwner(ctx, sessionID)
+	if errors.Is(err, store.ErrNotFound) {
 		return errs.New(errs.NotFound, "no such session")
 	} else if err != nil {
 		return errs.Wrap(errs.Internal, err, "could not read the session")
 	}
-	if err := s.store.RevokeFamily(ctx, sessionID, s.now().UTC()); err != nil {
+	ev := store.AuditEvent{Type: store.AuditSessionRevoked, Target: sessionID, Detail: map[string]string{"account": owner}}
+	if err := s.store.RevokeFamily(audited(ctx, ev), sessionID, s.now().UTC()); err != nil {
 		return errs.Wrap(errs.Internal, err, "could not revoke the session")
 	}
 	s.syncView(ctx)
@@ -193,10 +195,11 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) error {
 // RevokeAllSessions ends every session of an account and invalidates its
 // access tokens.
 func (s *Service) RevokeAllSessions(ctx context.Context, accountID string) (int, error) {
-	if _, err := s.getAccount(ctx, store.AccountKey{ID: accountID}, ""); err != nil {
+	a, err := s.getAccount(ctx, store.AccountKey{ID: accountID}, "")
+	if err != nil {
 		return 0, err
 	}
-	n, err := s.store.RevokeAccountTokens(ctx, accountID, s.now().UTC())
+	n, err := s.store.RevokeAccountTokens(audited(ctx, accountEvent(a, store.AuditAllSessionsRevoked, nil)), accountID, s.now().UTC())
 	if err != nil {
 		return 0, errs.Wrap(errs.Internal, err, "could not revoke the sessions")
 	}

@@ -20,7 +20,8 @@ func (s *Service) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 
 // RotateSigningKey starts a rotation.
 func (s *Service) RotateSigningKey(ctx context.Context, immediate bool) ([]store.SigningKey, error) {
-	if err := s.keys.Rotate(ctx, immediate); err != nil {
+	// The store derives the key events; they name this caller.
+	if err := s.keys.Rotate(store.WithAuditOrigin(ctx, auditOrigin(ctx)), immediate); err != nil {
 		return nil, keyChangeError(err, "could not rotate the signing key")
 	}
 	s.syncView(ctx)
@@ -32,7 +33,7 @@ func (s *Service) RevokeSigningKey(ctx context.Context, kid string) ([]store.Sig
 	if kid == "" {
 		return nil, errs.New(errs.InvalidArgument, "kid is required")
 	}
-	if err := s.keys.Revoke(ctx, kid); err != nil {
+	if err := s.keys.Revoke(store.WithAuditOrigin(ctx, auditOrigin(ctx)), kid); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errs.New(errs.NotFound, "no published signing key %q", truncate(kid))
 		}

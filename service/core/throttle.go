@@ -165,6 +165,15 @@ func tooManyAttempts(wait time.Duration) error {
 // clearLocks lifts every lockout of an account: its own counter and those
 // of its (account, IP) pairs. Per-IP counters are left alone.
 func (s *Service) clearLocks(ctx context.Context, a store.Account) (int, error) {
+	return s.clearLocksAudited(ctx, a, false)
+}
+
+// clearLocksAudited is clearLocks that records an unlock event with the
+// change when audit is set.
+func (s *Service) clearLocksAudited(ctx context.Context, a store.Account, audit bool) (int, error) {
+	if audit {
+		ctx = audited(ctx, accountEvent(a, store.AuditUnlocked, nil))
+	}
 	var keys, prefixes []string
 	switch a.Kind {
 	case store.KindService:
@@ -191,7 +200,7 @@ func (s *Service) UnlockAccount(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.clearLocks(ctx, a)
+	n, err := s.clearLocksAudited(ctx, a, true)
 	if err != nil {
 		return 0, err
 	}

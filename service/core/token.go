@@ -147,7 +147,7 @@ func (s *Service) passwordGrant(ctx context.Context, req TokenRequest) (TokenRes
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	res, err := s.sign(acct, acct.ID, clientID, scopes, session)
+	res, err := s.signToken(ctx, tokenSpec{acct: acct, subject: acct.ID, clientID: clientID, scopes: scopes, session: session})
 	if err != nil {
 		return TokenResponse{}, err
 	}
@@ -172,7 +172,7 @@ func (s *Service) clientCredentialsGrant(ctx context.Context, req TokenRequest, 
 	}
 	// Narrowed to what a client may have: no offline tokens.
 	scopes = slices.DeleteFunc(scopes, func(sc string) bool { return sc == ScopeOfflineAccess })
-	return s.signToken(tokenSpec{acct: acct, subject: acct.ID, clientID: acct.ClientID, scopes: scopes, audience: aud})
+	return s.signToken(ctx, tokenSpec{acct: acct, subject: acct.ID, clientID: acct.ClientID, scopes: scopes, audience: aud})
 }
 
 // Limits of audiences, requested or allowed.
@@ -291,11 +291,14 @@ type tokenSpec struct {
 	audience []string // `aud`; empty: the server's audience
 }
 
-func (s *Service) sign(acct store.Account, subject, clientID string, scopes []string, session string) (TokenResponse, error) {
-	return s.signToken(tokenSpec{acct: acct, subject: subject, clientID: clientID, scopes: scopes, session: session})
+func (s *Service) sign(ctx context.Context, acct store.Account, subject, clientID string, scopes []string, session string) (TokenResponse, error) {
+	return s.signToken(ctx, tokenSpec{acct: acct, subject: subject, clientID: clientID, scopes: scopes, session: session})
 }
 
-func (s *Service) signToken(t tokenSpec) (TokenResponse, error) {
+// signToken signs the access token inside a jwt.sign span.
+func (s *Service) signToken(ctx context.Context, t tokenSpec) (TokenResponse, error) {
+	_, span := childSpan(ctx, s.tracer, "jwt.sign")
+	defer span.End()
 	now := s.now().Truncate(time.Second)
 	jti, err := randomID()
 	if err != nil {
@@ -417,7 +420,7 @@ func (s *Service) validateToken(ctx context.Context, token string, opts Validate
 		}
 		token = res.AccessToken
 	}
-	c, err := s.verify(token)
+	c, err := s.verifyCtx(ctx, token)
 	if err == errForeignToken {
 		return s.validateForeign(ctx, token, opts)
 	}
@@ -477,6 +480,12 @@ func (s *Service) validateToken(ctx context.Context, token string, opts Validate
 // Tokens that passed are remembered, keyed by their SHA-256, for as long as
 // the key ring stays the same.
 func (s *Service) verify(token string) (*accessClaims, error) {
+	return s.verifyCtx(context.Background(), token)
+}
+
+// verifyCtx is verify with a jwt.verify span when the cache does not
+// answer.
+func (s *Service) verifyCtx(ctx context.Context, token string) (*accessClaims, error) {
 	ring := s.view.Ring()
 	key := sha256.Sum256([]byte(token))
 	if c, ok := s.cache.get(key, ring); ok {
@@ -485,6 +494,8 @@ func (s *Service) verify(token string) (*accessClaims, error) {
 	if s.isForeign(token) {
 		return nil, errForeignToken
 	}
+	_, span := childSpan(ctx, s.tracer, "jwt.verify")
+	defer span.End()
 	t, err := jose.Parse(token)
 	if err != nil {
 		if errors.Is(err, jose.ErrMalformed) || errors.Is(err, jose.ErrTooLarge) {

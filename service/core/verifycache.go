@@ -3,6 +3,7 @@ package core
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/keys"
@@ -18,6 +19,8 @@ type verifyCache struct {
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]verified
 	max     int
+	// hits and misses count lookups, for the hit-ratio metric.
+	hits, misses atomic.Uint64
 }
 
 type verified struct {
@@ -41,9 +44,21 @@ func (c *verifyCache) get(key [sha256.Size]byte, ring *keys.Ring) (*accessClaims
 	v, ok := c.entries[key]
 	c.mu.RUnlock()
 	if !ok || v.ring != ring {
+		c.misses.Add(1)
 		return nil, false
 	}
+	c.hits.Add(1)
 	return v.claims, true
+}
+
+// VerifyCacheStats returns how many validations found their token's
+// verified signature in the cache (hits) and how many had to verify it
+// (misses); both stay 0 when the cache is disabled.
+func (s *Service) VerifyCacheStats() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
 }
 
 // put stores verified claims, making room first by dropping expired entries

@@ -58,6 +58,8 @@ import (
 
 	"github.com/lestrrat-go/httprc"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse/gatehouse/service/errs"
@@ -108,6 +110,8 @@ type Options struct {
 	DefaultRefresh time.Duration
 	// Metrics may be nil.
 	Metrics *Metrics
+	// Tracing records each JWKS fetch as a jwks.fetch span (nil: no spans).
+	Tracing trace.TracerProvider
 }
 
 // Verifier verifies tokens of trusted issuers. It is safe for concurrent
@@ -118,6 +122,7 @@ type Verifier struct {
 	now     func() time.Time
 	client  *http.Client
 	metrics *Metrics
+	tracer  trace.Tracer
 
 	mu      sync.RWMutex
 	issuers map[string]*entry // by exact issuer string
@@ -167,7 +172,11 @@ func New(opts Options, log *slog.Logger, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
+	if opts.Tracing == nil {
+		opts.Tracing = noop.NewTracerProvider()
+	}
 	v := &Verifier{
+		tracer:      opts.Tracing.Tracer("github.com/gatehouse/gatehouse/service/federation"),
 		opts:        opts,
 		log:         log,
 		now:         now,

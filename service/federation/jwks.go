@@ -19,6 +19,9 @@ import (
 
 	"github.com/lestrrat-go/httprc"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse/gatehouse/service/jose"
 )
@@ -338,7 +341,9 @@ type fetchClient struct {
 	ks *keySource
 }
 
-func (c *fetchClient) Get(key string) (*http.Response, error) {
+// Each call is a jwks.fetch span of its own: fetches run on the Verifier's
+// context, shared by the callers waiting for them, or in the background.
+func (c *fetchClient) Get(key string) (_ *http.Response, ferr error) {
 	v, ks := c.v, c.ks
 	ks.mu.Lock()
 	if key != ks.regKey {
@@ -351,6 +356,14 @@ func (c *fetchClient) Get(key string) (*http.Response, error) {
 
 	ctx, cancel := context.WithTimeout(v.ctx, fetchTimeout)
 	defer cancel()
+	_, span := v.tracer.Start(ctx, "jwks.fetch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("gatehouse.federation.issuer", ks.issuer), attribute.String("url.full", uri)))
+	defer func() {
+		if ferr != nil {
+			span.SetStatus(codes.Error, ferr.Error())
+		}
+		span.End()
+	}()
 	invalid := func(format string, args ...any) error {
 		return ks.failf(nil, "JWKS of %s from %s is not a valid JWKS: %s", ks.issuer, uri, fmt.Sprintf(format, args...))
 	}
@@ -361,6 +374,7 @@ func (c *fetchClient) Get(key string) (*http.Response, error) {
 	if err != nil {
 		return nil, ks.failf(err, "JWKS of %s could not be fetched: %s", ks.issuer, reasonOf(err))
 	}
+	span.SetAttributes(attribute.Int("http.response.status_code", res.status))
 	p := pendingFetch{regKey: key, uri: uri, etag: hdr.Get("ETag"), body: res.data,
 		lifetime: cacheLifetime(hdr, v.now(), v.opts.DefaultRefresh, v.minLifetime, v.maxLifetime)}
 	switch {

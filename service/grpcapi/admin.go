@@ -3,9 +3,13 @@ package grpcapi
 import (
 	"context"
 	"log/slog"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/store"
 )
 
@@ -204,4 +208,26 @@ func (s *AdminServer) keys(ctx context.Context, fn func() ([]store.SigningKey, e
 		return nil, toStatus(ctx, s.log, err)
 	}
 	return &gatehousev1.ListSigningKeysResponse{Keys: signingKeysToProto(list)}, nil
+}
+
+func (s *AdminServer) ListAuditEvents(ctx context.Context, req *gatehousev1.ListAuditEventsRequest) (*gatehousev1.ListAuditEventsResponse, error) {
+	f := core.AuditFilter{Actor: req.GetActor(), Target: req.GetTarget(), Type: req.GetType()}
+	for _, t := range []struct {
+		name string
+		ts   *timestamppb.Timestamp
+		to   *time.Time
+	}{{"since", req.GetSince(), &f.Since}, {"until", req.GetUntil(), &f.Until}} {
+		if t.ts == nil {
+			continue
+		}
+		if err := t.ts.CheckValid(); err != nil {
+			return nil, toStatus(ctx, s.log, errs.Wrap(errs.InvalidArgument, err, "%s is not a valid timestamp", t.name))
+		}
+		*t.to = t.ts.AsTime()
+	}
+	page, err := s.core.ListAuditEvents(ctx, f, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.ListAuditEventsResponse{Events: auditEventsToProto(page.Events), NextPageToken: page.Next}, nil
 }

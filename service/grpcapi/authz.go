@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"strings"
@@ -93,6 +94,7 @@ func rules() map[string]Rule {
 		"ListSigningKeys", "RotateSigningKey", "RevokeSigningKey",
 		"CreateTrustedIssuer", "ListTrustedIssuers", "UpdateTrustedIssuer", "DeleteTrustedIssuer",
 		"LinkIdentity", "UnlinkIdentity", "ListIdentityLinks",
+		"ListAuditEvents",
 	} {
 		t[adm(m)] = admin
 	}
@@ -188,6 +190,10 @@ func (g *gate) authorize(ctx context.Context, method string, req any) (context.C
 	default:
 		g.log.ErrorContext(ctx, "authorization rule of unknown kind; refused", "method", method, "access", r.Access)
 		return nil, status.Error(codes.PermissionDenied, "this call is not open to anyone")
+	}
+	if ri := core.RequestInfoFrom(ctx); ri != nil {
+		// For the access log and the audit trail.
+		ri.Actor, ri.ActorName = who.Principal.Subject, cmp.Or(who.Principal.Username, who.Principal.ClientID)
 	}
 	return context.WithValue(ctx, callerKey{}, who), nil
 }

@@ -99,3 +99,22 @@ func signingKeysToProto(list []store.SigningKey) []*gatehousev1.SigningKey {
 	}
 	return out
 }
+
+func auditEventsToProto(list []store.AuditEvent) []*gatehousev1.AuditEvent {
+	out := make([]*gatehousev1.AuditEvent, len(list))
+	for i, e := range list {
+		out[i] = &gatehousev1.AuditEvent{
+			Id:         e.ID,
+			Time:       timestamppb.New(e.Time),
+			Type:       e.Type,
+			Actor:      e.Actor,
+			ActorName:  e.ActorName,
+			Target:     e.Target,
+			TargetName: e.TargetName,
+			Ip:         e.IP,
+			RequestId:  e.RequestID,
+			Detail:     e.Detail,
+		}
+	}
+	return out
+}

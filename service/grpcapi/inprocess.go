@@ -44,12 +44,14 @@ func (l *InProcessListener) Close() error { return l.l.Close() }
 // Addr is the listener's (in-process) address.
 func (l *InProcessListener) Addr() net.Addr { return inProcessAddr{} }
 
-// Dial returns a client connection to the gRPC server serving l.
-func (l *InProcessListener) Dial() (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient("passthrough:///gatehouse-in-process",
+// Dial returns a client connection to the gRPC server serving l; extra
+// options come last (the tracing stats handler that carries the REST
+// request's trace context to the gRPC side, say).
+func (l *InProcessListener) Dial(extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient("passthrough:///gatehouse-in-process", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.l.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("in-process gRPC connection: %w", err)
 	}

@@ -19,13 +19,16 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse/gatehouse/gen/openapi"
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
+	"github.com/gatehouse/gatehouse/service/telemetry"
 )
 
 // MaxBodySize bounds request bodies.
@@ -35,8 +38,12 @@ const MaxBodySize = 256 << 10
 type Options struct {
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS (default 5 min).
 	JWKSMaxAge time.Duration
-	// Metrics, when set, is served at /metrics (Prometheus text format).
-	Metrics http.Handler
+	// AccessLog writes one info line per request (a REST call included:
+	// its in-process gRPC hop does not log again).
+	AccessLog bool
+	// RouteMetrics, when set, counts and times every request by route
+	// pattern. /metrics itself is served on the operations listener only.
+	RouteMetrics *telemetry.HTTPMetrics
 }
 
 // Handler returns the HTTP handler of the whole HTTP port. The REST routes
@@ -62,6 +69,18 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 		// in-process connection).
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		// The request id goes to the gRPC side (audit, its logs); the
+		// caller's X-Request-Id was checked by the outer layer.
+		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
+			if ri := core.RequestInfoFrom(ctx); ri != nil {
+				return metadata.Pairs(telemetry.RequestIDKey, ri.ID)
+			}
+			return nil
+		}),
+		runtime.WithForwardResponseOption(func(ctx context.Context, _ http.ResponseWriter, _ proto.Message) error {
+			noteGatewayCall(ctx)
+			return nil
+		}),
 	)
 	// The gateway's query parser is process-wide; set it once.
 	queryParserOnce.Do(func() { runtime.SetQueryParameterParser(&strictQueryParser{})(gw) })
@@ -88,10 +107,36 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
-	if opts.Metrics != nil {
-		mux.Handle("GET /metrics", opts.Metrics)
+	return telemetry.HTTPHandler(recoverHTTP(log, limitBody(recordRoute(mux))), telemetry.HTTPOptions{
+		Log: log, AccessLog: opts.AccessLog, Metrics: opts.RouteMetrics, ClientIP: h.clientIP,
+	}), nil
+}
+
+// recordRoute records the ServeMux pattern that served the request (after
+// the gateway's more specific one, for /v1/), for metrics and the access log.
+func recordRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r) // sets r.Pattern ("" when nothing matched)
+		if r.Pattern != "" {
+			telemetry.SetRoute(r.Context(), telemetry.RouteOf(r.Pattern))
+		}
+	})
+}
+
+// noteGatewayCall records the gateway route that served a REST call and
+// the caller the in-process gate authenticated (sent back in the response
+// metadata, which is never forwarded to the HTTP client).
+func noteGatewayCall(ctx context.Context) {
+	if p, ok := runtime.HTTPPathPattern(ctx); ok {
+		telemetry.SetRoute(ctx, p)
 	}
-	return recoverHTTP(log, limitBody(mux)), nil
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		if v := md.HeaderMD.Get(telemetry.ActorKey); len(v) > 0 {
+			if ri := core.RequestInfoFrom(ctx); ri != nil {
+				ri.Actor = v[0]
+			}
+		}
+	}
 }
 
 type handlers struct {
@@ -188,6 +233,7 @@ func kindOfCode(c codes.Code) errs.Kind {
 // RFC 6750 challenge on 401.
 func gatewayError(log *slog.Logger) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		noteGatewayCall(ctx)
 		st := status.Convert(err)
 		code := statusFor(kindOfCode(st.Code()))
 		msg := st.Message()

@@ -82,6 +82,10 @@ type Ring struct {
 	Published []jose.PublicKey // every key in the JWKS, oldest first
 	JWKSJSON  []byte           // RFC 7517 {"keys":[...]} as jwx encodes it, served as is
 	ETag      string           // strong validator of JWKSJSON
+	// States counts the stored keys by lifecycle state and ActiveSince is
+	// when Signer became active, for metrics.
+	States      map[store.KeyState]int
+	ActiveSince time.Time
 }
 
 // Key returns the verification key with the given kid.
@@ -223,7 +227,7 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Ring{verify: make(map[string]jose.PublicKey, len(stored))}
+	r := &Ring{verify: make(map[string]jose.PublicKey, len(stored)), States: make(map[store.KeyState]int)}
 	var active *store.SigningKey
 	for i, k := range stored {
 		pub, err := jose.ParseJWKJSON(k.PublicJWK)
@@ -235,6 +239,7 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 		}
 		r.verify[k.KID] = pub
 		r.Published = append(r.Published, pub)
+		r.States[k.State]++
 		if k.State == store.KeyActive && (active == nil || k.ActivatedAt.After(active.ActivatedAt)) {
 			active = &stored[i]
 		}
@@ -249,6 +254,7 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decrypt signing key %s (is its master key configured, as primary or previous?): %w", active.KID, err)
 	}
+	r.ActiveSince = active.ActivatedAt
 	r.Signer, err = jose.UnmarshalPrivate(active.Alg, active.KID, der)
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", active.KID, err)

@@ -313,7 +313,7 @@ func TestFederatedKeyRotation(t *testing.T) {
 	if _, err := f.ts.validate(f.user(f.v2, nil)); err != nil {
 		t.Errorf("with the IdP down: %v", err)
 	}
-	if r := f.ts.do(t, "GET", "/metrics", "", "", ""); r.status != 200 || !strings.Contains(string(r.body), "gatehouse_federation_jwks") {
+	if r := getURL(t, "http://"+f.ts.app.OpsAddr()+"/metrics"); r.status != 200 || !strings.Contains(string(r.body), "gatehouse_federation_jwks") {
 		t.Errorf("/metrics = %d, no federation metrics", r.status)
 	}
 	// Removing the trusted issuer stops its tokens.

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,6 +45,9 @@ type testServer struct {
 	// grpcAddr and httpAddr are the listeners' addresses (for clients of
 	// their own, such as TLS ones).
 	grpcAddr, httpAddr string
+	// logs, when set, receives the server's log instead of the test log,
+	// as JSON lines from level info (access logs included).
+	logs io.Writer
 }
 
 const testAdminPassword = "admin-password-for-tests"
@@ -71,7 +76,8 @@ func (ts *testServer) start(t testing.TB, opts ...serverOption) *testServer {
 	cfg.DataDir = ts.dataDir
 	cfg.DatabaseURL = ts.dsn
 	cfg.MasterKey = ts.masterKy
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.OpsAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.AuditLog = io.Discard // audit_test.go reads the events from the database
 	cfg.Argon2 = secrets.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	cfg.Now = ts.clock.Now
 	cfg.View.PollInterval = 200 * time.Millisecond
@@ -83,6 +89,9 @@ func (ts *testServer) start(t testing.TB, opts ...serverOption) *testServer {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	if ts.logs != nil {
+		log = slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: min(level, slog.LevelInfo)}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := server.Open(ctx, cfg, log)
 	if err != nil {
@@ -234,4 +243,36 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 	}
 	t.Fatalf("%s: not within %s: %v", what, timeout, err)
 	return 0
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// lines decodes the JSON log lines.
+func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON (%v): %s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
 }

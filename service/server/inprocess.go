@@ -19,12 +19,12 @@ import (
 // while the public gRPC server drains; it stops when ctx ends, which Serve
 // cancels after the HTTP server has stopped.
 func (a *App) gatewayConn(ctx context.Context, hs *health.Server) (*grpc.ClientConn, error) {
-	srv, err := grpcapi.NewServer(a.core, hs, a.log, a.cfg.GRPC)
+	srv, err := a.newGRPCServer(hs, false, a.grpcServerTracing())
 	if err != nil {
 		return nil, fmt.Errorf("in-process gRPC server: %w", err)
 	}
 	lis := grpcapi.NewInProcessListener()
-	conn, err := lis.Dial()
+	conn, err := lis.Dial(a.gatewayTracing())
 	if err != nil {
 		lis.Close()
 		return nil, err

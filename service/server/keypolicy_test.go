@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +18,9 @@ import (
 	"github.com/gatehouse/gatehouse/store/storetest"
 )
 
-// logBuffer collects log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // openRole opens (without serving) another App on ts's database, master key
 // and clock, as `serve` (RoleServe) or a CLI command (RoleAdmin) would.
-func (ts *testServer) openRole(t *testing.T, role server.Role, opts ...serverOption) (*server.App, *logBuffer) {
+func (ts *testServer) openRole(t *testing.T, role server.Role, opts ...serverOption) (*server.App, *lockedBuffer) {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Role = role
@@ -50,7 +30,7 @@ func (ts *testServer) openRole(t *testing.T, role server.Role, opts ...serverOpt
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logs := &logBuffer{}
+	logs := &lockedBuffer{}
 	app, err := server.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		t.Fatalf("open as %q: %v", role, err)

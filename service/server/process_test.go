@@ -40,6 +40,7 @@ func startProcess(t *testing.T, ts *testServer, extraArgs ...string) gatehousev1
 		"GATEHOUSE_HTTP_ADDR="+httpAddr,
 		// Every replica serves the issuer the database records.
 		"GATEHOUSE_ISSUER="+processIssuer(ts),
+		"GATEHOUSE_OPS_ADDR=127.0.0.1:0",
 	)
 	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 	if err := cmd.Start(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -18,10 +19,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
+	"github.com/gatehouse/gatehouse/service/audit"
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/federation"
@@ -30,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse/service/jose"
 	"github.com/gatehouse/gatehouse/service/keys"
 	"github.com/gatehouse/gatehouse/service/secrets"
+	"github.com/gatehouse/gatehouse/service/telemetry"
 	"github.com/gatehouse/gatehouse/service/view"
 	"github.com/gatehouse/gatehouse/store"
 )
@@ -117,8 +119,15 @@ type Config struct {
 	Pprof   bool
 	// AccessLog writes one info line per request, gRPC and REST alike.
 	AccessLog bool
+	// Tracing exports spans of requests, database calls, password hashes,
+	// signatures and JWKS fetches (telemetry.NewTracing; nil: off). The
+	// caller owns it and shuts it down after Serve returns.
+	Tracing *telemetry.Tracing
 	// AuditRetention is how long audit events are kept (pruned hourly).
 	AuditRetention time.Duration
+	// AuditLog receives every audit event as a JSON line (log=audit); nil:
+	// stderr when serving, nowhere for administrative commands.
+	AuditLog io.Writer
 
 	// Role says what the App is opened for. Only RoleServe stores the key
 	// policy and runs the key schedule; RoleAdmin (the CLI, and the zero
@@ -175,6 +184,8 @@ type App struct {
 	fed     *federation.Verifier
 	metrics *prometheus.Registry
 	core    *core.Service
+	audit   *audit.Writer
+	tel     appTelemetry // request metrics and ops listener (telemetry.go, ops.go)
 }
 
 // Open connects to the database, loads or creates the master key and the
@@ -199,7 +210,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now), store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(cfg.DatabaseTimeout), store.WithoutMigration())
+	alog := auditLogger(cfg)
+	st, err := store.Open(ctx, dsn, store.WithClock(cfg.Now), storeTracing(cfg), store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(cfg.DatabaseTimeout), store.WithoutMigration(),
+		store.WithAuditSink(audit.Sink(alog)))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +220,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	a, err := open(ctx, cfg, log, st, master)
+	a, err := open(ctx, cfg, log, alog, st, master)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -251,7 +264,7 @@ func OpenStore(ctx context.Context, cfg Config) (*store.Store, error) {
 	return store.Open(ctx, dsn, store.WithMaxConns(cfg.DatabaseMaxConns), store.WithOpTimeout(-1), store.WithoutMigration())
 }
 
-func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, master *keys.MasterKeys) (*App, error) {
+func open(ctx context.Context, cfg Config, log, alog *slog.Logger, st *store.Store, master *keys.MasterKeys) (*App, error) {
 	policy := cfg.KeyRotation
 	if policy.RetainRetired == 0 {
 		// A retired key stays published until its last token has expired.
@@ -287,6 +300,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	fedOpts := cfg.Federation
 	fedOpts.Metrics = federation.NewMetrics(metrics)
+	fedOpts.Tracing = tracerProvider(cfg)
 	fed := federation.New(fedOpts, log, cfg.Now)
 	if serving {
 		// Bring names stored under older rules to their canonical (PRECIS,
@@ -309,6 +323,10 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 	if err != nil {
 		return nil, fmt.Errorf("password hasher: %w", err)
 	}
+	aw, err := startAudit(cfg, st, alog, log, metrics)
+	if err != nil {
+		return nil, err
+	}
 	c, err := core.New(cfg.Core, core.Deps{
 		Store:      st,
 		Keys:       km,
@@ -316,13 +334,17 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, st *store.Store, ma
 		Federation: fed,
 		Passwords:  pw,
 		Secrets:    secrets.NewSecretHasher(hashKey),
+		Tracing:    tracerProvider(cfg),
 		Now:        cfg.Now,
 		Log:        log,
+		Observer:   core.Observers{aw, domainMetrics(metrics)},
 	})
 	if err != nil {
+		aw.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return &App{cfg: cfg, log: log, store: st, keys: km, view: v, fed: fed, metrics: metrics, core: c}, nil
+	watchState(metrics, st, v, c, cfg.Now)
+	return &App{cfg: cfg, log: log, store: st, keys: km, view: v, fed: fed, metrics: metrics, core: c, audit: aw}, nil
 }
 
 // loadMasterKey takes the master key from the configuration, or for the
@@ -391,6 +413,7 @@ func (a *App) View() *view.View { return a.view }
 // Close stops the trusted issuers' key refreshes and releases the database.
 func (a *App) Close() error {
 	a.fed.Close()
+	a.stopAudit()
 	return a.store.Close()
 }
 
@@ -497,12 +520,11 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		warnPlaintext(a.log, map[string]net.Addr{"grpc": grpcLis.Addr(), "http": httpLis.Addr()})
 	}
 	hs := health.NewServer()
-	gs, err := grpcapi.NewServer(a.core, hs, a.log, a.cfg.GRPC)
+	gs, err := a.newGRPCServer(hs, true, a.grpcServerTracing())
 	if err != nil {
 		return fmt.Errorf("gRPC server: %w", err)
 	}
-	httpOpts := a.cfg.HTTP
-	httpOpts.Metrics = promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})
+	httpOpts := a.httpOptions()
 	gwConn, err := a.gatewayConn(ctx, hs)
 	if err != nil {
 		return err
@@ -511,9 +533,13 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if err != nil {
 		return err
 	}
-	hsrv := newHTTPServer(h, a.cfg, a.log)
+	hsrv := newHTTPServer(a.traceHTTP(h), a.cfg, a.log)
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	ops, err := a.serveOps(&wg, errc)
+	if err != nil {
+		return err
+	}
 	wg.Go(func() { a.view.Run(ctx) })
 	wg.Go(func() { a.housekeep(ctx) })
 	wg.Go(func() { a.rotateKeys(ctx) })
@@ -529,7 +555,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		}
 	})
 	a.startHealth(ctx, &wg, hs)
-	a.log.Info("gatehouse serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "database", a.store.Dialect(), "issuer", a.cfg.Core.Issuer, "tls", tlsMode)
+	a.log.Info("gatehouse serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "database", a.store.Dialect(), "issuer", a.cfg.Core.Issuer, "tls", tlsMode, "ops", a.OpsAddr())
 
 	var serveErr error
 	select {
@@ -545,6 +571,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	// connection still open is closed, whatever its client does.
 	graceEnd := time.Now().Add(timeout)
 	forced := stopServers(timeout, gs, hsrv, glis, hlis, a.log)
+	ops.stop()
 	cancel()
 	background := make(chan struct{})
 	go func() { wg.Wait(); close(background) }()
@@ -552,13 +579,14 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		// Only the process's exit ends what ignores its canceled context.
 		a.log.Warn("background tasks did not stop within the shutdown timeout; not waiting for them")
 	}
+	a.stopAudit() // after the servers: no request can add an event any more
 	a.log.Info("gatehouse stopped", "forced", forced)
 	return serveErr
 }
 
 // housekeep deletes, once an hour, refresh tokens that can never be used
-// again and stale login-failure counters. Every replica does it; the deletes
-// are idempotent.
+// again, stale login-failure counters and audit events past their
+// retention. Every replica does it; the deletes are idempotent.
 func (a *App) housekeep(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -582,6 +610,7 @@ func (a *App) housekeep(ctx context.Context) {
 		if _, err := a.store.PruneThrottles(ctx, now.Add(-keep)); err != nil {
 			a.log.Warn("pruning login throttles failed", "err", err)
 		}
+		a.PruneAudit(ctx)
 	}
 }
 
@@ -628,6 +657,11 @@ func (a *App) Listen() (grpcLis, httpLis net.Listener, err error) {
 	if err != nil {
 		grpcLis.Close()
 		return nil, nil, fmt.Errorf("listen HTTP on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if err := a.listenOps(); err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return nil, nil, err
 	}
 	return grpcLis, httpLis, nil
 }

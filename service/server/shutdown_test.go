@@ -26,7 +26,7 @@ func TestShutdownWithIdleConnections(t *testing.T) {
 	cfg := server.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	_, cfg.MasterKey, _ = secrets.GenerateMasterKey()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.OpsAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Argon2 = secrets.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	cfg.ShutdownTimeout = grace
 	level := slog.LevelError

@@ -292,6 +292,7 @@ func (p *soakProcess) start() {
 		"GATEHOUSE_GRPC_ADDR="+p.grpcAddr,
 		"GATEHOUSE_HTTP_ADDR="+p.httpAddr,
 		"GATEHOUSE_ISSUER="+processIssuer(p.ts),
+		"GATEHOUSE_OPS_ADDR=127.0.0.1:0",
 	)
 	cmd.Stdout, cmd.Stderr = testWriter{p.t}, testWriter{p.t}
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/gatehouse/gatehouse/store/ent/account"
+	"github.com/gatehouse/gatehouse/store/ent/auditevent"
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
@@ -82,6 +83,7 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			account.Table:       account.ValidColumn,
+			auditevent.Table:    auditevent.ValidColumn,
 			change.Table:        change.ValidColumn,
 			federatedlink.Table: federatedlink.ValidColumn,
 			refreshtoken.Table:  refreshtoken.ValidColumn,

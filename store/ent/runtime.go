@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/store/ent/account"
+	"github.com/gatehouse/gatehouse/store/ent/auditevent"
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
@@ -75,6 +76,64 @@ func init() {
 			return nil
 		}
 	}()
+	auditeventFields := schema.AuditEvent{}.Fields()
+	_ = auditeventFields
+	// auditeventDescTime is the schema descriptor for time field.
+	auditeventDescTime := auditeventFields[1].Descriptor()
+	// auditevent.DefaultTime holds the default value on creation for the time field.
+	auditevent.DefaultTime = auditeventDescTime.Default.(func() time.Time)
+	// auditeventDescType is the schema descriptor for type field.
+	auditeventDescType := auditeventFields[2].Descriptor()
+	// auditevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	auditevent.TypeValidator = func() func(string) error {
+		validators := auditeventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescActor is the schema descriptor for actor field.
+	auditeventDescActor := auditeventFields[3].Descriptor()
+	// auditevent.ActorValidator is a validator for the "actor" field. It is called by the builders before save.
+	auditevent.ActorValidator = auditeventDescActor.Validators[0].(func(string) error)
+	// auditeventDescActorName is the schema descriptor for actor_name field.
+	auditeventDescActorName := auditeventFields[4].Descriptor()
+	// auditevent.DefaultActorName holds the default value on creation for the actor_name field.
+	auditevent.DefaultActorName = auditeventDescActorName.Default.(string)
+	// auditevent.ActorNameValidator is a validator for the "actor_name" field. It is called by the builders before save.
+	auditevent.ActorNameValidator = auditeventDescActorName.Validators[0].(func(string) error)
+	// auditeventDescTarget is the schema descriptor for target field.
+	auditeventDescTarget := auditeventFields[5].Descriptor()
+	// auditevent.DefaultTarget holds the default value on creation for the target field.
+	auditevent.DefaultTarget = auditeventDescTarget.Default.(string)
+	// auditevent.TargetValidator is a validator for the "target" field. It is called by the builders before save.
+	auditevent.TargetValidator = auditeventDescTarget.Validators[0].(func(string) error)
+	// auditeventDescTargetName is the schema descriptor for target_name field.
+	auditeventDescTargetName := auditeventFields[6].Descriptor()
+	// auditevent.DefaultTargetName holds the default value on creation for the target_name field.
+	auditevent.DefaultTargetName = auditeventDescTargetName.Default.(string)
+	// auditevent.TargetNameValidator is a validator for the "target_name" field. It is called by the builders before save.
+	auditevent.TargetNameValidator = auditeventDescTargetName.Validators[0].(func(string) error)
+	// auditeventDescIP is the schema descriptor for ip field.
+	auditeventDescIP := auditeventFields[7].Descriptor()
+	// auditevent.DefaultIP holds the default value on creation for the ip field.
+	auditevent.DefaultIP = auditeventDescIP.Default.(string)
+	// auditevent.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	auditevent.IPValidator = auditeventDescIP.Validators[0].(func(string) error)
+	// auditeventDescRequestID is the schema descriptor for request_id field.
+	auditeventDescRequestID := auditeventFields[8].Descriptor()
+	// auditevent.DefaultRequestID holds the default value on creation for the request_id field.
+	auditevent.DefaultRequestID = auditeventDescRequestID.Default.(string)
+	// auditevent.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
+	auditevent.RequestIDValidator = auditeventDescRequestID.Validators[0].(func(string) error)
 	changeFields := schema.Change{}.Fields()
 	_ = changeFields
 	// changeDescKind is the schema descriptor for kind field.

@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
 	// FederatedLink is the client for interacting with the FederatedLink builders.
@@ -164,6 +166,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
+	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Change = NewChangeClient(tx.config)
 	tx.FederatedLink = NewFederatedLinkClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)

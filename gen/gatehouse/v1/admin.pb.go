@@ -2562,6 +2562,278 @@ func (x *SetRolesRequest) GetRoles() []string {
 	return nil
 }
 
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 500; 0 means 50.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page (with the same filters).
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Events at or after since and before until (either may be unset).
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
+	// Exact matches; empty matches any.
+	Actor         string `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
+	Target        string `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	Type          string `protobuf:"bytes,7,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+type ListAuditEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// AuditEvent is one entry of the audit trail. Detail never holds a
+// password, secret or token.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// For example user.created, client.secret_rotated, key.activated,
+	// login.failed.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// The account id of who acted, "system" for gatehouse itself (key
+	// schedule, command line, JIT provisioning) or "anonymous".
+	Actor     string `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	ActorName string `protobuf:"bytes,5,opt,name=actor_name,json=actorName,proto3" json:"actor_name,omitempty"`
+	// What was affected: an account id, trusted issuer id, kid or session id.
+	Target        string            `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`
+	TargetName    string            `protobuf:"bytes,7,opt,name=target_name,json=targetName,proto3" json:"target_name,omitempty"`
+	Ip            string            `protobuf:"bytes,8,opt,name=ip,proto3" json:"ip,omitempty"`
+	RequestId     string            `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Detail        map[string]string `protobuf:"bytes,10,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *AuditEvent) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorName() string {
+	if x != nil {
+		return x.ActorName
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetName() string {
+	if x != nil {
+		return x.TargetName
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetail() map[string]string {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
 var File_gatehouse_v1_admin_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_admin_proto_rawDesc = "" +
@@ -2726,7 +2998,38 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x1bDeleteTrustedIssuerResponse\"7\n" +
 	"\x0fSetRolesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\xd4\x13\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\xfa\x01\n" +
+	"\x16ListAuditEventsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x14\n" +
+	"\x05actor\x18\x05 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\x12\x12\n" +
+	"\x04type\x18\a \x01(\tR\x04type\"s\n" +
+	"\x17ListAuditEventsResponse\x120\n" +
+	"\x06events\x18\x01 \x03(\v2\x18.gatehouse.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf6\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"actor_name\x18\x05 \x01(\tR\tactorName\x12\x16\n" +
+	"\x06target\x18\x06 \x01(\tR\x06target\x12\x1f\n" +
+	"\vtarget_name\x18\a \x01(\tR\n" +
+	"targetName\x12\x0e\n" +
+	"\x02ip\x18\b \x01(\tR\x02ip\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestId\x12<\n" +
+	"\x06detail\x18\n" +
+	" \x03(\v2$.gatehouse.v1.AuditEvent.DetailEntryR\x06detail\x1a9\n" +
+	"\vDetailEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xb4\x14\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -2759,7 +3062,8 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x13DeleteTrustedIssuer\x12(.gatehouse.v1.DeleteTrustedIssuerRequest\x1a).gatehouse.v1.DeleteTrustedIssuerResponse\x12M\n" +
 	"\fLinkIdentity\x12!.gatehouse.v1.LinkIdentityRequest\x1a\x1a.gatehouse.v1.IdentityLink\x12[\n" +
 	"\x0eUnlinkIdentity\x12#.gatehouse.v1.UnlinkIdentityRequest\x1a$.gatehouse.v1.UnlinkIdentityResponse\x12d\n" +
-	"\x11ListIdentityLinks\x12&.gatehouse.v1.ListIdentityLinksRequest\x1a'.gatehouse.v1.ListIdentityLinksResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"\x11ListIdentityLinks\x12&.gatehouse.v1.ListIdentityLinksRequest\x1a'.gatehouse.v1.ListIdentityLinksResponse\x12^\n" +
+	"\x0fListAuditEvents\x12$.gatehouse.v1.ListAuditEventsRequest\x1a%.gatehouse.v1.ListAuditEventsResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_admin_proto_rawDescOnce sync.Once
@@ -2773,7 +3077,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),                // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),                   // 1: gatehouse.v1.GetUserRequest
@@ -2823,92 +3127,103 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*DeleteTrustedIssuerRequest)(nil),       // 45: gatehouse.v1.DeleteTrustedIssuerRequest
 	(*DeleteTrustedIssuerResponse)(nil),      // 46: gatehouse.v1.DeleteTrustedIssuerResponse
 	(*SetRolesRequest)(nil),                  // 47: gatehouse.v1.SetRolesRequest
-	(*Account)(nil),                          // 48: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),            // 49: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                       // 50: gatehouse.v1.JSONWebKey
+	(*ListAuditEventsRequest)(nil),           // 48: gatehouse.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),          // 49: gatehouse.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                       // 50: gatehouse.v1.AuditEvent
+	nil,                                      // 51: gatehouse.v1.AuditEvent.DetailEntry
+	(*Account)(nil),                          // 52: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                       // 54: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	48, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	48, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	48, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	52, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	52, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	52, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
 	21, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	49, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	49, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	49, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	53, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	53, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	53, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	30, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	49, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	49, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	49, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	50, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	53, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	53, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	53, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	54, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
 	40, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
-	49, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
-	49, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
-	49, // 15: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
+	53, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	53, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	53, // 15: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
 	34, // 16: gatehouse.v1.ListIdentityLinksResponse.links:type_name -> gatehouse.v1.IdentityLink
 	33, // 17: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
 	33, // 18: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
 	33, // 19: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
-	0,  // 20: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 21: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 22: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 23: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 24: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 25: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 26: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 27: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 28: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 29: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 30: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 31: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	18, // 32: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
-	47, // 33: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	26, // 34: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
-	19, // 35: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	22, // 36: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	24, // 37: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	28, // 38: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	31, // 39: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	32, // 40: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	41, // 41: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
-	43, // 42: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
-	42, // 43: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
-	45, // 44: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
-	35, // 45: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
-	36, // 46: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
-	38, // 47: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
-	48, // 48: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	48, // 49: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 50: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	48, // 51: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	48, // 52: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	48, // 53: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 54: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 55: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 56: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 57: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	48, // 58: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 59: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	48, // 60: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
-	48, // 61: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	27, // 62: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
-	20, // 63: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	23, // 64: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	25, // 65: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	29, // 66: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	29, // 67: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	29, // 68: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	33, // 69: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	44, // 70: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
-	33, // 71: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	46, // 72: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
-	34, // 73: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
-	37, // 74: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
-	39, // 75: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
-	48, // [48:76] is the sub-list for method output_type
-	20, // [20:48] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	53, // 20: gatehouse.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	53, // 21: gatehouse.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	50, // 22: gatehouse.v1.ListAuditEventsResponse.events:type_name -> gatehouse.v1.AuditEvent
+	53, // 23: gatehouse.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	51, // 24: gatehouse.v1.AuditEvent.detail:type_name -> gatehouse.v1.AuditEvent.DetailEntry
+	0,  // 25: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 26: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 27: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 28: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 29: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 30: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 31: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 32: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 33: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 34: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 35: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 36: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	18, // 37: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
+	47, // 38: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	26, // 39: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
+	19, // 40: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	22, // 41: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	24, // 42: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	28, // 43: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	31, // 44: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	32, // 45: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	41, // 46: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
+	43, // 47: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	42, // 48: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
+	45, // 49: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	35, // 50: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
+	36, // 51: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
+	38, // 52: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
+	48, // 53: gatehouse.v1.AdminService.ListAuditEvents:input_type -> gatehouse.v1.ListAuditEventsRequest
+	52, // 54: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	52, // 55: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 56: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	52, // 57: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	52, // 58: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	52, // 59: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 60: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 61: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 62: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 63: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	52, // 64: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 65: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	52, // 66: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
+	52, // 67: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	27, // 68: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
+	20, // 69: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	23, // 70: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	25, // 71: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	29, // 72: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	29, // 73: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	29, // 74: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	33, // 75: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	44, // 76: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	33, // 77: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	46, // 78: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	34, // 79: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
+	37, // 80: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
+	39, // 81: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
+	49, // 82: gatehouse.v1.AdminService.ListAuditEvents:output_type -> gatehouse.v1.ListAuditEventsResponse
+	54, // [54:83] is the sub-list for method output_type
+	25, // [25:54] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -2924,7 +3239,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   48,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

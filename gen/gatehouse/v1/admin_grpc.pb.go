@@ -47,6 +47,7 @@ const (
 	AdminService_LinkIdentity_FullMethodName              = "/gatehouse.v1.AdminService/LinkIdentity"
 	AdminService_UnlinkIdentity_FullMethodName            = "/gatehouse.v1.AdminService/UnlinkIdentity"
 	AdminService_ListIdentityLinks_FullMethodName         = "/gatehouse.v1.AdminService/ListIdentityLinks"
+	AdminService_ListAuditEvents_FullMethodName           = "/gatehouse.v1.AdminService/ListAuditEvents"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -113,6 +114,10 @@ type AdminServiceClient interface {
 	LinkIdentity(ctx context.Context, in *LinkIdentityRequest, opts ...grpc.CallOption) (*IdentityLink, error)
 	UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error)
 	ListIdentityLinks(ctx context.Context, in *ListIdentityLinksRequest, opts ...grpc.CallOption) (*ListIdentityLinksResponse, error)
+	// ListAuditEvents pages through the audit trail, newest first:
+	// administrative changes (recorded in the transaction that made them),
+	// user logins, failed logins, lockouts, token exchanges and revocations.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -403,6 +408,16 @@ func (c *adminServiceClient) ListIdentityLinks(ctx context.Context, in *ListIden
 	return out, nil
 }
 
+func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -467,6 +482,10 @@ type AdminServiceServer interface {
 	LinkIdentity(context.Context, *LinkIdentityRequest) (*IdentityLink, error)
 	UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error)
 	ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error)
+	// ListAuditEvents pages through the audit trail, newest first:
+	// administrative changes (recorded in the transaction that made them),
+	// user logins, failed logins, lockouts, token exchanges and revocations.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -560,6 +579,9 @@ func (UnimplementedAdminServiceServer) UnlinkIdentity(context.Context, *UnlinkId
 }
 func (UnimplementedAdminServiceServer) ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListIdentityLinks not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1086,6 +1108,24 @@ func _AdminService_ListIdentityLinks_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1204,6 +1244,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListIdentityLinks",
 			Handler:    _AdminService_ListIdentityLinks_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _AdminService_ListAuditEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -46,6 +46,47 @@ var (
 			},
 		},
 	}
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "time", Type: field.TypeTime},
+		{Name: "type", Type: field.TypeString, Size: 64},
+		{Name: "actor", Type: field.TypeString, Size: 64},
+		{Name: "actor_name", Type: field.TypeString, Size: 320, Default: ""},
+		{Name: "target", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "target_name", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "detail", Type: field.TypeJSON, Nullable: true},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_time",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1]},
+			},
+			{
+				Name:    "auditevent_type",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[2]},
+			},
+			{
+				Name:    "auditevent_target",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[5]},
+			},
+			{
+				Name:    "auditevent_actor",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[3]},
+			},
+		},
+	}
 	// ChangesColumns holds the columns for the "changes" table.
 	ChangesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -237,6 +278,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccountsTable,
+		AuditEventsTable,
 		ChangesTable,
 		FederatedLinksTable,
 		RefreshTokensTable,
