@@ -23,7 +23,11 @@ import (
 
 var (
 	usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,127}$`)
-	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+	// No ':' in new client ids: HTTP Basic joins id and secret with one,
+	// and clients that do not form-encode the id (Python requests and
+	// requests-oauthlib) could not authenticate such a client. Ids made
+	// before this rule keep working: lookups do not check the pattern.
+	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	rolePattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
 )
 
@@ -262,7 +266,7 @@ func (s *Service) CreateServiceClient(ctx context.Context, c NewClient) (store.A
 	if a.ClientID == "" {
 		a.ClientID = "svc-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
 	} else if !clientIDPattern.MatchString(a.ClientID) {
-		return store.Account{}, "", errs.New(errs.InvalidArgument, "client_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+		return store.Account{}, "", errs.New(errs.InvalidArgument, "client_id must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit (no ':', which HTTP Basic authentication cannot carry in a client id)")
 	}
 	if a.Roles, err = checkRoles(c.Roles); err != nil {
 		return store.Account{}, "", err

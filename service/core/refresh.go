@@ -275,6 +275,18 @@ type offlineCache struct {
 	flight  singleflight.Group
 }
 
+// remaining is the cached response with expires_in counting down to the
+// token's exp: clients (x/oauth2, requests-oauthlib) renew by it, and the
+// full lifetime repeated for a cached token made them send expired ones.
+func (e offlineEntry) remaining(now time.Time) TokenResponse {
+	res := e.res
+	if !res.ExpiresAt.IsZero() {
+		// Rounded up: exp has second precision, now does not.
+		res.ExpiresIn = max(int64((res.ExpiresAt.Sub(now)+time.Second-1)/time.Second), 0)
+	}
+	return res
+}
+
 type offlineEntry struct {
 	res       TokenResponse
 	clientID  string
@@ -335,7 +347,7 @@ func (s *Service) renewOffline(ctx context.Context, token string, checkClient fu
 					return TokenResponse{}, err
 				}
 			}
-			return e.res, nil
+			return e.remaining(now), nil
 		}
 		s.offline.drop(key)
 		return TokenResponse{}, errBadRefresh
@@ -373,5 +385,5 @@ func (s *Service) renewOffline(ctx context.Context, token string, checkClient fu
 			return TokenResponse{}, err
 		}
 	}
-	return e.res, nil
+	return e.remaining(s.now()), nil
 }

@@ -53,6 +53,9 @@ type TokenResponse struct {
 	AccessToken string
 	TokenType   string // "Bearer"
 	ExpiresIn   int64  // seconds
+	// ExpiresAt is the access token's exp, for callers that hand out the
+	// same token later (offline renewals report what is left of it).
+	ExpiresAt time.Time
 	Scope       string
 	// RefreshToken is a rotating refresh token or an offline token.
 	RefreshToken string
@@ -341,6 +344,7 @@ func (s *Service) signToken(ctx context.Context, t tokenSpec) (TokenResponse, er
 		AccessToken: token,
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(s.cfg.AccessTokenTTL / time.Second),
+		ExpiresAt:   time.Unix(c.ExpiresAt, 0),
 		Scope:       c.Scope,
 	}, nil
 }

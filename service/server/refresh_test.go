@@ -176,6 +176,11 @@ func TestOfflineToken(t *testing.T) {
 		if r1.AccessToken != r2.AccessToken || r2.RefreshToken != "" {
 			t.Errorf("second renew signed a new token or rotated the offline token")
 		}
+		// The cached token is a minute older: expires_in says what is left
+		// of it, not its original lifetime (clients renew by it).
+		if ttl := int64(server.DefaultConfig().Core.AccessTokenTTL / time.Second); r1.ExpiresIn != ttl || r2.ExpiresIn < ttl-61 || r2.ExpiresIn > ttl-59 {
+			t.Errorf("expires_in %d then %d a minute later, want %d then %d", r1.ExpiresIn, r2.ExpiresIn, ttl, ttl-60)
+		}
 		if lastUsed() != used {
 			t.Errorf("second renew wrote to the database (last used moved)")
 		}
