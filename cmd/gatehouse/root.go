@@ -55,6 +55,7 @@ come before or after the arguments.`
 		newSessionsCmd(),
 		newKeysCmd(),
 		newIssuersCmd(),
+		newProfilesCmd(),
 		newAuditCmd(),
 		newMigrateCmd(),
 		newMasterkeyCmd(),

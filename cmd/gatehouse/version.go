@@ -3,41 +3,29 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/service/buildinfo"
 )
 
 // version prints the module version and the VCS revision the binary was
 // built from, as the Go toolchain recorded them.
 func version(stdout io.Writer) error {
-	info, ok := debug.ReadBuildInfo()
+	info, ok := buildinfo.Read()
 	if !ok {
 		_, err := fmt.Fprintln(stdout, "gatehouse (no build information)")
 		return err
 	}
-	v := info.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	line := "gatehouse " + v
-	var rev, when, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.time":
-			when = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = ", modified"
-			}
+	line := "gatehouse " + info.Version
+	if info.Revision != "" {
+		dirty := ""
+		if info.Modified {
+			dirty = ", modified"
 		}
+		line += fmt.Sprintf(" (revision %s%s, %s)", info.Revision, dirty, info.Time)
 	}
-	if rev != "" {
-		line += fmt.Sprintf(" (revision %s%s, %s)", rev, dirty, when)
-	}
-	_, err := fmt.Fprintf(stdout, "%s %s\n", line, info.GoVersion)
+	_, err := fmt.Fprintf(stdout, "%s %s\n", line, info.Go)
 	return err
 }
 

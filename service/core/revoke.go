@@ -61,7 +61,7 @@ func (s *Service) RevokeToken(ctx context.Context, req RevokeRequest) error {
 		return errs.Wrap(errs.Internal, err, "could not revoke the token")
 	}
 	s.syncView(ctx)
-	s.obs.Observe(ctx, Event{Type: EventTokenRevoked, Subject: c.Subject, ClientID: c.ClientID, IP: req.ClientIP,
+	s.obs.Observe(ctx, Event{Type: EventTokenRevoked, Subject: c.accountID(), ClientID: c.ClientID, IP: req.ClientIP,
 		Detail: map[string]string{"jti": c.ID}})
 	return nil
 }

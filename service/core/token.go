@@ -56,7 +56,7 @@ type TokenResponse struct {
 	// ExpiresAt is the access token's exp, for callers that hand out the
 	// same token later (offline renewals report what is left of it).
 	ExpiresAt time.Time
-	Scope       string
+	Scope     string
 	// RefreshToken is a rotating refresh token or an offline token.
 	RefreshToken string
 	// IssuedTokenType is set for token exchange (RFC 8693 §2.2.1).
@@ -330,6 +330,13 @@ func (s *Service) signToken(ctx context.Context, t tokenSpec) (TokenResponse, er
 	if t.acct.Kind == store.KindUser {
 		c.PreferredUsername = t.acct.Username
 	}
+	profile, shaped, err := s.profileFor(aud)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	if shaped {
+		shape(&c, profile, t.acct)
+	}
 	signer := s.view.Ring().Signer
 	if signer.Key == nil {
 		// Only an administrative instance on a database that no server has
@@ -434,8 +441,11 @@ func (s *Service) validateToken(ctx context.Context, token string, opts Validate
 	if err := s.checkClaims(c, opts.Audience); err != nil {
 		return Principal{}, err
 	}
+	// The account id: `sub`, or `uid` when a claim profile put something
+	// else in `sub`.
+	accountID := c.accountID()
 	p := Principal{
-		Subject:   c.Subject,
+		Subject:   accountID,
 		Username:  c.PreferredUsername,
 		ClientID:  c.ClientID,
 		Email:     c.Email,
@@ -453,14 +463,14 @@ func (s *Service) validateToken(ctx context.Context, token string, opts Validate
 	if c.IDP != "" {
 		p.IdentitySource = c.IDP
 	}
-	if s.view.Revoked(c.ID, c.SessionID, c.Subject, p.IssuedAt) {
+	if s.view.Revoked(c.ID, c.SessionID, accountID, p.IssuedAt) {
 		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: revoked").WithReason(ReasonRevoked)
 	}
 	p.Kind = store.KindService
 	if c.PreferredUsername != "" {
 		p.Kind = store.KindUser
 	}
-	acct, status := s.view.Account(c.Subject)
+	acct, status := s.view.Account(accountID)
 	switch status {
 	case view.Deleted:
 		return Principal{}, errs.New(errs.Unauthenticated, "invalid token: the account no longer exists").WithReason(ReasonDeleted)

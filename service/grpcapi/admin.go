@@ -231,3 +231,38 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *gatehousev1.List
 	}
 	return &gatehousev1.ListAuditEventsResponse{Events: auditEventsToProto(page.Events), NextPageToken: page.Next}, nil
 }
+
+func (s *AdminServer) PutClaimProfile(ctx context.Context, req *gatehousev1.PutClaimProfileRequest) (*gatehousev1.ClaimProfile, error) {
+	p, err := s.core.PutClaimProfile(ctx, profileSpecFromProto(req))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return claimProfileToProto(p), nil
+}
+
+func (s *AdminServer) GetClaimProfile(ctx context.Context, req *gatehousev1.GetClaimProfileRequest) (*gatehousev1.ClaimProfile, error) {
+	p, err := s.core.ClaimProfile(ctx, req.GetAudience())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return claimProfileToProto(p), nil
+}
+
+func (s *AdminServer) ListClaimProfiles(ctx context.Context, _ *gatehousev1.ListClaimProfilesRequest) (*gatehousev1.ListClaimProfilesResponse, error) {
+	list, err := s.core.ListClaimProfiles(ctx)
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	out := make([]*gatehousev1.ClaimProfile, len(list))
+	for i, p := range list {
+		out[i] = claimProfileToProto(p)
+	}
+	return &gatehousev1.ListClaimProfilesResponse{Profiles: out}, nil
+}
+
+func (s *AdminServer) DeleteClaimProfile(ctx context.Context, req *gatehousev1.DeleteClaimProfileRequest) (*gatehousev1.DeleteClaimProfileResponse, error) {
+	if err := s.core.DeleteClaimProfile(ctx, req.GetAudience()); err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return &gatehousev1.DeleteClaimProfileResponse{}, nil
+}

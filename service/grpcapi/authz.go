@@ -79,6 +79,9 @@ func rules() map[string]Rule {
 		auth("RevokeToken"):     public, // RFC 7009: the client authenticates in the request
 		auth("LookupUser"):      userLookup,
 		auth("IntrospectToken"): serviceClient,
+		// Revocation push: what a resource server validating locally needs,
+		// like ValidateToken's callers; checked once when the stream opens.
+		auth("WatchRevocations"): serviceClient,
 
 		// Health and reflection.
 		"/grpc.health.v1.Health/Check":                                   public,
@@ -95,6 +98,7 @@ func rules() map[string]Rule {
 		"CreateTrustedIssuer", "ListTrustedIssuers", "UpdateTrustedIssuer", "DeleteTrustedIssuer",
 		"LinkIdentity", "UnlinkIdentity", "ListIdentityLinks",
 		"ListAuditEvents",
+		"PutClaimProfile", "GetClaimProfile", "ListClaimProfiles", "DeleteClaimProfile",
 	} {
 		t[adm(m)] = admin
 	}

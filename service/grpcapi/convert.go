@@ -118,3 +118,36 @@ func auditEventsToProto(list []store.AuditEvent) []*gatehousev1.AuditEvent {
 	}
 	return out
 }
+
+func profileSpecFromProto(req *gatehousev1.PutClaimProfileRequest) core.ProfileSpec {
+	spec := core.ProfileSpec{
+		Audience:     req.GetAudience(),
+		Builtin:      req.GetBuiltin(),
+		Subject:      req.GetSubject(),
+		RoleOrder:    req.GetRoleOrder(),
+		VisibleRoles: req.GetVisibleRoles(),
+	}
+	for _, c := range req.GetClaims() {
+		spec.Claims = append(spec.Claims, store.ProfileClaim{
+			Name: c.GetName(), Source: c.GetSource(), Value: c.GetValue(), RoleOrder: c.GetRoleOrder(),
+		})
+	}
+	return spec
+}
+
+func claimProfileToProto(p store.ClaimProfile) *gatehousev1.ClaimProfile {
+	out := &gatehousev1.ClaimProfile{
+		Audience:     p.Audience,
+		Subject:      p.Subject,
+		VisibleRoles: p.VisibleRoles,
+		Builtin:      p.Builtin,
+		CreatedAt:    timestamppb.New(p.CreatedAt),
+		UpdatedAt:    timestamppb.New(p.UpdatedAt),
+	}
+	for _, c := range p.Claims {
+		out.Claims = append(out.Claims, &gatehousev1.ProfileClaim{
+			Name: c.Name, Source: c.Source, Value: c.Value, RoleOrder: c.RoleOrder,
+		})
+	}
+	return out
+}

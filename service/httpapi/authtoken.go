@@ -31,6 +31,7 @@ func (h *handlers) authToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var media *mediaError
 		if errors.As(err, &media) {
+			noStore(w)
 			media.write(w, map[string]string{"detail": media.msg})
 			return
 		}
@@ -53,7 +54,7 @@ func (h *handlers) authToken(w http.ResponseWriter, r *http.Request) {
 		h.authTokenError(w, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
+	noStore(w)
 	writeJSON(w, http.StatusCreated, map[string]string{"access_token": res.AccessToken})
 }
 
@@ -107,6 +108,7 @@ func (h *handlers) authTokenError(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	}
 	setRetryAfter(w, e.RetryAfter)
+	noStore(w)
 	writeJSON(w, code, map[string]string{"detail": msg})
 }
 

@@ -25,7 +25,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
-	"github.com/gatehouse/gatehouse/gen/openapi"
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/telemetry"
@@ -55,6 +54,10 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 	if opts.JWKSMaxAge <= 0 {
 		opts.JWKSMaxAge = 5 * time.Minute
 	}
+	doc, err := newAPIDoc(ctx)
+	if err != nil {
+		return nil, err
+	}
 	gw := runtime.NewServeMux(
 		// Strict decoding (strict.go): one JSON object, no unknown fields,
 		// errors that name the field.
@@ -63,6 +66,11 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 		runtime.WithErrorHandler(gatewayError(log)),
+		// A known path with another method is 405 with Allow (the default
+		// answers 501, which the error mapping turned into a 404).
+		runtime.WithRoutingErrorHandler(routingError(doc)),
+		// No POST-as-GET for form bodies: /v1/ takes JSON only.
+		runtime.WithDisablePathLengthFallback(),
 		// Forward only the Authorization header; the gateway already maps it
 		// to the `authorization` metadata key, and appends the HTTP peer to
 		// `x-forwarded-for` (which the gRPC side trusts only from the
@@ -77,8 +85,9 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 			}
 			return nil
 		}),
-		runtime.WithForwardResponseOption(func(ctx context.Context, _ http.ResponseWriter, _ proto.Message) error {
+		runtime.WithForwardResponseOption(func(ctx context.Context, w http.ResponseWriter, msg proto.Message) error {
 			noteGatewayCall(ctx)
+			noStoreTokens(w, msg)
 			return nil
 		}),
 	)
@@ -93,20 +102,12 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 	if err := gatehousev1.RegisterAdminServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register AdminService gateway: %w", err)
 	}
-	h := &handlers{core: c, opts: opts, log: log}
+	h := &handlers{core: c, opts: opts, log: log, doc: doc}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", requireJSON(gw))
-	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
-	mux.HandleFunc("GET /.well-known/openid-configuration", h.discovery)
-	mux.HandleFunc("POST /auth/token", h.authToken)
-	mux.HandleFunc("POST /oauth2/token", h.oauthToken)
-	mux.HandleFunc("POST /oauth2/revoke", h.oauthRevoke)
-	mux.HandleFunc("POST /oauth2/introspect", h.oauthIntrospect)
-	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", h.ready)
+	for _, rt := range h.routes() {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
 	return telemetry.HTTPHandler(recoverHTTP(log, limitBody(recordRoute(mux))), telemetry.HTTPOptions{
 		Log: log, AccessLog: opts.AccessLog, Metrics: opts.RouteMetrics, ClientIP: h.clientIP,
 	}), nil
@@ -143,6 +144,42 @@ type handlers struct {
 	core *core.Service
 	opts Options
 	log  *slog.Logger
+	doc  *apiDoc
+}
+
+// route is one route of the ServeMux besides the /v1/ gateway.
+type route struct {
+	pattern string // "METHOD /path"
+	handler http.HandlerFunc
+}
+
+// routes are the routes httpapi serves itself; openapi_routes.yaml
+// describes each of them (TestOpenAPICoversEveryRoute).
+func (h *handlers) routes() []route {
+	return []route{
+		{"GET /.well-known/jwks.json", h.jwks},
+		{"GET /.well-known/openid-configuration", h.discovery},
+		{"POST /auth/token", h.authToken},
+		{"POST /oauth2/token", h.oauthToken},
+		{"POST /oauth2/revoke", h.oauthRevoke},
+		{"POST /oauth2/introspect", h.oauthIntrospect},
+		{"GET /openapi.json", h.openAPI},
+		{"GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{"GET /readyz", h.ready},
+	}
+}
+
+// Routes returns the "METHOD /path" patterns of the routes served besides
+// the gateway's /v1/ routes, for tests that compare them with the OpenAPI
+// document.
+func Routes() []string {
+	var out []string
+	for _, rt := range (&handlers{}).routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
 }
 
 // jwks serves the RFC 7517 key set from memory, with a strong ETag.
@@ -169,10 +206,7 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(openapi.JSON)
-}
+func (h *handlers) openAPI(w http.ResponseWriter, r *http.Request) { h.doc.serve(w, r) }
 
 func (h *handlers) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -244,6 +278,9 @@ func gatewayError(log *slog.Logger) runtime.ErrorHandlerFunc {
 		if code == http.StatusUnauthorized {
 			setChallenge(w, msg)
 		}
+		if returnsToken(ctx) {
+			noStore(w)
+		}
 		for _, d := range st.Details() {
 			if ri, ok := d.(*errdetails.RetryInfo); ok {
 				setRetryAfter(w, ri.GetRetryDelay().AsDuration())
@@ -302,4 +339,25 @@ func recoverHTTP(log *slog.Logger, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// routingError answers a gateway path that exists with another method as
+// 405 with Allow (RFC 9110 §15.5.6), in the gateway's error form; other
+// routing errors go the default way (404, 400) through gatewayError.
+func routingError(doc *apiDoc) runtime.RoutingErrorHandlerFunc {
+	return func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+		if status != http.StatusMethodNotAllowed {
+			runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, status)
+			return
+		}
+		allow := doc.allowed(r)
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
+		writeJSON(w, status, map[string]any{
+			"code":    int(codes.Unimplemented),
+			"message": fmt.Sprintf("method %s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", ")),
+			"details": []any{},
+		})
+	}
 }

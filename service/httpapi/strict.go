@@ -105,6 +105,9 @@ func quoteHeader(v string) string {
 func requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkJSONBody(r, false); err != nil {
+			// Refused before routing, so also for the token routes, whose
+			// answers are never cached (tokenshape.go).
+			noStore(w)
 			err.write(w, map[string]any{"code": int(codes.InvalidArgument), "message": err.msg, "details": []any{}})
 			return
 		}

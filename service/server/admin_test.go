@@ -261,7 +261,7 @@ func TestServiceEndpoints(t *testing.T) {
 	for path, want := range map[string]string{
 		"/healthz":      `"ok"`,
 		"/readyz":       `"ok"`,
-		"/openapi.json": `"swagger"`,
+		"/openapi.json": `"openapi":"3.`,
 		"/v1/jwks":      `"keys"`,
 	} {
 		r := ts.do(t, "GET", path, "", "", "")

@@ -265,7 +265,8 @@ func TestAuthzMatrix(t *testing.T) {
 					case want != codes.OK && got != want:
 						t.Errorf("gRPC %s as %s: %v, want %s", name, id.name, err, want)
 					}
-					if len(rest[name]) == 0 {
+					// Server streams (WatchRevocations) are gRPC only.
+					if len(rest[name]) == 0 && !md.IsStreamingServer() {
 						t.Errorf("%s has no REST route", name)
 					}
 					for _, r := range rest[name] {

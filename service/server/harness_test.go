@@ -202,7 +202,8 @@ func (ts *testServer) do(t testing.TB, method, path, contentType, body, token st
 }
 
 // doHeaders is do with a Content-Encoding header (net/http sends it as
-// given and compresses nothing).
+// given and compresses nothing). The request and the answer are checked
+// against the server's OpenAPI document (checkOpenAPI, openapi_test.go).
 func (ts *testServer) doHeaders(t testing.TB, method, path, contentType, encoding, body, token string) httpResult {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.baseURL+path, strings.NewReader(body))
@@ -227,7 +228,9 @@ func (ts *testServer) doHeaders(t testing.TB, method, path, contentType, encodin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return httpResult{status: res.StatusCode, header: res.Header, body: b}
+	out := httpResult{status: res.StatusCode, header: res.Header, body: b}
+	ts.checkOpenAPI(t, req, body, out)
+	return out
 }
 
 // eventually retries cond until it holds or timeout passes.

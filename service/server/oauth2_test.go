@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,11 +241,14 @@ func TestOAuth2TokenGrants(t *testing.T) {
 			}
 		}
 
-		// A client id that needs form-urlencoding in Basic (RFC 6749 §2.3.1).
-		c, err := ts.admin.CreateServiceClient(ts.adminCtx(t), &gatehousev1.CreateServiceClientRequest{ClientId: "team:billing"})
+		// A client id that needs form-urlencoding in Basic (RFC 6749 §2.3.1):
+		// new ids may not contain ':', but one made before that rule (here:
+		// renamed in the database) keeps working.
+		c, err := ts.admin.CreateServiceClient(ts.adminCtx(t), &gatehousev1.CreateServiceClientRequest{ClientId: "team-billing"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		ts.renameClient(t, "team-billing", "team:billing")
 		a = o2WantToken(t, ts.o2(t, o2Req{body: o2Form("grant_type", "client_credentials"), authz: o2Basic("team:billing", c.ClientSecret)}))
 		if p := ts.o2MustValidate(t, a.AccessToken); p.ClientId != "team:billing" {
 			t.Errorf("principal = %+v", p)
@@ -706,4 +711,33 @@ func TestOAuth2Introspect(t *testing.T) {
 		challenged(introspect(fresh.AccessToken, "Bearer "+cc.AccessToken), "invalid_token")
 		o2WantError(t, introspect(fresh.AccessToken, reporter), 400, "unauthorized_client")
 	})
+}
+
+// renameClient changes a client id behind the API's back, as a database made
+// under older rules may hold it, and reloads the view.
+func (ts *testServer) renameClient(t *testing.T, from, to string) {
+	t.Helper()
+	driver, dsn := "pgx", ts.dsn
+	if dsn == "" {
+		driver, dsn = "sqlite", filepath.Join(ts.dataDir, "gatehouse.db")
+	} else if !store.IsPostgres(dsn) {
+		driver = "sqlite"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := "UPDATE accounts SET client_id = $1 WHERE client_id = $2"
+	if driver == "sqlite" {
+		q = "UPDATE accounts SET client_id = ?1 WHERE client_id = ?2"
+	}
+	if res, err := db.Exec(q, to, from); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("renamed %d clients", n)
+	}
+	if err := ts.app.View().Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

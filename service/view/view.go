@@ -55,6 +55,15 @@ type Options struct {
 	// GapTimeout is how long a missing sequence number is waited for before
 	// it is taken as a rolled-back transaction (default 10 s).
 	GapTimeout time.Duration
+	// MaxWatchers bounds the revocation watchers (WatchRevocations
+	// streams) of this replica (default 1024).
+	MaxWatchers int
+	// WatchBuffer is how many recent revocation events are kept for
+	// watchers to resume from (default 10 000).
+	WatchBuffer int
+	// WatchHeartbeat is how often an idle watcher hears a heartbeat
+	// (default 15 s).
+	WatchHeartbeat time.Duration
 }
 
 func (o *Options) defaults() {
@@ -70,6 +79,15 @@ func (o *Options) defaults() {
 	if o.GapTimeout <= 0 {
 		o.GapTimeout = 10 * time.Second
 	}
+	if o.MaxWatchers <= 0 {
+		o.MaxWatchers = 1024
+	}
+	if o.WatchBuffer <= 0 {
+		o.WatchBuffer = 10000
+	}
+	if o.WatchHeartbeat <= 0 {
+		o.WatchHeartbeat = 15 * time.Second
+	}
 }
 
 // View is safe for concurrent use; reads are lock-free for keys and take a
@@ -82,6 +100,8 @@ type View struct {
 	log      *slog.Logger
 	ring     atomic.Pointer[keys.Ring]
 	lastSync atomic.Int64 // unix nanos of the last successful poll
+	// profiles are the claim profiles by audience (profiles.go).
+	profiles atomic.Pointer[profiles]
 
 	mu       sync.RWMutex
 	accounts map[string]*Account
@@ -89,6 +109,9 @@ type View struct {
 	deleted  map[string]time.Time
 	revoked  revocations
 	issuers  func([]store.TrustedIssuer)
+	// withdrawn are the kids that left the key ring while this replica ran.
+	withdrawn map[string]time.Time
+	feed      feed // what watchers read (watch.go)
 
 	pollMu   sync.Mutex // serialises polls
 	tail     tail
@@ -201,11 +224,27 @@ func (v *View) loadLocked(ctx context.Context) error {
 			break
 		}
 	}
-	v.ring.Store(ring)
+	oldRing := v.ring.Swap(ring)
 	v.mu.Lock()
+	oldAccounts, oldDeleted, oldRevoked := v.accounts, v.deleted, v.revoked
 	v.accounts, v.links, v.deleted, v.revoked = accounts, links, deleted, revoked
+	if oldAccounts == nil {
+		v.withdrawn = make(map[string]time.Time)
+		v.feed.init(v.opts.WatchBuffer, seq)
+	} else {
+		// A full reload applies changes without reading them one by one:
+		// watchers get the difference.
+		evs := v.diffLocked(oldAccounts, oldDeleted, oldRevoked, start)
+		evs = append(evs, v.keysWithdrawn(kids(oldRing), kids(ring), start)...)
+		v.feed.append(seq, evs...)
+		v.feed.rebase(seq)
+	}
 	v.mu.Unlock()
+	v.feed.setFloor(seq)
 	if err := v.loadIssuers(ctx); err != nil {
+		return err
+	}
+	if err := v.loadProfiles(ctx); err != nil {
 		return err
 	}
 	v.tail = tail{floor: seq}
@@ -223,7 +262,7 @@ func (v *View) Poll(ctx context.Context) error {
 	if start.Sub(v.lastFull) >= v.opts.ReloadInterval {
 		return v.loadLocked(ctx)
 	}
-	reloadKeys, reloadIssuers := false, false
+	reloadKeys, reloadIssuers, reloadProfiles := false, false, false
 	for {
 		page, err := v.store.ChangesAfter(ctx, v.tail.floor, 1000)
 		if err != nil {
@@ -235,7 +274,7 @@ func (v *View) Poll(ctx context.Context) error {
 			}
 			switch c.Kind {
 			case store.ChangeAccount:
-				if err := v.refreshAccount(ctx, c.Subject); err != nil {
+				if err := v.refreshAccount(ctx, c.Subject, c.Seq); err != nil {
 					v.tail.forget(c.Seq) // retried on the next poll
 					return err
 				}
@@ -248,9 +287,14 @@ func (v *View) Poll(ctx context.Context) error {
 				reloadKeys = true
 			case store.ChangeIssuer:
 				reloadIssuers = true
+			case store.ChangeProfile:
+				reloadProfiles = true
 			default:
 				v.mu.Lock()
 				v.revoked.apply(c)
+				if ev, ok := revocationEvent(c); ok {
+					v.feed.append(c.Seq, ev)
+				}
 				v.mu.Unlock()
 			}
 		}
@@ -264,24 +308,35 @@ func (v *View) Poll(ctx context.Context) error {
 			return err
 		}
 	}
+	if reloadProfiles {
+		if err := v.loadProfiles(ctx); err != nil {
+			return err
+		}
+	}
 	if reloadKeys {
 		ring, err := v.keys.Load(ctx)
 		if err != nil {
 			return fmt.Errorf("reload signing keys: %w", err)
 		}
-		v.ring.Store(ring)
+		old := v.ring.Swap(ring)
+		v.mu.Lock()
+		v.feed.append(v.tail.floor, v.keysWithdrawn(kids(old), kids(ring), start)...)
+		v.mu.Unlock()
 	}
+	v.feed.setFloor(v.tail.floor)
 	v.lastSync.Store(start.UnixNano())
 	return nil
 }
 
-func (v *View) refreshAccount(ctx context.Context, id string) error {
+func (v *View) refreshAccount(ctx context.Context, id string, seq int64) error {
 	a, err := v.store.GetAccount(ctx, store.AccountKey{ID: id})
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	var now *Account
 	switch {
 	case err == nil:
-		v.accounts[id] = fromStore(a)
+		now = fromStore(a)
+		v.accounts[id] = now
 		delete(v.deleted, id)
 	case isNotFound(err):
 		delete(v.accounts, id)
@@ -289,6 +344,7 @@ func (v *View) refreshAccount(ctx context.Context, id string) error {
 	default:
 		return err
 	}
+	v.feed.append(seq, stateEvent(id, now, v.now()))
 	return nil
 }
 
@@ -297,6 +353,7 @@ func (v *View) refreshAccount(ctx context.Context, id string) error {
 func (v *View) Run(ctx context.Context) {
 	t := time.NewTicker(v.opts.PollInterval)
 	defer t.Stop()
+	defer v.feed.close() // watchers end: nobody follows the change log any more
 	lastPrune := time.Time{}
 	failing := false
 	for {
@@ -340,6 +397,11 @@ func (v *View) prune(ctx context.Context, now time.Time) {
 		}
 	}
 	v.revoked.prune(cutoff)
+	for kid, at := range v.withdrawn {
+		if at.Before(cutoff) {
+			delete(v.withdrawn, kid)
+		}
+	}
 	v.mu.Unlock()
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
@@ -40,6 +41,8 @@ type Client struct {
 	AuditEvent *AuditEventClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// ClaimProfile is the client for interacting with the ClaimProfile builders.
+	ClaimProfile *ClaimProfileClient
 	// FederatedLink is the client for interacting with the FederatedLink builders.
 	FederatedLink *FederatedLinkClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
@@ -68,6 +71,7 @@ func (c *Client) init() {
 	c.Account = NewAccountClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Change = NewChangeClient(c.config)
+	c.ClaimProfile = NewClaimProfileClient(c.config)
 	c.FederatedLink = NewFederatedLinkClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Role = NewRoleClient(c.config)
@@ -170,6 +174,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Account:       NewAccountClient(cfg),
 		AuditEvent:    NewAuditEventClient(cfg),
 		Change:        NewChangeClient(cfg),
+		ClaimProfile:  NewClaimProfileClient(cfg),
 		FederatedLink: NewFederatedLinkClient(cfg),
 		RefreshToken:  NewRefreshTokenClient(cfg),
 		Role:          NewRoleClient(cfg),
@@ -199,6 +204,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Account:       NewAccountClient(cfg),
 		AuditEvent:    NewAuditEventClient(cfg),
 		Change:        NewChangeClient(cfg),
+		ClaimProfile:  NewClaimProfileClient(cfg),
 		FederatedLink: NewFederatedLinkClient(cfg),
 		RefreshToken:  NewRefreshTokenClient(cfg),
 		Role:          NewRoleClient(cfg),
@@ -235,8 +241,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.AuditEvent, c.Change, c.FederatedLink, c.RefreshToken, c.Role,
-		c.Setting, c.SigningKey, c.Throttle, c.TrustedIssuer,
+		c.Account, c.AuditEvent, c.Change, c.ClaimProfile, c.FederatedLink,
+		c.RefreshToken, c.Role, c.Setting, c.SigningKey, c.Throttle, c.TrustedIssuer,
 	} {
 		n.Use(hooks...)
 	}
@@ -246,8 +252,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.AuditEvent, c.Change, c.FederatedLink, c.RefreshToken, c.Role,
-		c.Setting, c.SigningKey, c.Throttle, c.TrustedIssuer,
+		c.Account, c.AuditEvent, c.Change, c.ClaimProfile, c.FederatedLink,
+		c.RefreshToken, c.Role, c.Setting, c.SigningKey, c.Throttle, c.TrustedIssuer,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -262,6 +268,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditEvent.mutate(ctx, m)
 	case *ChangeMutation:
 		return c.Change.mutate(ctx, m)
+	case *ClaimProfileMutation:
+		return c.ClaimProfile.mutate(ctx, m)
 	case *FederatedLinkMutation:
 		return c.FederatedLink.mutate(ctx, m)
 	case *RefreshTokenMutation:
@@ -693,6 +701,139 @@ func (c *ChangeClient) mutate(ctx context.Context, m *ChangeMutation) (Value, er
 		return (&ChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Change mutation op: %q", m.Op())
+	}
+}
+
+// ClaimProfileClient is a client for the ClaimProfile schema.
+type ClaimProfileClient struct {
+	config
+}
+
+// NewClaimProfileClient returns a client for the ClaimProfile from the given config.
+func NewClaimProfileClient(c config) *ClaimProfileClient {
+	return &ClaimProfileClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `claimprofile.Hooks(f(g(h())))`.
+func (c *ClaimProfileClient) Use(hooks ...Hook) {
+	c.hooks.ClaimProfile = append(c.hooks.ClaimProfile, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `claimprofile.Intercept(f(g(h())))`.
+func (c *ClaimProfileClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ClaimProfile = append(c.inters.ClaimProfile, interceptors...)
+}
+
+// Create returns a builder for creating a ClaimProfile entity.
+func (c *ClaimProfileClient) Create() *ClaimProfileCreate {
+	mutation := newClaimProfileMutation(c.config, OpCreate)
+	return &ClaimProfileCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ClaimProfile entities.
+func (c *ClaimProfileClient) CreateBulk(builders ...*ClaimProfileCreate) *ClaimProfileCreateBulk {
+	return &ClaimProfileCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClaimProfileClient) MapCreateBulk(slice any, setFunc func(*ClaimProfileCreate, int)) *ClaimProfileCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClaimProfileCreateBulk{err: fmt.Errorf("calling to ClaimProfileClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClaimProfileCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClaimProfileCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ClaimProfile.
+func (c *ClaimProfileClient) Update() *ClaimProfileUpdate {
+	mutation := newClaimProfileMutation(c.config, OpUpdate)
+	return &ClaimProfileUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClaimProfileClient) UpdateOne(_m *ClaimProfile) *ClaimProfileUpdateOne {
+	mutation := newClaimProfileMutation(c.config, OpUpdateOne, withClaimProfile(_m))
+	return &ClaimProfileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClaimProfileClient) UpdateOneID(id int) *ClaimProfileUpdateOne {
+	mutation := newClaimProfileMutation(c.config, OpUpdateOne, withClaimProfileID(id))
+	return &ClaimProfileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ClaimProfile.
+func (c *ClaimProfileClient) Delete() *ClaimProfileDelete {
+	mutation := newClaimProfileMutation(c.config, OpDelete)
+	return &ClaimProfileDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClaimProfileClient) DeleteOne(_m *ClaimProfile) *ClaimProfileDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClaimProfileClient) DeleteOneID(id int) *ClaimProfileDeleteOne {
+	builder := c.Delete().Where(claimprofile.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClaimProfileDeleteOne{builder}
+}
+
+// Query returns a query builder for ClaimProfile.
+func (c *ClaimProfileClient) Query() *ClaimProfileQuery {
+	return &ClaimProfileQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClaimProfile},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ClaimProfile entity by its id.
+func (c *ClaimProfileClient) Get(ctx context.Context, id int) (*ClaimProfile, error) {
+	return c.Query().Where(claimprofile.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClaimProfileClient) GetX(ctx context.Context, id int) *ClaimProfile {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ClaimProfileClient) Hooks() []Hook {
+	return c.hooks.ClaimProfile
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClaimProfileClient) Interceptors() []Interceptor {
+	return c.inters.ClaimProfile
+}
+
+func (c *ClaimProfileClient) mutate(ctx context.Context, m *ClaimProfileMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClaimProfileCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClaimProfileUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClaimProfileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClaimProfileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ClaimProfile mutation op: %q", m.Op())
 	}
 }
 
@@ -1646,12 +1787,12 @@ func (c *TrustedIssuerClient) mutate(ctx context.Context, m *TrustedIssuerMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, AuditEvent, Change, FederatedLink, RefreshToken, Role, Setting,
-		SigningKey, Throttle, TrustedIssuer []ent.Hook
+		Account, AuditEvent, Change, ClaimProfile, FederatedLink, RefreshToken, Role,
+		Setting, SigningKey, Throttle, TrustedIssuer []ent.Hook
 	}
 	inters struct {
-		Account, AuditEvent, Change, FederatedLink, RefreshToken, Role, Setting,
-		SigningKey, Throttle, TrustedIssuer []ent.Interceptor
+		Account, AuditEvent, Change, ClaimProfile, FederatedLink, RefreshToken, Role,
+		Setting, SigningKey, Throttle, TrustedIssuer []ent.Interceptor
 	}
 )
 

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
@@ -85,6 +86,7 @@ func checkColumn(t, c string) error {
 			account.Table:       account.ValidColumn,
 			auditevent.Table:    auditevent.ValidColumn,
 			change.Table:        change.ValidColumn,
+			claimprofile.Table:  claimprofile.ValidColumn,
 			federatedlink.Table: federatedlink.ValidColumn,
 			refreshtoken.Table:  refreshtoken.ValidColumn,
 			role.Table:          role.ValidColumn,

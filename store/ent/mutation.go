@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/predicate"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
@@ -22,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/signingkey"
 	"github.com/gatehouse/gatehouse/store/ent/throttle"
 	"github.com/gatehouse/gatehouse/store/ent/trustedissuer"
+	"github.com/gatehouse/gatehouse/store/schema"
 )
 
 const (
@@ -36,6 +38,7 @@ const (
 	TypeAccount       = "Account"
 	TypeAuditEvent    = "AuditEvent"
 	TypeChange        = "Change"
+	TypeClaimProfile  = "ClaimProfile"
 	TypeFederatedLink = "FederatedLink"
 	TypeRefreshToken  = "RefreshToken"
 	TypeRole          = "Role"
@@ -2343,6 +2346,688 @@ func (m *ChangeMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ChangeMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Change edge %s", name)
+}
+
+// ClaimProfileMutation represents an operation that mutates the ClaimProfile nodes in the graph.
+type ClaimProfileMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	audience            *string
+	subject             *string
+	claims              *[]schema.ProfileClaim
+	appendclaims        []schema.ProfileClaim
+	visible_roles       *[]string
+	appendvisible_roles []string
+	builtin             *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	clearedFields       map[string]struct{}
+	done                bool
+	oldValue            func(context.Context) (*ClaimProfile, error)
+	predicates          []predicate.ClaimProfile
+}
+
+var _ ent.Mutation = (*ClaimProfileMutation)(nil)
+
+// claimprofileOption allows management of the mutation configuration using functional options.
+type claimprofileOption func(*ClaimProfileMutation)
+
+// newClaimProfileMutation creates new mutation for the ClaimProfile entity.
+func newClaimProfileMutation(c config, op Op, opts ...claimprofileOption) *ClaimProfileMutation {
+	m := &ClaimProfileMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClaimProfile,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClaimProfileID sets the ID field of the mutation.
+func withClaimProfileID(id int) claimprofileOption {
+	return func(m *ClaimProfileMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ClaimProfile
+		)
+		m.oldValue = func(ctx context.Context) (*ClaimProfile, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ClaimProfile.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClaimProfile sets the old ClaimProfile of the mutation.
+func withClaimProfile(node *ClaimProfile) claimprofileOption {
+	return func(m *ClaimProfileMutation) {
+		m.oldValue = func(context.Context) (*ClaimProfile, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClaimProfileMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClaimProfileMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClaimProfileMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClaimProfileMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ClaimProfile.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAudience sets the "audience" field.
+func (m *ClaimProfileMutation) SetAudience(s string) {
+	m.audience = &s
+}
+
+// Audience returns the value of the "audience" field in the mutation.
+func (m *ClaimProfileMutation) Audience() (r string, exists bool) {
+	v := m.audience
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAudience returns the old "audience" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldAudience(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAudience is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAudience requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAudience: %w", err)
+	}
+	return oldValue.Audience, nil
+}
+
+// ResetAudience resets all changes to the "audience" field.
+func (m *ClaimProfileMutation) ResetAudience() {
+	m.audience = nil
+}
+
+// SetSubject sets the "subject" field.
+func (m *ClaimProfileMutation) SetSubject(s string) {
+	m.subject = &s
+}
+
+// Subject returns the value of the "subject" field in the mutation.
+func (m *ClaimProfileMutation) Subject() (r string, exists bool) {
+	v := m.subject
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubject returns the old "subject" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldSubject(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubject is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubject requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubject: %w", err)
+	}
+	return oldValue.Subject, nil
+}
+
+// ResetSubject resets all changes to the "subject" field.
+func (m *ClaimProfileMutation) ResetSubject() {
+	m.subject = nil
+}
+
+// SetClaims sets the "claims" field.
+func (m *ClaimProfileMutation) SetClaims(sc []schema.ProfileClaim) {
+	m.claims = &sc
+	m.appendclaims = nil
+}
+
+// Claims returns the value of the "claims" field in the mutation.
+func (m *ClaimProfileMutation) Claims() (r []schema.ProfileClaim, exists bool) {
+	v := m.claims
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaims returns the old "claims" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldClaims(ctx context.Context) (v []schema.ProfileClaim, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaims is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaims requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaims: %w", err)
+	}
+	return oldValue.Claims, nil
+}
+
+// AppendClaims adds sc to the "claims" field.
+func (m *ClaimProfileMutation) AppendClaims(sc []schema.ProfileClaim) {
+	m.appendclaims = append(m.appendclaims, sc...)
+}
+
+// AppendedClaims returns the list of values that were appended to the "claims" field in this mutation.
+func (m *ClaimProfileMutation) AppendedClaims() ([]schema.ProfileClaim, bool) {
+	if len(m.appendclaims) == 0 {
+		return nil, false
+	}
+	return m.appendclaims, true
+}
+
+// ResetClaims resets all changes to the "claims" field.
+func (m *ClaimProfileMutation) ResetClaims() {
+	m.claims = nil
+	m.appendclaims = nil
+}
+
+// SetVisibleRoles sets the "visible_roles" field.
+func (m *ClaimProfileMutation) SetVisibleRoles(s []string) {
+	m.visible_roles = &s
+	m.appendvisible_roles = nil
+}
+
+// VisibleRoles returns the value of the "visible_roles" field in the mutation.
+func (m *ClaimProfileMutation) VisibleRoles() (r []string, exists bool) {
+	v := m.visible_roles
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVisibleRoles returns the old "visible_roles" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldVisibleRoles(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVisibleRoles is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVisibleRoles requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVisibleRoles: %w", err)
+	}
+	return oldValue.VisibleRoles, nil
+}
+
+// AppendVisibleRoles adds s to the "visible_roles" field.
+func (m *ClaimProfileMutation) AppendVisibleRoles(s []string) {
+	m.appendvisible_roles = append(m.appendvisible_roles, s...)
+}
+
+// AppendedVisibleRoles returns the list of values that were appended to the "visible_roles" field in this mutation.
+func (m *ClaimProfileMutation) AppendedVisibleRoles() ([]string, bool) {
+	if len(m.appendvisible_roles) == 0 {
+		return nil, false
+	}
+	return m.appendvisible_roles, true
+}
+
+// ResetVisibleRoles resets all changes to the "visible_roles" field.
+func (m *ClaimProfileMutation) ResetVisibleRoles() {
+	m.visible_roles = nil
+	m.appendvisible_roles = nil
+}
+
+// SetBuiltin sets the "builtin" field.
+func (m *ClaimProfileMutation) SetBuiltin(s string) {
+	m.builtin = &s
+}
+
+// Builtin returns the value of the "builtin" field in the mutation.
+func (m *ClaimProfileMutation) Builtin() (r string, exists bool) {
+	v := m.builtin
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBuiltin returns the old "builtin" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldBuiltin(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBuiltin is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBuiltin requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBuiltin: %w", err)
+	}
+	return oldValue.Builtin, nil
+}
+
+// ResetBuiltin resets all changes to the "builtin" field.
+func (m *ClaimProfileMutation) ResetBuiltin() {
+	m.builtin = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ClaimProfileMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ClaimProfileMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ClaimProfileMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ClaimProfileMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ClaimProfileMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ClaimProfile entity.
+// If the ClaimProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimProfileMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ClaimProfileMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the ClaimProfileMutation builder.
+func (m *ClaimProfileMutation) Where(ps ...predicate.ClaimProfile) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClaimProfileMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClaimProfileMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ClaimProfile, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClaimProfileMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClaimProfileMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ClaimProfile).
+func (m *ClaimProfileMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClaimProfileMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.audience != nil {
+		fields = append(fields, claimprofile.FieldAudience)
+	}
+	if m.subject != nil {
+		fields = append(fields, claimprofile.FieldSubject)
+	}
+	if m.claims != nil {
+		fields = append(fields, claimprofile.FieldClaims)
+	}
+	if m.visible_roles != nil {
+		fields = append(fields, claimprofile.FieldVisibleRoles)
+	}
+	if m.builtin != nil {
+		fields = append(fields, claimprofile.FieldBuiltin)
+	}
+	if m.created_at != nil {
+		fields = append(fields, claimprofile.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, claimprofile.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClaimProfileMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case claimprofile.FieldAudience:
+		return m.Audience()
+	case claimprofile.FieldSubject:
+		return m.Subject()
+	case claimprofile.FieldClaims:
+		return m.Claims()
+	case claimprofile.FieldVisibleRoles:
+		return m.VisibleRoles()
+	case claimprofile.FieldBuiltin:
+		return m.Builtin()
+	case claimprofile.FieldCreatedAt:
+		return m.CreatedAt()
+	case claimprofile.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClaimProfileMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case claimprofile.FieldAudience:
+		return m.OldAudience(ctx)
+	case claimprofile.FieldSubject:
+		return m.OldSubject(ctx)
+	case claimprofile.FieldClaims:
+		return m.OldClaims(ctx)
+	case claimprofile.FieldVisibleRoles:
+		return m.OldVisibleRoles(ctx)
+	case claimprofile.FieldBuiltin:
+		return m.OldBuiltin(ctx)
+	case claimprofile.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case claimprofile.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ClaimProfile field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimProfileMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case claimprofile.FieldAudience:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAudience(v)
+		return nil
+	case claimprofile.FieldSubject:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubject(v)
+		return nil
+	case claimprofile.FieldClaims:
+		v, ok := value.([]schema.ProfileClaim)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaims(v)
+		return nil
+	case claimprofile.FieldVisibleRoles:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVisibleRoles(v)
+		return nil
+	case claimprofile.FieldBuiltin:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBuiltin(v)
+		return nil
+	case claimprofile.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case claimprofile.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimProfile field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClaimProfileMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClaimProfileMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimProfileMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ClaimProfile numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClaimProfileMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClaimProfileMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClaimProfileMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ClaimProfile nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClaimProfileMutation) ResetField(name string) error {
+	switch name {
+	case claimprofile.FieldAudience:
+		m.ResetAudience()
+		return nil
+	case claimprofile.FieldSubject:
+		m.ResetSubject()
+		return nil
+	case claimprofile.FieldClaims:
+		m.ResetClaims()
+		return nil
+	case claimprofile.FieldVisibleRoles:
+		m.ResetVisibleRoles()
+		return nil
+	case claimprofile.FieldBuiltin:
+		m.ResetBuiltin()
+		return nil
+	case claimprofile.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case claimprofile.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimProfile field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClaimProfileMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClaimProfileMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClaimProfileMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClaimProfileMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClaimProfileMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClaimProfileMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClaimProfileMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ClaimProfile unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClaimProfileMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ClaimProfile edge %s", name)
 }
 
 // FederatedLinkMutation represents an operation that mutates the FederatedLink nodes in the graph.

@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
 	"github.com/gatehouse/gatehouse/store/ent/change"
+	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 	"github.com/gatehouse/gatehouse/store/ent/role"
@@ -164,6 +165,38 @@ func init() {
 	changeDescCreatedAt := changeFields[2].Descriptor()
 	// change.DefaultCreatedAt holds the default value on creation for the created_at field.
 	change.DefaultCreatedAt = changeDescCreatedAt.Default.(func() time.Time)
+	claimprofileFields := schema.ClaimProfile{}.Fields()
+	_ = claimprofileFields
+	// claimprofileDescAudience is the schema descriptor for audience field.
+	claimprofileDescAudience := claimprofileFields[0].Descriptor()
+	// claimprofile.AudienceValidator is a validator for the "audience" field. It is called by the builders before save.
+	claimprofile.AudienceValidator = func() func(string) error {
+		validators := claimprofileDescAudience.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(audience string) error {
+			for _, fn := range fns {
+				if err := fn(audience); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// claimprofileDescSubject is the schema descriptor for subject field.
+	claimprofileDescSubject := claimprofileFields[1].Descriptor()
+	// claimprofile.DefaultSubject holds the default value on creation for the subject field.
+	claimprofile.DefaultSubject = claimprofileDescSubject.Default.(string)
+	// claimprofile.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	claimprofile.SubjectValidator = claimprofileDescSubject.Validators[0].(func(string) error)
+	// claimprofileDescBuiltin is the schema descriptor for builtin field.
+	claimprofileDescBuiltin := claimprofileFields[4].Descriptor()
+	// claimprofile.DefaultBuiltin holds the default value on creation for the builtin field.
+	claimprofile.DefaultBuiltin = claimprofileDescBuiltin.Default.(string)
+	// claimprofile.BuiltinValidator is a validator for the "builtin" field. It is called by the builders before save.
+	claimprofile.BuiltinValidator = claimprofileDescBuiltin.Validators[0].(func(string) error)
 	federatedlinkFields := schema.FederatedLink{}.Fields()
 	_ = federatedlinkFields
 	// federatedlinkDescIssuerID is the schema descriptor for issuer_id field.

@@ -20,6 +20,8 @@ type Tx struct {
 	AuditEvent *AuditEventClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
+	// ClaimProfile is the client for interacting with the ClaimProfile builders.
+	ClaimProfile *ClaimProfileClient
 	// FederatedLink is the client for interacting with the FederatedLink builders.
 	FederatedLink *FederatedLinkClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
@@ -168,6 +170,7 @@ func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Change = NewChangeClient(tx.config)
+	tx.ClaimProfile = NewClaimProfileClient(tx.config)
 	tx.FederatedLink = NewFederatedLinkClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)

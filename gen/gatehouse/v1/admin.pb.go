@@ -2834,6 +2834,482 @@ func (x *AuditEvent) GetDetail() map[string]string {
 	return nil
 }
 
+// ClaimProfile shapes the access tokens issued for one audience. gatehouse's
+// own claims stay, and a token whose `sub` is not the account id carries the
+// account id in `uid`.
+type ClaimProfile struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Audience string                 `protobuf:"bytes,1,opt,name=audience,proto3" json:"audience,omitempty"`
+	// What `sub` carries: "id" (the account id, the default) or "username"
+	// (a user's username, a service client's client id).
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Extra claims, at most 16.
+	Claims []*ProfileClaim `protobuf:"bytes,3,rep,name=claims,proto3" json:"claims,omitempty"`
+	// Only these roles appear in `roles` and are candidates for role claims
+	// (matched case-insensitively); empty: all.
+	VisibleRoles []string `protobuf:"bytes,4,rep,name=visible_roles,json=visibleRoles,proto3" json:"visible_roles,omitempty"`
+	// The built-in profile it was made from, if any (output only).
+	Builtin       string                 `protobuf:"bytes,5,opt,name=builtin,proto3" json:"builtin,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimProfile) Reset() {
+	*x = ClaimProfile{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimProfile) ProtoMessage() {}
+
+func (x *ClaimProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimProfile.ProtoReflect.Descriptor instead.
+func (*ClaimProfile) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ClaimProfile) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *ClaimProfile) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ClaimProfile) GetClaims() []*ProfileClaim {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+func (x *ClaimProfile) GetVisibleRoles() []string {
+	if x != nil {
+		return x.VisibleRoles
+	}
+	return nil
+}
+
+func (x *ClaimProfile) GetBuiltin() string {
+	if x != nil {
+		return x.Builtin
+	}
+	return ""
+}
+
+func (x *ClaimProfile) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *ClaimProfile) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// ProfileClaim is one extra claim of a claim profile.
+type ProfileClaim struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-64 ASCII letters, digits, '_', '.', ':' or '-', starting with a
+	// letter; not a registered JWT claim nor one gatehouse sets (iss, sub,
+	// aud, exp, nbf, iat, jti, typ, uid, sid, client_id, scope, roles,
+	// preferred_username, email, idp, idp_roles), compared case-insensitively.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// role (one role name, see role_order), roles (the visible roles), email,
+	// name (the display name), username (a service client's client id) or
+	// constant (value).
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// The value of a constant (at most 256 bytes).
+	Value string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// For source role: the first of the account's visible roles in this
+	// order (matched case-insensitively, sent as the account spells it),
+	// else its first visible role, else the claim is left out.
+	RoleOrder     []string `protobuf:"bytes,4,rep,name=role_order,json=roleOrder,proto3" json:"role_order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileClaim) Reset() {
+	*x = ProfileClaim{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileClaim) ProtoMessage() {}
+
+func (x *ProfileClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileClaim.ProtoReflect.Descriptor instead.
+func (*ProfileClaim) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ProfileClaim) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProfileClaim) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ProfileClaim) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ProfileClaim) GetRoleOrder() []string {
+	if x != nil {
+		return x.RoleOrder
+	}
+	return nil
+}
+
+type PutClaimProfileRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Audience string                 `protobuf:"bytes,1,opt,name=audience,proto3" json:"audience,omitempty"`
+	// A built-in profile to start from: "airflow" (`sub` the username, `role`
+	// the first of Admin, Op, User, Viewer, Public the account holds). The
+	// fields below override or extend it.
+	Builtin string `protobuf:"bytes,2,opt,name=builtin,proto3" json:"builtin,omitempty"`
+	// "id" or "username"; empty: the built-in's, else "id".
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Added to the built-in's claims; one named like a built-in claim
+	// replaces it.
+	Claims []*ProfileClaim `protobuf:"bytes,4,rep,name=claims,proto3" json:"claims,omitempty"`
+	// The order of every role claim that gives none itself.
+	RoleOrder     []string `protobuf:"bytes,5,rep,name=role_order,json=roleOrder,proto3" json:"role_order,omitempty"`
+	VisibleRoles  []string `protobuf:"bytes,6,rep,name=visible_roles,json=visibleRoles,proto3" json:"visible_roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutClaimProfileRequest) Reset() {
+	*x = PutClaimProfileRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutClaimProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutClaimProfileRequest) ProtoMessage() {}
+
+func (x *PutClaimProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutClaimProfileRequest.ProtoReflect.Descriptor instead.
+func (*PutClaimProfileRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *PutClaimProfileRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *PutClaimProfileRequest) GetBuiltin() string {
+	if x != nil {
+		return x.Builtin
+	}
+	return ""
+}
+
+func (x *PutClaimProfileRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *PutClaimProfileRequest) GetClaims() []*ProfileClaim {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+func (x *PutClaimProfileRequest) GetRoleOrder() []string {
+	if x != nil {
+		return x.RoleOrder
+	}
+	return nil
+}
+
+func (x *PutClaimProfileRequest) GetVisibleRoles() []string {
+	if x != nil {
+		return x.VisibleRoles
+	}
+	return nil
+}
+
+type GetClaimProfileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Audience      string                 `protobuf:"bytes,1,opt,name=audience,proto3" json:"audience,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClaimProfileRequest) Reset() {
+	*x = GetClaimProfileRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClaimProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClaimProfileRequest) ProtoMessage() {}
+
+func (x *GetClaimProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClaimProfileRequest.ProtoReflect.Descriptor instead.
+func (*GetClaimProfileRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetClaimProfileRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+type ListClaimProfilesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClaimProfilesRequest) Reset() {
+	*x = ListClaimProfilesRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClaimProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClaimProfilesRequest) ProtoMessage() {}
+
+func (x *ListClaimProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClaimProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListClaimProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+type ListClaimProfilesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profiles      []*ClaimProfile        `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClaimProfilesResponse) Reset() {
+	*x = ListClaimProfilesResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClaimProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClaimProfilesResponse) ProtoMessage() {}
+
+func (x *ListClaimProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClaimProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListClaimProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListClaimProfilesResponse) GetProfiles() []*ClaimProfile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+type DeleteClaimProfileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Audience      string                 `protobuf:"bytes,1,opt,name=audience,proto3" json:"audience,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteClaimProfileRequest) Reset() {
+	*x = DeleteClaimProfileRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteClaimProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteClaimProfileRequest) ProtoMessage() {}
+
+func (x *DeleteClaimProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteClaimProfileRequest.ProtoReflect.Descriptor instead.
+func (*DeleteClaimProfileRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *DeleteClaimProfileRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+type DeleteClaimProfileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteClaimProfileResponse) Reset() {
+	*x = DeleteClaimProfileResponse{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteClaimProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteClaimProfileResponse) ProtoMessage() {}
+
+func (x *DeleteClaimProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteClaimProfileResponse.ProtoReflect.Descriptor instead.
+func (*DeleteClaimProfileResponse) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
 var File_gatehouse_v1_admin_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_admin_proto_rawDesc = "" +
@@ -3029,7 +3505,39 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	" \x03(\v2$.gatehouse.v1.AuditEvent.DetailEntryR\x06detail\x1a9\n" +
 	"\vDetailEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xb4\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x02\n" +
+	"\fClaimProfile\x12\x1a\n" +
+	"\baudience\x18\x01 \x01(\tR\baudience\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x122\n" +
+	"\x06claims\x18\x03 \x03(\v2\x1a.gatehouse.v1.ProfileClaimR\x06claims\x12#\n" +
+	"\rvisible_roles\x18\x04 \x03(\tR\fvisibleRoles\x12\x18\n" +
+	"\abuiltin\x18\x05 \x01(\tR\abuiltin\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"o\n" +
+	"\fProfileClaim\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x1d\n" +
+	"\n" +
+	"role_order\x18\x04 \x03(\tR\troleOrder\"\xe0\x01\n" +
+	"\x16PutClaimProfileRequest\x12\x1a\n" +
+	"\baudience\x18\x01 \x01(\tR\baudience\x12\x18\n" +
+	"\abuiltin\x18\x02 \x01(\tR\abuiltin\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x122\n" +
+	"\x06claims\x18\x04 \x03(\v2\x1a.gatehouse.v1.ProfileClaimR\x06claims\x12\x1d\n" +
+	"\n" +
+	"role_order\x18\x05 \x03(\tR\troleOrder\x12#\n" +
+	"\rvisible_roles\x18\x06 \x03(\tR\fvisibleRoles\"4\n" +
+	"\x16GetClaimProfileRequest\x12\x1a\n" +
+	"\baudience\x18\x01 \x01(\tR\baudience\"\x1a\n" +
+	"\x18ListClaimProfilesRequest\"S\n" +
+	"\x19ListClaimProfilesResponse\x126\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x1a.gatehouse.v1.ClaimProfileR\bprofiles\"7\n" +
+	"\x19DeleteClaimProfileRequest\x12\x1a\n" +
+	"\baudience\x18\x01 \x01(\tR\baudience\"\x1c\n" +
+	"\x1aDeleteClaimProfileResponse2\xad\x17\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -3063,7 +3571,11 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\fLinkIdentity\x12!.gatehouse.v1.LinkIdentityRequest\x1a\x1a.gatehouse.v1.IdentityLink\x12[\n" +
 	"\x0eUnlinkIdentity\x12#.gatehouse.v1.UnlinkIdentityRequest\x1a$.gatehouse.v1.UnlinkIdentityResponse\x12d\n" +
 	"\x11ListIdentityLinks\x12&.gatehouse.v1.ListIdentityLinksRequest\x1a'.gatehouse.v1.ListIdentityLinksResponse\x12^\n" +
-	"\x0fListAuditEvents\x12$.gatehouse.v1.ListAuditEventsRequest\x1a%.gatehouse.v1.ListAuditEventsResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"\x0fListAuditEvents\x12$.gatehouse.v1.ListAuditEventsRequest\x1a%.gatehouse.v1.ListAuditEventsResponse\x12S\n" +
+	"\x0fPutClaimProfile\x12$.gatehouse.v1.PutClaimProfileRequest\x1a\x1a.gatehouse.v1.ClaimProfile\x12S\n" +
+	"\x0fGetClaimProfile\x12$.gatehouse.v1.GetClaimProfileRequest\x1a\x1a.gatehouse.v1.ClaimProfile\x12d\n" +
+	"\x11ListClaimProfiles\x12&.gatehouse.v1.ListClaimProfilesRequest\x1a'.gatehouse.v1.ListClaimProfilesResponse\x12g\n" +
+	"\x12DeleteClaimProfile\x12'.gatehouse.v1.DeleteClaimProfileRequest\x1a(.gatehouse.v1.DeleteClaimProfileResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_admin_proto_rawDescOnce sync.Once
@@ -3077,7 +3589,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),                // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),                   // 1: gatehouse.v1.GetUserRequest
@@ -3130,100 +3642,121 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*ListAuditEventsRequest)(nil),           // 48: gatehouse.v1.ListAuditEventsRequest
 	(*ListAuditEventsResponse)(nil),          // 49: gatehouse.v1.ListAuditEventsResponse
 	(*AuditEvent)(nil),                       // 50: gatehouse.v1.AuditEvent
-	nil,                                      // 51: gatehouse.v1.AuditEvent.DetailEntry
-	(*Account)(nil),                          // 52: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                       // 54: gatehouse.v1.JSONWebKey
+	(*ClaimProfile)(nil),                     // 51: gatehouse.v1.ClaimProfile
+	(*ProfileClaim)(nil),                     // 52: gatehouse.v1.ProfileClaim
+	(*PutClaimProfileRequest)(nil),           // 53: gatehouse.v1.PutClaimProfileRequest
+	(*GetClaimProfileRequest)(nil),           // 54: gatehouse.v1.GetClaimProfileRequest
+	(*ListClaimProfilesRequest)(nil),         // 55: gatehouse.v1.ListClaimProfilesRequest
+	(*ListClaimProfilesResponse)(nil),        // 56: gatehouse.v1.ListClaimProfilesResponse
+	(*DeleteClaimProfileRequest)(nil),        // 57: gatehouse.v1.DeleteClaimProfileRequest
+	(*DeleteClaimProfileResponse)(nil),       // 58: gatehouse.v1.DeleteClaimProfileResponse
+	nil,                                      // 59: gatehouse.v1.AuditEvent.DetailEntry
+	(*Account)(nil),                          // 60: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),            // 61: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                       // 62: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	52, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	52, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	52, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	60, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	60, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	60, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
 	21, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	53, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	53, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	53, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	61, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	61, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	30, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	53, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	53, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	53, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	54, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	61, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	61, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	61, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	62, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
 	40, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
-	53, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
-	53, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
-	53, // 15: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
+	61, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	61, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	61, // 15: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
 	34, // 16: gatehouse.v1.ListIdentityLinksResponse.links:type_name -> gatehouse.v1.IdentityLink
 	33, // 17: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
 	33, // 18: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
 	33, // 19: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
-	53, // 20: gatehouse.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	53, // 21: gatehouse.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	61, // 20: gatehouse.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	61, // 21: gatehouse.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	50, // 22: gatehouse.v1.ListAuditEventsResponse.events:type_name -> gatehouse.v1.AuditEvent
-	53, // 23: gatehouse.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	51, // 24: gatehouse.v1.AuditEvent.detail:type_name -> gatehouse.v1.AuditEvent.DetailEntry
-	0,  // 25: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 26: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 27: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 28: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 29: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 30: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 31: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 32: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 33: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 34: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 35: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 36: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	18, // 37: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
-	47, // 38: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	26, // 39: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
-	19, // 40: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	22, // 41: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	24, // 42: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	28, // 43: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	31, // 44: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	32, // 45: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	41, // 46: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
-	43, // 47: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
-	42, // 48: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
-	45, // 49: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
-	35, // 50: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
-	36, // 51: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
-	38, // 52: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
-	48, // 53: gatehouse.v1.AdminService.ListAuditEvents:input_type -> gatehouse.v1.ListAuditEventsRequest
-	52, // 54: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	52, // 55: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 56: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	52, // 57: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	52, // 58: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	52, // 59: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 60: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 61: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 62: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 63: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	52, // 64: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 65: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	52, // 66: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
-	52, // 67: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	27, // 68: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
-	20, // 69: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	23, // 70: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	25, // 71: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	29, // 72: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	29, // 73: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	29, // 74: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	33, // 75: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	44, // 76: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
-	33, // 77: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	46, // 78: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
-	34, // 79: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
-	37, // 80: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
-	39, // 81: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
-	49, // 82: gatehouse.v1.AdminService.ListAuditEvents:output_type -> gatehouse.v1.ListAuditEventsResponse
-	54, // [54:83] is the sub-list for method output_type
-	25, // [25:54] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	61, // 23: gatehouse.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	59, // 24: gatehouse.v1.AuditEvent.detail:type_name -> gatehouse.v1.AuditEvent.DetailEntry
+	52, // 25: gatehouse.v1.ClaimProfile.claims:type_name -> gatehouse.v1.ProfileClaim
+	61, // 26: gatehouse.v1.ClaimProfile.created_at:type_name -> google.protobuf.Timestamp
+	61, // 27: gatehouse.v1.ClaimProfile.updated_at:type_name -> google.protobuf.Timestamp
+	52, // 28: gatehouse.v1.PutClaimProfileRequest.claims:type_name -> gatehouse.v1.ProfileClaim
+	51, // 29: gatehouse.v1.ListClaimProfilesResponse.profiles:type_name -> gatehouse.v1.ClaimProfile
+	0,  // 30: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 31: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 32: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 33: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 34: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 35: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 36: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 37: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 38: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 39: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 40: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 41: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	18, // 42: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
+	47, // 43: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	26, // 44: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
+	19, // 45: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	22, // 46: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	24, // 47: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	28, // 48: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	31, // 49: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	32, // 50: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	41, // 51: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
+	43, // 52: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	42, // 53: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
+	45, // 54: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	35, // 55: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
+	36, // 56: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
+	38, // 57: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
+	48, // 58: gatehouse.v1.AdminService.ListAuditEvents:input_type -> gatehouse.v1.ListAuditEventsRequest
+	53, // 59: gatehouse.v1.AdminService.PutClaimProfile:input_type -> gatehouse.v1.PutClaimProfileRequest
+	54, // 60: gatehouse.v1.AdminService.GetClaimProfile:input_type -> gatehouse.v1.GetClaimProfileRequest
+	55, // 61: gatehouse.v1.AdminService.ListClaimProfiles:input_type -> gatehouse.v1.ListClaimProfilesRequest
+	57, // 62: gatehouse.v1.AdminService.DeleteClaimProfile:input_type -> gatehouse.v1.DeleteClaimProfileRequest
+	60, // 63: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	60, // 64: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 65: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	60, // 66: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	60, // 67: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	60, // 68: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 69: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 70: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 71: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 72: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	60, // 73: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 74: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	60, // 75: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
+	60, // 76: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	27, // 77: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
+	20, // 78: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	23, // 79: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	25, // 80: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	29, // 81: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	29, // 82: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	29, // 83: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	33, // 84: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	44, // 85: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	33, // 86: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	46, // 87: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	34, // 88: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
+	37, // 89: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
+	39, // 90: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
+	49, // 91: gatehouse.v1.AdminService.ListAuditEvents:output_type -> gatehouse.v1.ListAuditEventsResponse
+	51, // 92: gatehouse.v1.AdminService.PutClaimProfile:output_type -> gatehouse.v1.ClaimProfile
+	51, // 93: gatehouse.v1.AdminService.GetClaimProfile:output_type -> gatehouse.v1.ClaimProfile
+	56, // 94: gatehouse.v1.AdminService.ListClaimProfiles:output_type -> gatehouse.v1.ListClaimProfilesResponse
+	58, // 95: gatehouse.v1.AdminService.DeleteClaimProfile:output_type -> gatehouse.v1.DeleteClaimProfileResponse
+	63, // [63:96] is the sub-list for method output_type
+	30, // [30:63] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -3239,7 +3772,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

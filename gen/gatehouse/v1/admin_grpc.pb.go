@@ -48,6 +48,10 @@ const (
 	AdminService_UnlinkIdentity_FullMethodName            = "/gatehouse.v1.AdminService/UnlinkIdentity"
 	AdminService_ListIdentityLinks_FullMethodName         = "/gatehouse.v1.AdminService/ListIdentityLinks"
 	AdminService_ListAuditEvents_FullMethodName           = "/gatehouse.v1.AdminService/ListAuditEvents"
+	AdminService_PutClaimProfile_FullMethodName           = "/gatehouse.v1.AdminService/PutClaimProfile"
+	AdminService_GetClaimProfile_FullMethodName           = "/gatehouse.v1.AdminService/GetClaimProfile"
+	AdminService_ListClaimProfiles_FullMethodName         = "/gatehouse.v1.AdminService/ListClaimProfiles"
+	AdminService_DeleteClaimProfile_FullMethodName        = "/gatehouse.v1.AdminService/DeleteClaimProfile"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -118,6 +122,15 @@ type AdminServiceClient interface {
 	// administrative changes (recorded in the transaction that made them),
 	// user logins, failed logins, lockouts, token exchanges and revocations.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// Claim profiles shape the access tokens of one audience for a consumer
+	// that reads claims its own way (Apache Airflow: `sub` a username, `role`
+	// one role name). Changes reach every replica within its poll interval;
+	// tokens already issued keep their shape.
+	// PutClaimProfile creates the audience's profile or replaces all of it.
+	PutClaimProfile(ctx context.Context, in *PutClaimProfileRequest, opts ...grpc.CallOption) (*ClaimProfile, error)
+	GetClaimProfile(ctx context.Context, in *GetClaimProfileRequest, opts ...grpc.CallOption) (*ClaimProfile, error)
+	ListClaimProfiles(ctx context.Context, in *ListClaimProfilesRequest, opts ...grpc.CallOption) (*ListClaimProfilesResponse, error)
+	DeleteClaimProfile(ctx context.Context, in *DeleteClaimProfileRequest, opts ...grpc.CallOption) (*DeleteClaimProfileResponse, error)
 }
 
 type adminServiceClient struct {
@@ -418,6 +431,46 @@ func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditE
 	return out, nil
 }
 
+func (c *adminServiceClient) PutClaimProfile(ctx context.Context, in *PutClaimProfileRequest, opts ...grpc.CallOption) (*ClaimProfile, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimProfile)
+	err := c.cc.Invoke(ctx, AdminService_PutClaimProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetClaimProfile(ctx context.Context, in *GetClaimProfileRequest, opts ...grpc.CallOption) (*ClaimProfile, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimProfile)
+	err := c.cc.Invoke(ctx, AdminService_GetClaimProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListClaimProfiles(ctx context.Context, in *ListClaimProfilesRequest, opts ...grpc.CallOption) (*ListClaimProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListClaimProfilesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListClaimProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteClaimProfile(ctx context.Context, in *DeleteClaimProfileRequest, opts ...grpc.CallOption) (*DeleteClaimProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteClaimProfileResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteClaimProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -486,6 +539,15 @@ type AdminServiceServer interface {
 	// administrative changes (recorded in the transaction that made them),
 	// user logins, failed logins, lockouts, token exchanges and revocations.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// Claim profiles shape the access tokens of one audience for a consumer
+	// that reads claims its own way (Apache Airflow: `sub` a username, `role`
+	// one role name). Changes reach every replica within its poll interval;
+	// tokens already issued keep their shape.
+	// PutClaimProfile creates the audience's profile or replaces all of it.
+	PutClaimProfile(context.Context, *PutClaimProfileRequest) (*ClaimProfile, error)
+	GetClaimProfile(context.Context, *GetClaimProfileRequest) (*ClaimProfile, error)
+	ListClaimProfiles(context.Context, *ListClaimProfilesRequest) (*ListClaimProfilesResponse, error)
+	DeleteClaimProfile(context.Context, *DeleteClaimProfileRequest) (*DeleteClaimProfileResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -582,6 +644,18 @@ func (UnimplementedAdminServiceServer) ListIdentityLinks(context.Context, *ListI
 }
 func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedAdminServiceServer) PutClaimProfile(context.Context, *PutClaimProfileRequest) (*ClaimProfile, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutClaimProfile not implemented")
+}
+func (UnimplementedAdminServiceServer) GetClaimProfile(context.Context, *GetClaimProfileRequest) (*ClaimProfile, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClaimProfile not implemented")
+}
+func (UnimplementedAdminServiceServer) ListClaimProfiles(context.Context, *ListClaimProfilesRequest) (*ListClaimProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListClaimProfiles not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteClaimProfile(context.Context, *DeleteClaimProfileRequest) (*DeleteClaimProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteClaimProfile not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1126,6 +1200,78 @@ func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PutClaimProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutClaimProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PutClaimProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PutClaimProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PutClaimProfile(ctx, req.(*PutClaimProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetClaimProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClaimProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetClaimProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetClaimProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetClaimProfile(ctx, req.(*GetClaimProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListClaimProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListClaimProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListClaimProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListClaimProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListClaimProfiles(ctx, req.(*ListClaimProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteClaimProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteClaimProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteClaimProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteClaimProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteClaimProfile(ctx, req.(*DeleteClaimProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1248,6 +1394,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _AdminService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "PutClaimProfile",
+			Handler:    _AdminService_PutClaimProfile_Handler,
+		},
+		{
+			MethodName: "GetClaimProfile",
+			Handler:    _AdminService_GetClaimProfile_Handler,
+		},
+		{
+			MethodName: "ListClaimProfiles",
+			Handler:    _AdminService_ListClaimProfiles_Handler,
+		},
+		{
+			MethodName: "DeleteClaimProfile",
+			Handler:    _AdminService_DeleteClaimProfile_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -72,6 +72,88 @@ func (AccountKind) EnumDescriptor() ([]byte, []int) {
 	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{0}
 }
 
+type RevocationEvent_Kind int32
+
+const (
+	RevocationEvent_KIND_UNSPECIFIED RevocationEvent_Kind = 0
+	// id is a jti; tokens with it are refused until expire_time.
+	RevocationEvent_KIND_TOKEN_REVOKED RevocationEvent_Kind = 1
+	// id is a session id (`sid`); its tokens are refused until expire_time.
+	RevocationEvent_KIND_SESSION_REVOKED RevocationEvent_Kind = 2
+	// id is an account id; its tokens issued at or before revoked_before
+	// are refused (until expire_time).
+	RevocationEvent_KIND_SUBJECT_REVOKED RevocationEvent_Kind = 3
+	// id is an account id; its tokens are refused while it is disabled.
+	RevocationEvent_KIND_ACCOUNT_DISABLED RevocationEvent_Kind = 4
+	// id is an account id; it is active (enabled again, created, or
+	// changed while active).
+	RevocationEvent_KIND_ACCOUNT_ENABLED RevocationEvent_Kind = 5
+	// id is an account id; its tokens are refused for good.
+	RevocationEvent_KIND_ACCOUNT_DELETED RevocationEvent_Kind = 6
+	// id is a kid; tokens signed with it are refused (revoked or removed).
+	RevocationEvent_KIND_KEY_REVOKED RevocationEvent_Kind = 7
+	// Nothing happened; sent while the stream is idle so that proxies keep
+	// it open and the client knows it is current.
+	RevocationEvent_KIND_HEARTBEAT RevocationEvent_Kind = 8
+	// The snapshot is complete: the client's state is now current.
+	RevocationEvent_KIND_SNAPSHOT_END RevocationEvent_Kind = 9
+)
+
+// Enum value maps for RevocationEvent_Kind.
+var (
+	RevocationEvent_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_TOKEN_REVOKED",
+		2: "KIND_SESSION_REVOKED",
+		3: "KIND_SUBJECT_REVOKED",
+		4: "KIND_ACCOUNT_DISABLED",
+		5: "KIND_ACCOUNT_ENABLED",
+		6: "KIND_ACCOUNT_DELETED",
+		7: "KIND_KEY_REVOKED",
+		8: "KIND_HEARTBEAT",
+		9: "KIND_SNAPSHOT_END",
+	}
+	RevocationEvent_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":      0,
+		"KIND_TOKEN_REVOKED":    1,
+		"KIND_SESSION_REVOKED":  2,
+		"KIND_SUBJECT_REVOKED":  3,
+		"KIND_ACCOUNT_DISABLED": 4,
+		"KIND_ACCOUNT_ENABLED":  5,
+		"KIND_ACCOUNT_DELETED":  6,
+		"KIND_KEY_REVOKED":      7,
+		"KIND_HEARTBEAT":        8,
+		"KIND_SNAPSHOT_END":     9,
+	}
+)
+
+func (x RevocationEvent_Kind) Enum() *RevocationEvent_Kind {
+	p := new(RevocationEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x RevocationEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RevocationEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatehouse_v1_auth_proto_enumTypes[1].Descriptor()
+}
+
+func (RevocationEvent_Kind) Type() protoreflect.EnumType {
+	return &file_gatehouse_v1_auth_proto_enumTypes[1]
+}
+
+func (x RevocationEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RevocationEvent_Kind.Descriptor instead.
+func (RevocationEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{16, 0}
+}
+
 type IssueTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// OAuth 2.0 grant type: "password", "client_credentials" or
@@ -1414,6 +1496,146 @@ func (x *IntrospectTokenResponse) GetSessionId() string {
 	return ""
 }
 
+type WatchRevocationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cursor of the last event received, to resume after a disconnect
+	// (from any replica). Empty: start with a snapshot.
+	Cursor        string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRevocationsRequest) Reset() {
+	*x = WatchRevocationsRequest{}
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRevocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRevocationsRequest) ProtoMessage() {}
+
+func (x *WatchRevocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRevocationsRequest.ProtoReflect.Descriptor instead.
+func (*WatchRevocationsRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchRevocationsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// RevocationEvent is one fact about revoked state. Events are idempotent:
+// a resumed stream may repeat some.
+type RevocationEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  RevocationEvent_Kind   `protobuf:"varint,1,opt,name=kind,proto3,enum=gatehouse.v1.RevocationEvent_Kind" json:"kind,omitempty"`
+	Id    string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Until when the entry matters: no token it covers lives longer (an
+	// upper bound). Unset: for as long as the client runs.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// KIND_SUBJECT_REVOKED: tokens issued at or before this time are revoked.
+	RevokedBefore *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoked_before,json=revokedBefore,proto3" json:"revoked_before,omitempty"`
+	// Resume from here after a disconnect (WatchRevocationsRequest.cursor).
+	// Empty inside a snapshot: a snapshot cut short is started over.
+	Cursor string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Set on the first event of every snapshot: drop all state held so far
+	// (the snapshot replaces it). A resumed stream whose cursor was too old
+	// starts with such a snapshot.
+	Reset_        bool `protobuf:"varint,6,opt,name=reset,proto3" json:"reset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevocationEvent) Reset() {
+	*x = RevocationEvent{}
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevocationEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevocationEvent) ProtoMessage() {}
+
+func (x *RevocationEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_auth_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevocationEvent.ProtoReflect.Descriptor instead.
+func (*RevocationEvent) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_auth_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RevocationEvent) GetKind() RevocationEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return RevocationEvent_KIND_UNSPECIFIED
+}
+
+func (x *RevocationEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevocationEvent) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *RevocationEvent) GetRevokedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedBefore
+	}
+	return nil
+}
+
+func (x *RevocationEvent) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *RevocationEvent) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
 var File_gatehouse_v1_auth_proto protoreflect.FileDescriptor
 
 const file_gatehouse_v1_auth_proto_rawDesc = "" +
@@ -1543,11 +1765,32 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\x03jti\x18\f \x01(\tR\x03jti\x12\x14\n" +
 	"\x05roles\x18\r \x03(\tR\x05roles\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x0e \x01(\tR\tsessionId*c\n" +
+	"session_id\x18\x0e \x01(\tR\tsessionId\"1\n" +
+	"\x17WatchRevocationsRequest\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\x82\x04\n" +
+	"\x0fRevocationEvent\x126\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\".gatehouse.v1.RevocationEvent.KindR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12A\n" +
+	"\x0erevoked_before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rrevokedBefore\x12\x16\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05reset\x18\x06 \x01(\bR\x05reset\"\xf8\x01\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12KIND_TOKEN_REVOKED\x10\x01\x12\x18\n" +
+	"\x14KIND_SESSION_REVOKED\x10\x02\x12\x18\n" +
+	"\x14KIND_SUBJECT_REVOKED\x10\x03\x12\x19\n" +
+	"\x15KIND_ACCOUNT_DISABLED\x10\x04\x12\x18\n" +
+	"\x14KIND_ACCOUNT_ENABLED\x10\x05\x12\x18\n" +
+	"\x14KIND_ACCOUNT_DELETED\x10\x06\x12\x14\n" +
+	"\x10KIND_KEY_REVOKED\x10\a\x12\x12\n" +
+	"\x0eKIND_HEARTBEAT\x10\b\x12\x15\n" +
+	"\x11KIND_SNAPSHOT_END\x10\t*c\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ACCOUNT_KIND_USER\x10\x01\x12\x1f\n" +
-	"\x1bACCOUNT_KIND_SERVICE_CLIENT\x10\x022\x85\x04\n" +
+	"\x1bACCOUNT_KIND_SERVICE_CLIENT\x10\x022\xe1\x04\n" +
 	"\vAuthService\x12O\n" +
 	"\n" +
 	"IssueToken\x12\x1f.gatehouse.v1.IssueTokenRequest\x1a .gatehouse.v1.IssueTokenResponse\x12X\n" +
@@ -1556,7 +1799,8 @@ const file_gatehouse_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"LookupUser\x12\x1f.gatehouse.v1.LookupUserRequest\x1a .gatehouse.v1.LookupUserResponse\x12R\n" +
 	"\vRevokeToken\x12 .gatehouse.v1.RevokeTokenRequest\x1a!.gatehouse.v1.RevokeTokenResponse\x12^\n" +
-	"\x0fIntrospectToken\x12$.gatehouse.v1.IntrospectTokenRequest\x1a%.gatehouse.v1.IntrospectTokenResponseB=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
+	"\x0fIntrospectToken\x12$.gatehouse.v1.IntrospectTokenRequest\x1a%.gatehouse.v1.IntrospectTokenResponse\x12Z\n" +
+	"\x10WatchRevocations\x12%.gatehouse.v1.WatchRevocationsRequest\x1a\x1d.gatehouse.v1.RevocationEvent0\x01B=Z;github.com/gatehouse/gatehouse/gen/gatehouse/v1;gatehousev1b\x06proto3"
 
 var (
 	file_gatehouse_v1_auth_proto_rawDescOnce sync.Once
@@ -1570,54 +1814,62 @@ func file_gatehouse_v1_auth_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_auth_proto_rawDescData
 }
 
-var file_gatehouse_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gatehouse_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_gatehouse_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_gatehouse_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_gatehouse_v1_auth_proto_goTypes = []any{
 	(AccountKind)(0),                // 0: gatehouse.v1.AccountKind
-	(*IssueTokenRequest)(nil),       // 1: gatehouse.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),      // 2: gatehouse.v1.IssueTokenResponse
-	(*ValidateTokenRequest)(nil),    // 3: gatehouse.v1.ValidateTokenRequest
-	(*ValidateTokenResponse)(nil),   // 4: gatehouse.v1.ValidateTokenResponse
-	(*Principal)(nil),               // 5: gatehouse.v1.Principal
-	(*GetJWKSRequest)(nil),          // 6: gatehouse.v1.GetJWKSRequest
-	(*GetJWKSResponse)(nil),         // 7: gatehouse.v1.GetJWKSResponse
-	(*JSONWebKey)(nil),              // 8: gatehouse.v1.JSONWebKey
-	(*LookupUserRequest)(nil),       // 9: gatehouse.v1.LookupUserRequest
-	(*LookupUserResponse)(nil),      // 10: gatehouse.v1.LookupUserResponse
-	(*Account)(nil),                 // 11: gatehouse.v1.Account
-	(*RevokeTokenRequest)(nil),      // 12: gatehouse.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),     // 13: gatehouse.v1.RevokeTokenResponse
-	(*IntrospectTokenRequest)(nil),  // 14: gatehouse.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil), // 15: gatehouse.v1.IntrospectTokenResponse
-	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
+	(RevocationEvent_Kind)(0),       // 1: gatehouse.v1.RevocationEvent.Kind
+	(*IssueTokenRequest)(nil),       // 2: gatehouse.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),      // 3: gatehouse.v1.IssueTokenResponse
+	(*ValidateTokenRequest)(nil),    // 4: gatehouse.v1.ValidateTokenRequest
+	(*ValidateTokenResponse)(nil),   // 5: gatehouse.v1.ValidateTokenResponse
+	(*Principal)(nil),               // 6: gatehouse.v1.Principal
+	(*GetJWKSRequest)(nil),          // 7: gatehouse.v1.GetJWKSRequest
+	(*GetJWKSResponse)(nil),         // 8: gatehouse.v1.GetJWKSResponse
+	(*JSONWebKey)(nil),              // 9: gatehouse.v1.JSONWebKey
+	(*LookupUserRequest)(nil),       // 10: gatehouse.v1.LookupUserRequest
+	(*LookupUserResponse)(nil),      // 11: gatehouse.v1.LookupUserResponse
+	(*Account)(nil),                 // 12: gatehouse.v1.Account
+	(*RevokeTokenRequest)(nil),      // 13: gatehouse.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),     // 14: gatehouse.v1.RevokeTokenResponse
+	(*IntrospectTokenRequest)(nil),  // 15: gatehouse.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil), // 16: gatehouse.v1.IntrospectTokenResponse
+	(*WatchRevocationsRequest)(nil), // 17: gatehouse.v1.WatchRevocationsRequest
+	(*RevocationEvent)(nil),         // 18: gatehouse.v1.RevocationEvent
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
 }
 var file_gatehouse_v1_auth_proto_depIdxs = []int32{
-	5,  // 0: gatehouse.v1.ValidateTokenResponse.principal:type_name -> gatehouse.v1.Principal
+	6,  // 0: gatehouse.v1.ValidateTokenResponse.principal:type_name -> gatehouse.v1.Principal
 	0,  // 1: gatehouse.v1.Principal.kind:type_name -> gatehouse.v1.AccountKind
-	16, // 2: gatehouse.v1.Principal.issued_at:type_name -> google.protobuf.Timestamp
-	16, // 3: gatehouse.v1.Principal.expires_at:type_name -> google.protobuf.Timestamp
-	8,  // 4: gatehouse.v1.GetJWKSResponse.keys:type_name -> gatehouse.v1.JSONWebKey
-	11, // 5: gatehouse.v1.LookupUserResponse.account:type_name -> gatehouse.v1.Account
+	19, // 2: gatehouse.v1.Principal.issued_at:type_name -> google.protobuf.Timestamp
+	19, // 3: gatehouse.v1.Principal.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 4: gatehouse.v1.GetJWKSResponse.keys:type_name -> gatehouse.v1.JSONWebKey
+	12, // 5: gatehouse.v1.LookupUserResponse.account:type_name -> gatehouse.v1.Account
 	0,  // 6: gatehouse.v1.Account.kind:type_name -> gatehouse.v1.AccountKind
-	16, // 7: gatehouse.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	16, // 8: gatehouse.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: gatehouse.v1.AuthService.IssueToken:input_type -> gatehouse.v1.IssueTokenRequest
-	3,  // 10: gatehouse.v1.AuthService.ValidateToken:input_type -> gatehouse.v1.ValidateTokenRequest
-	6,  // 11: gatehouse.v1.AuthService.GetJWKS:input_type -> gatehouse.v1.GetJWKSRequest
-	9,  // 12: gatehouse.v1.AuthService.LookupUser:input_type -> gatehouse.v1.LookupUserRequest
-	12, // 13: gatehouse.v1.AuthService.RevokeToken:input_type -> gatehouse.v1.RevokeTokenRequest
-	14, // 14: gatehouse.v1.AuthService.IntrospectToken:input_type -> gatehouse.v1.IntrospectTokenRequest
-	2,  // 15: gatehouse.v1.AuthService.IssueToken:output_type -> gatehouse.v1.IssueTokenResponse
-	4,  // 16: gatehouse.v1.AuthService.ValidateToken:output_type -> gatehouse.v1.ValidateTokenResponse
-	7,  // 17: gatehouse.v1.AuthService.GetJWKS:output_type -> gatehouse.v1.GetJWKSResponse
-	10, // 18: gatehouse.v1.AuthService.LookupUser:output_type -> gatehouse.v1.LookupUserResponse
-	13, // 19: gatehouse.v1.AuthService.RevokeToken:output_type -> gatehouse.v1.RevokeTokenResponse
-	15, // 20: gatehouse.v1.AuthService.IntrospectToken:output_type -> gatehouse.v1.IntrospectTokenResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	19, // 7: gatehouse.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	19, // 8: gatehouse.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 9: gatehouse.v1.RevocationEvent.kind:type_name -> gatehouse.v1.RevocationEvent.Kind
+	19, // 10: gatehouse.v1.RevocationEvent.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 11: gatehouse.v1.RevocationEvent.revoked_before:type_name -> google.protobuf.Timestamp
+	2,  // 12: gatehouse.v1.AuthService.IssueToken:input_type -> gatehouse.v1.IssueTokenRequest
+	4,  // 13: gatehouse.v1.AuthService.ValidateToken:input_type -> gatehouse.v1.ValidateTokenRequest
+	7,  // 14: gatehouse.v1.AuthService.GetJWKS:input_type -> gatehouse.v1.GetJWKSRequest
+	10, // 15: gatehouse.v1.AuthService.LookupUser:input_type -> gatehouse.v1.LookupUserRequest
+	13, // 16: gatehouse.v1.AuthService.RevokeToken:input_type -> gatehouse.v1.RevokeTokenRequest
+	15, // 17: gatehouse.v1.AuthService.IntrospectToken:input_type -> gatehouse.v1.IntrospectTokenRequest
+	17, // 18: gatehouse.v1.AuthService.WatchRevocations:input_type -> gatehouse.v1.WatchRevocationsRequest
+	3,  // 19: gatehouse.v1.AuthService.IssueToken:output_type -> gatehouse.v1.IssueTokenResponse
+	5,  // 20: gatehouse.v1.AuthService.ValidateToken:output_type -> gatehouse.v1.ValidateTokenResponse
+	8,  // 21: gatehouse.v1.AuthService.GetJWKS:output_type -> gatehouse.v1.GetJWKSResponse
+	11, // 22: gatehouse.v1.AuthService.LookupUser:output_type -> gatehouse.v1.LookupUserResponse
+	14, // 23: gatehouse.v1.AuthService.RevokeToken:output_type -> gatehouse.v1.RevokeTokenResponse
+	16, // 24: gatehouse.v1.AuthService.IntrospectToken:output_type -> gatehouse.v1.IntrospectTokenResponse
+	18, // 25: gatehouse.v1.AuthService.WatchRevocations:output_type -> gatehouse.v1.RevocationEvent
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_auth_proto_init() }
@@ -1637,8 +1889,8 @@ func file_gatehouse_v1_auth_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_auth_proto_rawDesc), len(file_gatehouse_v1_auth_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   15,
+			NumEnums:      2,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuthService_IssueToken_FullMethodName      = "/gatehouse.v1.AuthService/IssueToken"
-	AuthService_ValidateToken_FullMethodName   = "/gatehouse.v1.AuthService/ValidateToken"
-	AuthService_GetJWKS_FullMethodName         = "/gatehouse.v1.AuthService/GetJWKS"
-	AuthService_LookupUser_FullMethodName      = "/gatehouse.v1.AuthService/LookupUser"
-	AuthService_RevokeToken_FullMethodName     = "/gatehouse.v1.AuthService/RevokeToken"
-	AuthService_IntrospectToken_FullMethodName = "/gatehouse.v1.AuthService/IntrospectToken"
+	AuthService_IssueToken_FullMethodName       = "/gatehouse.v1.AuthService/IssueToken"
+	AuthService_ValidateToken_FullMethodName    = "/gatehouse.v1.AuthService/ValidateToken"
+	AuthService_GetJWKS_FullMethodName          = "/gatehouse.v1.AuthService/GetJWKS"
+	AuthService_LookupUser_FullMethodName       = "/gatehouse.v1.AuthService/LookupUser"
+	AuthService_RevokeToken_FullMethodName      = "/gatehouse.v1.AuthService/RevokeToken"
+	AuthService_IntrospectToken_FullMethodName  = "/gatehouse.v1.AuthService/IntrospectToken"
+	AuthService_WatchRevocations_FullMethodName = "/gatehouse.v1.AuthService/WatchRevocations"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -54,6 +55,14 @@ type AuthServiceClient interface {
 	// whose is it". The caller must authenticate as a service client (client
 	// credentials in the request, or a bearer token of a service client).
 	IntrospectToken(ctx context.Context, in *IntrospectTokenRequest, opts ...grpc.CallOption) (*IntrospectTokenResponse, error)
+	// WatchRevocations streams what makes otherwise valid tokens invalid
+	// (revoked tokens, sessions and subjects, disabled or deleted accounts,
+	// withdrawn keys), so that services validating tokens locally from the
+	// JWKS can refuse revoked ones. It starts with a snapshot (empty cursor,
+	// or a cursor this replica can no longer resume from) and then follows
+	// the change log live, with heartbeats while idle. The caller must be a
+	// service client with a bearer token. gRPC only (no REST mapping).
+	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RevocationEvent], error)
 }
 
 type authServiceClient struct {
@@ -124,6 +133,25 @@ func (c *authServiceClient) IntrospectToken(ctx context.Context, in *IntrospectT
 	return out, nil
 }
 
+func (c *authServiceClient) WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RevocationEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AuthService_ServiceDesc.Streams[0], AuthService_WatchRevocations_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRevocationsRequest, RevocationEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchRevocationsClient = grpc.ServerStreamingClient[RevocationEvent]
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -151,6 +179,14 @@ type AuthServiceServer interface {
 	// whose is it". The caller must authenticate as a service client (client
 	// credentials in the request, or a bearer token of a service client).
 	IntrospectToken(context.Context, *IntrospectTokenRequest) (*IntrospectTokenResponse, error)
+	// WatchRevocations streams what makes otherwise valid tokens invalid
+	// (revoked tokens, sessions and subjects, disabled or deleted accounts,
+	// withdrawn keys), so that services validating tokens locally from the
+	// JWKS can refuse revoked ones. It starts with a snapshot (empty cursor,
+	// or a cursor this replica can no longer resume from) and then follows
+	// the change log live, with heartbeats while idle. The caller must be a
+	// service client with a bearer token. gRPC only (no REST mapping).
+	WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[RevocationEvent]) error
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -178,6 +214,9 @@ func (UnimplementedAuthServiceServer) RevokeToken(context.Context, *RevokeTokenR
 }
 func (UnimplementedAuthServiceServer) IntrospectToken(context.Context, *IntrospectTokenRequest) (*IntrospectTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IntrospectToken not implemented")
+}
+func (UnimplementedAuthServiceServer) WatchRevocations(*WatchRevocationsRequest, grpc.ServerStreamingServer[RevocationEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchRevocations not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -308,6 +347,17 @@ func _AuthService_IntrospectToken_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_WatchRevocations_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRevocationsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AuthServiceServer).WatchRevocations(m, &grpc.GenericServerStream[WatchRevocationsRequest, RevocationEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AuthService_WatchRevocationsServer = grpc.ServerStreamingServer[RevocationEvent]
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -340,6 +390,12 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AuthService_IntrospectToken_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchRevocations",
+			Handler:       _AuthService_WatchRevocations_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "gatehouse/v1/auth.proto",
 }

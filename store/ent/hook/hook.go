@@ -45,6 +45,18 @@ func (f ChangeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ChangeMutation", m)
 }
 
+// The ClaimProfileFunc type is an adapter to allow the use of ordinary
+// function as ClaimProfile mutator.
+type ClaimProfileFunc func(context.Context, *ent.ClaimProfileMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClaimProfileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClaimProfileMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClaimProfileMutation", m)
+}
+
 // The FederatedLinkFunc type is an adapter to allow the use of ordinary
 // function as FederatedLink mutator.
 type FederatedLinkFunc func(context.Context, *ent.FederatedLinkMutation) (ent.Value, error)

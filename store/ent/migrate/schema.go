@@ -107,6 +107,23 @@ var (
 			},
 		},
 	}
+	// ClaimProfilesColumns holds the columns for the "claim_profiles" table.
+	ClaimProfilesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "audience", Type: field.TypeString, Unique: true, Size: 512},
+		{Name: "subject", Type: field.TypeString, Size: 16, Default: "id"},
+		{Name: "claims", Type: field.TypeJSON},
+		{Name: "visible_roles", Type: field.TypeJSON},
+		{Name: "builtin", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// ClaimProfilesTable holds the schema information for the "claim_profiles" table.
+	ClaimProfilesTable = &schema.Table{
+		Name:       "claim_profiles",
+		Columns:    ClaimProfilesColumns,
+		PrimaryKey: []*schema.Column{ClaimProfilesColumns[0]},
+	}
 	// FederatedLinksColumns holds the columns for the "federated_links" table.
 	FederatedLinksColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -280,6 +297,7 @@ var (
 		AccountsTable,
 		AuditEventsTable,
 		ChangesTable,
+		ClaimProfilesTable,
 		FederatedLinksTable,
 		RefreshTokensTable,
 		RolesTable,

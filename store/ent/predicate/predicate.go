@@ -15,6 +15,9 @@ type AuditEvent func(*sql.Selector)
 // Change is the predicate function for change builders.
 type Change func(*sql.Selector)
 
+// ClaimProfile is the predicate function for claimprofile builders.
+type ClaimProfile func(*sql.Selector)
+
 // FederatedLink is the predicate function for federatedlink builders.
 type FederatedLink func(*sql.Selector)
 
