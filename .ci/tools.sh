@@ -31,7 +31,10 @@ fi
 debs=()
 command -v protoc >/dev/null || debs+=(protobuf-compiler)
 command -v grpc_python_plugin >/dev/null || debs+=(protobuf-compiler-grpc)
-for p in python3-grpcio python3-protobuf python3-jwt; do
+# Headless Chromium for the browser sign-in tests (service/server/browser_test.go, chromedp).
+command -v chromium >/dev/null || debs+=(chromium)
+# python3-authlib validates the discovery document (service/server/oidc_test.go).
+for p in python3-grpcio python3-protobuf python3-jwt python3-authlib; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || debs+=("$p")
 done
 if [ "${#debs[@]}" -gt 0 ]; then

@@ -21,11 +21,18 @@ const (
 	KeyRevoked KeyState = "revoked"
 )
 
+// KeyPurposeIDToken marks the RS256 keys that sign OIDC ID tokens when
+// access tokens use another algorithm.
+const KeyPurposeIDToken = "id_token"
+
 // SigningKey is a stored token signing key. PrivateSealed is the private key
 // encrypted under the master key; the store never sees it in the clear.
 type SigningKey struct {
-	KID           string
-	Alg           string
+	KID string
+	Alg string
+	// Purpose is what the key signs: "" access tokens, KeyPurposeIDToken
+	// OIDC ID tokens.
+	Purpose       string
 	State         KeyState
 	PublicJWK     []byte
 	PrivateSealed []byte
@@ -54,6 +61,7 @@ func toSigningKey(e *ent.SigningKey) SigningKey {
 	k := SigningKey{
 		KID:           e.Kid,
 		Alg:           e.Alg,
+		Purpose:       e.Purpose,
 		State:         KeyState(e.State),
 		PublicJWK:     e.PublicJwk,
 		PrivateSealed: e.PrivateSealed,
@@ -142,6 +150,7 @@ func (s *Store) ChangeKeysWith(ctx context.Context, setting string, plan func(ke
 			c := tx.SigningKey.Create().
 				SetKid(k.KID).
 				SetAlg(k.Alg).
+				SetPurpose(k.Purpose).
 				SetState(signingkey.State(k.State)).
 				SetPublicJwk(k.PublicJWK).
 				SetPrivateSealed(k.PrivateSealed).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ func newClientsCmd() *cobra.Command {
 		newClientsCreateCmd(),
 		newListAccountsCmd(store.KindService),
 		newSetAudiencesCmd(),
+		newClientsUpdateCmd(),
 		newAccountActionCmd(store.KindService, "disable", "Disable a client"),
 		newAccountActionCmd(store.KindService, "delete", "Delete a client"),
 		newAccountActionCmd(store.KindService, "unlock", "Clear a client's authentication lockouts"),
@@ -83,11 +85,14 @@ func newUsersCreateCmd() *cobra.Command {
 func newClientsCreateCmd() *cobra.Command {
 	var clientID, displayName, roles, audiences string
 	cmd := &cobra.Command{
-		Use:     "create",
-		Short:   "Create a service client; prints its id and secret once",
-		Example: `  gatehouse clients create --client-id etl --roles writer --audiences https://api.example.com`,
-		Args:    noArgs,
+		Use:   "create",
+		Short: "Create a service client; prints its id and secret once",
+		Example: `  gatehouse clients create --client-id etl --roles writer --audiences https://api.example.com
+  gatehouse clients create --client-id webapp --first-party --grant-types authorization_code,refresh_token \
+      --redirect-uri https://app.example.com/callback --post-logout-redirect-uri https://app.example.com/`,
+		Args: noArgs,
 	}
+	of := addOAuthFlags(cmd)
 	cmd.Flags().StringVar(&clientID, "client-id", "", "client id (generated when empty)")
 	cmd.Flags().StringVar(&displayName, "display-name", "", "display name")
 	cmd.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
@@ -99,8 +104,25 @@ func newClientsCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "client_id=%s\nclient_secret=%s\n", a.ClientID, secret)
-			fmt.Fprintln(cmd.ErrOrStderr(), "The secret is shown only this once; store it now.")
+			if of.changed(cmd) {
+				// Not one transaction with the creation: a refused setting
+				// leaves the client created without OAuth settings.
+				set, err := of.apply(cmd, store.OAuthClientSettings{})
+				if err != nil {
+					return err
+				}
+				if _, err := app.Core().SetClientOAuthSettings(ctx, a.ID, set); err != nil {
+					return fmt.Errorf("client %s was created, but its OAuth settings were refused (fix them with `gatehouse clients update`): %w", a.ClientID, err)
+				}
+				if set.Public {
+					secret = ""
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "client_id=%s\n", a.ClientID)
+			if secret != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "client_secret=%s\n", secret)
+				fmt.Fprintln(cmd.ErrOrStderr(), "The secret is shown only this once; store it now.")
+			}
 			return nil
 		})
 	}
@@ -287,4 +309,119 @@ func readPassword(stdin io.Reader, stderr io.Writer, prompt string) (string, err
 		return "", errors.New("no password on standard input (pipe it in, or run on a terminal)")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// oauthFlags are the OAuth 2.0 / OIDC client settings of `clients create`
+// and `clients update`.
+type oauthFlags struct {
+	redirectURIs, postLogoutURIs []string
+	grantTypes                   string
+	public, firstParty           bool
+	idTokenAlg                   string
+}
+
+var oauthFlagNames = []string{"redirect-uri", "post-logout-redirect-uri", "grant-types", "public", "first-party", "id-token-alg"}
+
+func addOAuthFlags(cmd *cobra.Command) *oauthFlags {
+	f := &oauthFlags{}
+	cmd.Flags().StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect URI of the authorization code flow, matched exactly (repeatable; https, or http on localhost)")
+	cmd.Flags().StringArrayVar(&f.postLogoutURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to (repeatable)")
+	cmd.Flags().StringVar(&f.grantTypes, "grant-types", "", "comma-separated grants the client may use: authorization_code, refresh_token, client_credentials, password, token-exchange (empty: every grant but authorization_code)")
+	cmd.Flags().BoolVar(&f.public, "public", false, "public client: no secret (the secret is removed), PKCE required")
+	cmd.Flags().BoolVar(&f.firstParty, "first-party", false, "first-party client: no consent asked (only these may use the authorization endpoint)")
+	cmd.Flags().StringVar(&f.idTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (default), ES256 or EdDSA")
+	return f
+}
+
+// changed reports whether any OAuth flag was given.
+func (f *oauthFlags) changed(cmd *cobra.Command) bool {
+	for _, n := range oauthFlagNames {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply returns cur with the given flags applied.
+func (f *oauthFlags) apply(cmd *cobra.Command, cur store.OAuthClientSettings) (store.OAuthClientSettings, error) {
+	fl := cmd.Flags()
+	if fl.Changed("redirect-uri") {
+		cur.RedirectURIs = nonEmptyList(f.redirectURIs)
+	}
+	if fl.Changed("post-logout-redirect-uri") {
+		cur.PostLogoutRedirectURIs = nonEmptyList(f.postLogoutURIs)
+	}
+	if fl.Changed("grant-types") {
+		cur.GrantTypes = nil
+		for _, g := range splitList(f.grantTypes) {
+			if g == "token-exchange" {
+				g = core.GrantTokenExchange
+			}
+			cur.GrantTypes = append(cur.GrantTypes, g)
+		}
+	}
+	if fl.Changed("public") {
+		cur.Public = f.public
+	}
+	if fl.Changed("first-party") {
+		cur.FirstParty = f.firstParty
+	}
+	if fl.Changed("id-token-alg") {
+		cur.IDTokenAlg = f.idTokenAlg
+	}
+	return cur, nil
+}
+
+// nonEmptyList drops empty values, so that --redirect-uri "" clears the list.
+func nonEmptyList(in []string) []string {
+	var out []string
+	for _, v := range in {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// newClientsUpdateCmd is `clients update`: changes the OAuth settings given.
+func newClientsUpdateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update ID_OR_CLIENT_ID",
+		Short: "Change a client's OAuth 2.0 / OpenID Connect settings (only the flags given)",
+		Example: `  gatehouse clients update webapp --redirect-uri https://app.example.com/callback --redirect-uri http://localhost:8000/callback
+  gatehouse clients update cli --public --grant-types authorization_code,refresh_token`,
+		Args: rangeArgs(1, 1, "a client id"),
+	}
+	of := addOAuthFlags(cmd)
+	o := adminOptions(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !of.changed(cmd) {
+			return usageErr("clients update needs at least one of --%s", strings.Join(oauthFlagNames, ", --"))
+		}
+		return o.withApp(cmd, func(ctx context.Context, app *server.App) error {
+			c := app.Core()
+			a, err := c.FindAccount(ctx, store.KindService, args[0])
+			if err != nil {
+				return err
+			}
+			cur, err := c.GetClientOAuthSettings(ctx, a.ID)
+			if err != nil {
+				return err
+			}
+			set, err := of.apply(cmd, cur.OAuthClientSettings)
+			if err != nil {
+				return err
+			}
+			got, err := c.SetClientOAuthSettings(ctx, a.ID, set)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: redirect_uris=%s post_logout_redirect_uris=%s grant_types=%s public=%v first_party=%v id_token_alg=%s\n",
+				got.ClientID, strings.Join(got.RedirectURIs, ","), strings.Join(got.PostLogoutRedirectURIs, ","),
+				strings.Join(got.GrantTypes, ","), got.Public, got.FirstParty, cmp.Or(got.IDTokenAlg, "RS256"))
+			return nil
+		})
+	}
+	return cmd
 }

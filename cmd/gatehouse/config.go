@@ -167,6 +167,7 @@ func (o *options) bindServe(b *binder) {
 	b.dur(&o.cfg.ShutdownTimeout, "shutdown-timeout", "on SIGTERM, calls in flight may finish this long; then every connection still open is closed")
 	b.dur(&o.cfg.Federation.MinRefetchInterval, "federation-min-refetch", "a token with an unknown kid triggers at most one JWKS refetch per trusted issuer per this interval")
 	b.dur(&o.cfg.HTTP.JWKSMaxAge, "jwks-max-age", "Cache-Control max-age of the JWKS and discovery documents")
+	b.var_(&o.cfg.HTTP.AllowedRedirectOrigins, "allowed-redirect-origins", "comma-separated origins (https://app.example.com) that the login page and logout may send a browser to after signing in or out, besides this server's own paths")
 	b.dur(&o.cfg.KeyCheckInterval, "key-check-interval", "how often each replica runs the scheduled key rotation step")
 	b.dur(&o.cfg.View.PollInterval, "poll-interval", "how often the change log is read (staleness bound of revocations)")
 	// Observability.

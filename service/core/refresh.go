@@ -184,6 +184,9 @@ func (s *Service) successorToken(presented string) (string, error) {
 // used only by that client, authenticated; a token of the default (public)
 // client needs no client authentication.
 func (s *Service) checkRefreshClient(ctx context.Context, tokenClient string, req TokenRequest) error {
+	if req.ClientID != "" && req.ClientSecret == "" {
+		return s.checkPublicRefreshClient(ctx, tokenClient, req) // oidc_clients.go
+	}
 	if req.ClientID == "" && req.ClientSecret == "" {
 		if tokenClient != s.cfg.DefaultClientID {
 			return errs.New(errs.Unauthenticated, "this refresh token was issued to a client; authenticate as it").WithOAuth("invalid_client")

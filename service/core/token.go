@@ -46,6 +46,8 @@ type TokenRequest struct {
 	Resources []string
 	// ClientIP is the caller's address for the per-IP throttle ("" if unknown).
 	ClientIP string
+	// Authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
+	Code, RedirectURI, CodeVerifier string
 }
 
 // TokenResponse is an issued access token.
@@ -61,6 +63,8 @@ type TokenResponse struct {
 	RefreshToken string
 	// IssuedTokenType is set for token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string
+	// IDToken answers the authorization code grant with scope openid.
+	IDToken string
 }
 
 // Principal is who a validated token stands for.
@@ -117,10 +121,12 @@ func (s *Service) issueToken(ctx context.Context, req TokenRequest) (TokenRespon
 		return s.refreshGrant(ctx, req)
 	case GrantTokenExchange:
 		return s.exchangeGrant(ctx, req)
+	case GrantAuthorizationCode:
+		return s.authorizationCodeGrant(ctx, req)
 	case "":
 		return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type is required").WithOAuth("invalid_request")
 	}
-	return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use password, client_credentials, refresh_token or token exchange)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
+	return TokenResponse{}, errs.New(errs.InvalidArgument, "grant_type %q is not supported (use authorization_code, password, client_credentials, refresh_token or token exchange)", truncate(req.GrantType)).WithOAuth("unsupported_grant_type")
 }
 
 // passwordGrant authenticates a user (and the client, when it sends

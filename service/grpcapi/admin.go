@@ -266,3 +266,19 @@ func (s *AdminServer) DeleteClaimProfile(ctx context.Context, req *gatehousev1.D
 	}
 	return &gatehousev1.DeleteClaimProfileResponse{}, nil
 }
+
+func (s *AdminServer) GetClientOAuthSettings(ctx context.Context, req *gatehousev1.GetClientOAuthSettingsRequest) (*gatehousev1.ClientOAuthSettings, error) {
+	c, err := s.core.GetClientOAuthSettings(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return oauthClientToProto(c), nil
+}
+
+func (s *AdminServer) SetClientOAuthSettings(ctx context.Context, req *gatehousev1.SetClientOAuthSettingsRequest) (*gatehousev1.ClientOAuthSettings, error) {
+	c, err := s.core.SetClientOAuthSettings(ctx, req.GetId(), oauthSettingsFromProto(req.GetSettings()))
+	if err != nil {
+		return nil, toStatus(ctx, s.log, err)
+	}
+	return oauthClientToProto(c), nil
+}

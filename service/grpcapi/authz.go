@@ -93,6 +93,7 @@ func rules() map[string]Rule {
 	for _, m := range []string{
 		"CreateUser", "GetUser", "ListUsers", "UpdateUser", "DisableUser", "EnableUser", "DeleteUser", "SetPassword",
 		"CreateServiceClient", "ListServiceClients", "DisableServiceClient", "DeleteServiceClient", "SetServiceClientAudiences",
+		"GetClientOAuthSettings", "SetClientOAuthSettings",
 		"SetRoles", "UnlockAccount", "ListSessions", "RevokeSession", "RevokeAllSessions",
 		"ListSigningKeys", "RotateSigningKey", "RevokeSigningKey",
 		"CreateTrustedIssuer", "ListTrustedIssuers", "UpdateTrustedIssuer", "DeleteTrustedIssuer",

@@ -151,3 +151,27 @@ func claimProfileToProto(p store.ClaimProfile) *gatehousev1.ClaimProfile {
 	}
 	return out
 }
+
+func oauthClientToProto(c store.OAuthClient) *gatehousev1.ClientOAuthSettings {
+	return &gatehousev1.ClientOAuthSettings{
+		Id: c.AccountID, ClientId: c.ClientID,
+		RedirectUris: nonNil(c.RedirectURIs), PostLogoutRedirectUris: nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes: nonNil(c.GrantTypes), Public: c.Public, FirstParty: c.FirstParty,
+		IdTokenSignedResponseAlg: c.IDTokenAlg, HasSecret: c.HasSecret,
+	}
+}
+
+func oauthSettingsFromProto(p *gatehousev1.ClientOAuthSettings) store.OAuthClientSettings {
+	return store.OAuthClientSettings{
+		RedirectURIs: p.GetRedirectUris(), PostLogoutRedirectURIs: p.GetPostLogoutRedirectUris(),
+		GrantTypes: p.GetGrantTypes(), Public: p.GetPublic(), FirstParty: p.GetFirstParty(),
+		IDTokenAlg: p.GetIdTokenSignedResponseAlg(),
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

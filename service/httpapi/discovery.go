@@ -1,12 +1,10 @@
 package httpapi
 
 // GET /.well-known/openid-configuration: the server metadata of OpenID
-// Connect Discovery 1.0 §3, which is also RFC 8414 §2 metadata. gatehouse is
-// an OAuth 2.0 authorization server without an authorization endpoint and
-// without ID tokens, so the document claims only what the server does:
-// stock clients (go-oidc's NewProvider/Verifier among them) can find the
-// token, revocation and introspection endpoints and the JWKS, and verify
-// gatehouse's access tokens with the algorithms listed here.
+// Connect Discovery 1.0 §3, which is also RFC 8414 §2 metadata: the
+// authorization code flow with PKCE (authorize.go), the token, userinfo,
+// revocation, introspection and end-session endpoints, and the JWKS. The
+// document claims only what the server does.
 
 import (
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/core"
+	"github.com/gatehouse/gatehouse/service/jose"
 )
 
 // discoveryDocument is the metadata. Every member is always present.
@@ -25,16 +24,27 @@ type discoveryDocument struct {
 	TokenEndpoint         string `json:"token_endpoint"`
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	RevocationEndpoint    string `json:"revocation_endpoint"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	EndSessionEndpoint    string `json:"end_session_endpoint"`
 
 	GrantTypesSupported []string `json:"grant_types_supported"`
-	// ResponseTypesSupported is REQUIRED by RFC 8414 §2 and OIDC Discovery
-	// §3, and lists the response_type values of the authorization endpoint.
-	// gatehouse has no authorization endpoint (RFC 8414 §2 lets it be left
-	// out when no grant uses it), so it supports no response type: the
-	// member is present and empty. ["token"] would announce the implicit
-	// grant, which needs that endpoint. go-oidc does not read the member;
-	// Nimbus (Spring) accepts an empty array.
+	// ResponseTypesSupported: the code flow only (no implicit or hybrid).
 	ResponseTypesSupported []string `json:"response_types_supported"`
+	// ResponseModesSupported: the code and errors come in the query.
+	ResponseModesSupported []string `json:"response_modes_supported"`
+	// CodeChallengeMethodsSupported: RFC 7636 S256 only; plain is refused.
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
+	// AuthorizationResponseIssParameterSupported: RFC 9207 iss is sent
+	// with every authorization response.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// PromptValuesSupported (OIDC Prompt Create draft / Discovery 1.0
+	// errata): the prompt values the authorization endpoint understands.
+	PromptValuesSupported []string `json:"prompt_values_supported"`
+	// RequestParameterSupported and RequestURIParameterSupported: request
+	// objects are refused (OIDC Discovery defaults the latter to true).
+	RequestParameterSupported    bool `json:"request_parameter_supported"`
+	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 
 	// Client authentication (values from the IANA "OAuth Token Endpoint
 	// Authentication Methods" registry), as clientAuth accepts it: HTTP
@@ -51,24 +61,27 @@ type discoveryDocument struct {
 	// SubjectTypesSupported: `sub` is the account id, the same for every
 	// client (OIDC Core §8 "public").
 	SubjectTypesSupported []string `json:"subject_types_supported"`
-	// IDTokenSigningAlgValuesSupported: gatehouse issues no ID tokens, but
-	// OIDC verifiers (go-oidc's Provider.Verifier) take this list as the
-	// algorithms they accept on the JWTs of this issuer, and fall back to
-	// RS256 alone without it. It lists the algorithms of the published keys
-	// that validation accepts, computed per request so that a key of another
-	// algorithm, published ahead of its use by key rotation, is announced
-	// before it signs. OIDC Discovery's "RS256 MUST be included" is not
-	// followed: gatehouse does not claim an algorithm it has no key for.
-	// token_endpoint_auth_signing_alg_values_supported is left out: it
-	// belongs to private_key_jwt and client_secret_jwt, which gatehouse
-	// does not accept.
+	// IDTokenSigningAlgValuesSupported: RS256 (OIDC requires it; the
+	// RS256 ID-token key signs ID tokens unless the client registered
+	// another id_token_signed_response_alg) and the algorithms of the
+	// published access-token keys that validation accepts, computed per
+	// request so that a key published ahead of its use by rotation is
+	// announced before it signs. OIDC verifiers (go-oidc's
+	// Provider.Verifier) take this list as the algorithms they accept on
+	// the JWTs of this issuer. token_endpoint_auth_signing_alg_values_supported
+	// is left out: it belongs to private_key_jwt and client_secret_jwt,
+	// which gatehouse does not accept.
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 	ClaimsSupported                  []string `json:"claims_supported"`
+	// ClaimsParameterSupported: the OIDC claims request parameter is not
+	// read.
+	ClaimsParameterSupported bool `json:"claims_parameter_supported"`
 }
 
 // claimsSupported are the claims gatehouse's access tokens can carry
 // (README "Tokens").
-var claimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "sid", "preferred_username", "email"}
+var claimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "sid",
+	"auth_time", "nonce", "at_hash", "azp", "name", "preferred_username", "email", "email_verified"}
 
 // discovery serves the metadata from memory, with the JWKS's Cache-Control.
 func (h *handlers) discovery(w http.ResponseWriter, _ *http.Request) {
@@ -82,27 +95,33 @@ func (h *handlers) discoveryDocument() discoveryDocument {
 	// the URL they were given and with `iss`); endpoints are joined to it
 	// without a double slash.
 	base := strings.TrimRight(cfg.Issuer, "/")
-	var algs []string
+	algs := []string{jose.RS256}
 	for _, k := range h.core.PublicKeys() {
 		if k.Alg != "" && slices.Contains(cfg.AllowedAlgs, k.Alg) && !slices.Contains(algs, k.Alg) {
 			algs = append(algs, k.Alg)
 		}
-	}
-	if algs == nil {
-		algs = []string{}
 	}
 	scopes := slices.Clone(cfg.Scopes)
 	if scopes == nil {
 		scopes = []string{}
 	}
 	return discoveryDocument{
-		Issuer:                 cfg.Issuer,
-		JWKSURI:                base + "/.well-known/jwks.json",
-		TokenEndpoint:          base + "/oauth2/token",
-		IntrospectionEndpoint:  base + "/oauth2/introspect",
-		RevocationEndpoint:     base + "/oauth2/revoke",
-		GrantTypesSupported:    []string{core.GrantPassword, core.GrantClientCredentials, core.GrantRefreshToken},
-		ResponseTypesSupported: []string{},
+		Issuer:                cfg.Issuer,
+		JWKSURI:               base + "/.well-known/jwks.json",
+		TokenEndpoint:         base + "/oauth2/token",
+		IntrospectionEndpoint: base + "/oauth2/introspect",
+		RevocationEndpoint:    base + "/oauth2/revoke",
+		AuthorizationEndpoint: base + "/oauth2/authorize",
+		UserinfoEndpoint:      base + "/oauth2/userinfo",
+		EndSessionEndpoint:    base + "/oauth2/logout",
+		GrantTypesSupported: []string{core.GrantAuthorizationCode, core.GrantRefreshToken, core.GrantClientCredentials,
+			core.GrantPassword, core.GrantTokenExchange},
+		ResponseTypesSupported:        []string{"code"},
+		ResponseModesSupported:        []string{"query"},
+		CodeChallengeMethodsSupported: []string{"S256"},
+		PromptValuesSupported:         []string{"none", "login", "consent", "select_account"},
+
+		AuthorizationResponseIssParameterSupported: true,
 
 		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
 		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},

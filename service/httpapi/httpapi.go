@@ -43,6 +43,10 @@ type Options struct {
 	// RouteMetrics, when set, counts and times every request by route
 	// pattern. /metrics itself is served on the operations listener only.
 	RouteMetrics *telemetry.HTTPMetrics
+	// AllowedRedirectOrigins are the origins besides this server's own
+	// paths that the login page's and logout's next may send a browser to
+	// (--allowed-redirect-origins).
+	AllowedRedirectOrigins OriginList
 }
 
 // Handler returns the HTTP handler of the whole HTTP port. The REST routes
@@ -102,7 +106,7 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 	if err := gatehousev1.RegisterAdminServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register AdminService gateway: %w", err)
 	}
-	h := &handlers{core: c, opts: opts, log: log, doc: doc}
+	h := &handlers{core: c, opts: opts, log: log, doc: doc, web: newWebPages(opts.AllowedRedirectOrigins, log)}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", requireJSON(gw))
 	for _, rt := range h.routes() {
@@ -119,7 +123,7 @@ func recordRoute(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r) // sets r.Pattern ("" when nothing matched)
 		if r.Pattern != "" {
-			telemetry.SetRoute(r.Context(), telemetry.RouteOf(r.Pattern))
+			telemetry.SetRoute(r.Context(), strings.TrimSuffix(telemetry.RouteOf(r.Pattern), "{$}"))
 		}
 	})
 }
@@ -145,6 +149,7 @@ type handlers struct {
 	opts Options
 	log  *slog.Logger
 	doc  *apiDoc
+	web  *webPages // the login pages (login_page.go)
 }
 
 // route is one route of the ServeMux besides the /v1/ gateway.
@@ -163,11 +168,23 @@ func (h *handlers) routes() []route {
 		{"POST /oauth2/token", h.oauthToken},
 		{"POST /oauth2/revoke", h.oauthRevoke},
 		{"POST /oauth2/introspect", h.oauthIntrospect},
+		// OpenID Connect (authorize.go, userinfo.go, oidclogout.go).
+		{"GET /oauth2/authorize", h.authorize},
+		{"GET /oauth2/userinfo", h.userinfo},
+		{"POST /oauth2/userinfo", h.userinfo},
+		{"GET /oauth2/logout", h.oidcLogout},
+		{"POST /oauth2/logout", h.oidcLogout},
 		{"GET /openapi.json", h.openAPI},
 		{"GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		}},
 		{"GET /readyz", h.ready},
+		// Browser sign-in (login.go).
+		{"GET /auth/login", h.loginPage},
+		{"POST /auth/login", h.loginSubmit},
+		{"POST /auth/logout", h.logout},
+		{"GET /auth/static/login.css", h.loginStylesheet},
+		{"GET /{$}", h.home},
 	}
 }
 
@@ -177,7 +194,7 @@ func (h *handlers) routes() []route {
 func Routes() []string {
 	var out []string
 	for _, rt := range (&handlers{}).routes() {
-		out = append(out, rt.pattern)
+		out = append(out, strings.TrimSuffix(rt.pattern, "{$}")) // "GET /{$}" is the path "/"
 	}
 	return out
 }

@@ -303,6 +303,19 @@ func (h *handlers) clientAuth(r *http.Request, form map[string]string, allowBear
 	return c, nil
 }
 
+// tokenClientAuth is clientAuth for the token endpoint, which also takes a
+// public OIDC client (token_endpoint_auth_method none): client_id alone in
+// the body, no Authorization header.
+func (h *handlers) tokenClientAuth(r *http.Request, form map[string]string) (clientCreds, error) {
+	id, hasID := form["client_id"]
+	_, hasSecret := form["client_secret"]
+	if hasID && !hasSecret && len(r.Header.Values("Authorization")) == 0 &&
+		id != h.core.Config().DefaultClientID && h.core.IsPublicClient(r.Context(), id) {
+		return clientCreds{id: id}, nil
+	}
+	return h.clientAuth(r, form, false)
+}
+
 // parseBasic decodes HTTP Basic credentials (RFC 7617) whose parts are
 // form-urlencoded as RFC 6749 §2.3.1 asks. Malformed credentials are a
 // failed client authentication.
@@ -338,6 +351,8 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// IDToken answers the authorization code grant with scope openid.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // oauthToken is POST /oauth2/token: the password, client_credentials and
@@ -349,7 +364,7 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 		h.oauthError(w, r, err)
 		return
 	}
-	client, err := h.clientAuth(r, form, false)
+	client, err := h.tokenClientAuth(r, form)
 	if err != nil {
 		h.oauthError(w, r, err)
 		return
@@ -373,6 +388,9 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 		RequestedTokenType: form["requested_token_type"],
 		ActorToken:         form["actor_token"],
 		ClientIP:           h.clientIP(r),
+		Code:               form["code"],
+		RedirectURI:        form["redirect_uri"],
+		CodeVerifier:       form["code_verifier"],
 	})
 	if err != nil {
 		h.oauthError(w, r, err)
@@ -389,6 +407,7 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 		RefreshToken:    res.RefreshToken,
 		Scope:           res.Scope,
 		IssuedTokenType: res.IssuedTokenType,
+		IDToken:         res.IDToken,
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -77,7 +78,11 @@ func NewManager(st *store.Store, master *MasterKeys, o Options, now func() time.
 // Ring is an immutable snapshot of the published keys. Replacing the whole
 // ring atomically keeps readers lock-free.
 type Ring struct {
-	Signer    jose.PrivateKey
+	Signer jose.PrivateKey
+	// IDSigner signs OIDC ID tokens with RS256: the RS256 ID-token key
+	// (store.KeyPurposeIDToken), or Signer itself when access tokens are
+	// RS256 too. Its key is nil when there is none.
+	IDSigner  jose.PrivateKey
 	verify    map[string]jose.PublicKey
 	Published []jose.PublicKey // every key in the JWKS, oldest first
 	JWKSJSON  []byte           // RFC 7517 {"keys":[...]} as jwx encodes it, served as is
@@ -108,7 +113,9 @@ func (m *Manager) Tick(ctx context.Context) error {
 		return errNoSchedule
 	}
 	return m.withPolicy(ctx, "scheduled", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
-		return plan(keys, m.now().UTC(), p.Lifecycle(), m.newKeyFunc(p))
+		return m.byPurpose(keys, p, func(keys []store.SigningKey, newKey newKeyFunc) (store.KeyChanges, error) {
+			return plan(keys, m.now().UTC(), p.Lifecycle(), newKey)
+		})
 	})
 }
 
@@ -116,14 +123,22 @@ func (m *Manager) Tick(ctx context.Context) error {
 // publish lead and algorithm.
 func (m *Manager) Rotate(ctx context.Context, immediate bool) error {
 	return m.withPolicy(ctx, "rotate", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
-		return planRotate(keys, m.now().UTC(), p.Lifecycle(), immediate, m.newKeyFunc(p))
+		return m.byPurpose(keys, p, func(keys []store.SigningKey, newKey newKeyFunc) (store.KeyChanges, error) {
+			return planRotate(keys, m.now().UTC(), p.Lifecycle(), immediate, newKey)
+		})
 	})
 }
 
 // Revoke withdraws a key at once (see planRevoke).
 func (m *Manager) Revoke(ctx context.Context, kid string) error {
 	return m.withPolicy(ctx, "revoke", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
-		return planRevoke(keys, kid, m.now().UTC(), p.Lifecycle(), m.newKeyFunc(p))
+		newKey := m.newKeyFunc(p)
+		if i := slices.IndexFunc(keys, func(k store.SigningKey) bool { return k.KID == kid }); i >= 0 && keys[i].Purpose == store.KeyPurposeIDToken {
+			keys, newKey = purposeKeys(keys, store.KeyPurposeIDToken), m.newIDKeyFunc(p)
+		} else {
+			keys = purposeKeys(keys, "")
+		}
+		return planRevoke(keys, kid, m.now().UTC(), p.Lifecycle(), newKey)
 	})
 }
 
@@ -188,6 +203,69 @@ func (m *Manager) newKeyFunc(p StoredPolicy) newKeyFunc {
 	}
 }
 
+// newIDKeyFunc generates RS256 ID-token keys, sealed.
+func (m *Manager) newIDKeyFunc(p StoredPolicy) newKeyFunc {
+	return func(state store.KeyState, activatedAt time.Time) (store.SigningKey, error) {
+		k, err := m.newKey(jose.RS256, p.RSABits, state, activatedAt)
+		k.Purpose = store.KeyPurposeIDToken
+		return k, err
+	}
+}
+
+// byPurpose runs a lifecycle step on the access-token keys and on the RS256
+// ID-token keys, each a lifecycle of its own under the same policy. The
+// ID-token track starts with EnsureIDTokenKey, the first time an OIDC
+// client is registered, so that servers without OIDC publish no extra key.
+// With RS256 access tokens the access-token key signs ID tokens too, and
+// the ID-token keys are retired and then removed.
+func (m *Manager) byPurpose(keys []store.SigningKey, p StoredPolicy, step func(keys []store.SigningKey, newKey newKeyFunc) (store.KeyChanges, error)) (store.KeyChanges, error) {
+	c, err := step(purposeKeys(keys, ""), m.newKeyFunc(p))
+	if err != nil {
+		return store.KeyChanges{}, err
+	}
+	idKeys := purposeKeys(keys, store.KeyPurposeIDToken)
+	var ic store.KeyChanges
+	switch {
+	case len(idKeys) == 0:
+		// No ID-token key until OIDC is used (EnsureIDTokenKey).
+	case p.Alg == jose.RS256:
+		ic = retireAll(idKeys, m.now().UTC(), p.Lifecycle())
+	default:
+		if ic, err = step(idKeys, m.newIDKeyFunc(p)); err != nil {
+			return store.KeyChanges{}, err
+		}
+	}
+	c.Create = append(c.Create, ic.Create...)
+	c.Update = append(c.Update, ic.Update...)
+	c.Delete = append(c.Delete, ic.Delete...)
+	return c, nil
+}
+
+// EnsureIDTokenKey starts the RS256 ID-token key lifecycle: unless access
+// tokens are RS256 (their key signs ID tokens) or an ID-token key signs
+// already, a new one signs from now on. The scheduled lifecycle (Tick)
+// rotates it from then on. Like Rotate it needs a stored policy.
+func (m *Manager) EnsureIDTokenKey(ctx context.Context) error {
+	return m.withPolicy(ctx, "oidc", func(keys []store.SigningKey, p StoredPolicy) (store.KeyChanges, error) {
+		idKeys := purposeKeys(keys, store.KeyPurposeIDToken)
+		if p.Alg == jose.RS256 || slices.ContainsFunc(idKeys, func(k store.SigningKey) bool { return k.State == store.KeyActive }) {
+			return store.KeyChanges{}, nil
+		}
+		return plan(idKeys, m.now().UTC(), p.Lifecycle(), m.newIDKeyFunc(p))
+	})
+}
+
+// purposeKeys returns the keys of one purpose.
+func purposeKeys(keys []store.SigningKey, purpose string) []store.SigningKey {
+	var out []store.SigningKey
+	for _, k := range keys {
+		if k.Purpose == purpose {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // newKey generates a key, sealed.
 func (m *Manager) newKey(alg string, rsaBits int, state store.KeyState, activatedAt time.Time) (store.SigningKey, error) {
 	var priv jose.PrivateKey
@@ -219,16 +297,17 @@ func (m *Manager) newKey(alg string, rsaBits int, state store.KeyState, activate
 	return store.SigningKey{KID: priv.KID, Alg: priv.Alg, State: state, PublicJWK: pub, PrivateSealed: sealed, ActivatedAt: activatedAt}, nil
 }
 
-// Load reads the stored keys and builds a Ring. Only the active key's private
-// half is decrypted. Without an active key, a scheduling (serve) manager
-// fails; any other returns a ring whose Signer is zero (it cannot sign).
+// Load reads the stored keys and builds a Ring. Only the active keys'
+// private halves are decrypted. Without an active key, a scheduling (serve)
+// manager fails; any other returns a ring whose Signer is zero (it cannot
+// sign). ID-token keys are published but never verify access tokens.
 func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 	stored, err := m.store.SigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r := &Ring{verify: make(map[string]jose.PublicKey, len(stored)), States: make(map[store.KeyState]int)}
-	var active *store.SigningKey
+	var active, idActive *store.SigningKey
 	for i, k := range stored {
 		pub, err := jose.ParseJWKJSON(k.PublicJWK)
 		if err != nil {
@@ -237,8 +316,14 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 		if pub.KID != k.KID || pub.Alg != k.Alg {
 			return nil, fmt.Errorf("public key %s: stored JWK says kid %q, alg %q", k.KID, pub.KID, pub.Alg)
 		}
-		r.verify[k.KID] = pub
 		r.Published = append(r.Published, pub)
+		if k.Purpose == store.KeyPurposeIDToken {
+			if k.State == store.KeyActive && (idActive == nil || k.ActivatedAt.After(idActive.ActivatedAt)) {
+				idActive = &stored[i]
+			}
+			continue
+		}
+		r.verify[k.KID] = pub
 		r.States[k.State]++
 		if k.State == store.KeyActive && (active == nil || k.ActivatedAt.After(active.ActivatedAt)) {
 			active = &stored[i]
@@ -250,16 +335,32 @@ func (m *Manager) Load(ctx context.Context) (*Ring, error) {
 		}
 		return r.finish()
 	}
-	der, err := m.master.Open(active.PrivateSealed, sealAD(active.KID))
-	if err != nil {
-		return nil, fmt.Errorf("decrypt signing key %s (is its master key configured, as primary or previous?): %w", active.KID, err)
-	}
 	r.ActiveSince = active.ActivatedAt
-	r.Signer, err = jose.UnmarshalPrivate(active.Alg, active.KID, der)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", active.KID, err)
+	if r.Signer, err = m.open(*active); err != nil {
+		return nil, err
+	}
+	switch {
+	case idActive != nil:
+		if r.IDSigner, err = m.open(*idActive); err != nil {
+			return nil, err
+		}
+	case r.Signer.Alg == jose.RS256:
+		r.IDSigner = r.Signer
 	}
 	return r.finish()
+}
+
+// open decrypts a stored key's private half.
+func (m *Manager) open(k store.SigningKey) (jose.PrivateKey, error) {
+	der, err := m.master.Open(k.PrivateSealed, sealAD(k.KID))
+	if err != nil {
+		return jose.PrivateKey{}, fmt.Errorf("decrypt signing key %s (is its master key configured, as primary or previous?): %w", k.KID, err)
+	}
+	priv, err := jose.UnmarshalPrivate(k.Alg, k.KID, der)
+	if err != nil {
+		return jose.PrivateKey{}, fmt.Errorf("signing key %s: %w", k.KID, err)
+	}
+	return priv, nil
 }
 
 // finish encodes the JWKS and its ETag.

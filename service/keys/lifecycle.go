@@ -173,3 +173,21 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// retireAll retires every signing or published key (ID-token keys that
+// RS256 access-token keys made unneeded) and removes them after the
+// retention, like plan does.
+func retireAll(keys []store.SigningKey, now time.Time, p Policy) store.KeyChanges {
+	var c store.KeyChanges
+	for _, k := range keys {
+		switch k.State {
+		case store.KeyActive, store.KeyNext:
+			c.Update = append(c.Update, retire(k, now))
+		case store.KeyRetired, store.KeyRevoked:
+			if !k.RetiredAt.IsZero() && !now.Before(k.RetiredAt.Add(p.RetainRetired)) {
+				c.Delete = append(c.Delete, k.KID)
+			}
+		}
+	}
+	return c
+}

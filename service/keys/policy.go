@@ -230,7 +230,9 @@ func (m *Manager) Start(ctx context.Context) error {
 				return store.KeyChanges{}, nil, err
 			}
 		}
-		c, err := plan(keys, m.now().UTC(), merged.Lifecycle(), m.newKeyFunc(merged))
+		c, err := m.byPurpose(keys, merged, func(keys []store.SigningKey, newKey newKeyFunc) (store.KeyChanges, error) {
+			return plan(keys, m.now().UTC(), merged.Lifecycle(), newKey)
+		})
 		if err != nil {
 			return store.KeyChanges{}, nil, err
 		}

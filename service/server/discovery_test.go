@@ -132,13 +132,16 @@ func TestOIDCDiscoveryDocument(t *testing.T) {
 		}
 		doc := r.json(t)
 
-		// Exactly these members, nothing that gatehouse does not do
-		// (no authorization_endpoint, userinfo_endpoint, registration).
+		// Exactly these members, nothing that gatehouse does not do (no
+		// dynamic registration).
 		wantMembers := []string{
 			"issuer", "jwks_uri", "token_endpoint", "introspection_endpoint", "revocation_endpoint",
-			"grant_types_supported", "response_types_supported",
+			"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint",
+			"grant_types_supported", "response_types_supported", "response_modes_supported",
 			"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported",
 			"scopes_supported", "subject_types_supported", "id_token_signing_alg_values_supported", "claims_supported",
+			"code_challenge_methods_supported", "prompt_values_supported", "authorization_response_iss_parameter_supported",
+			"claims_parameter_supported", "request_parameter_supported", "request_uri_parameter_supported",
 		}
 		var got []string
 		for k := range doc {
@@ -183,6 +186,9 @@ func TestOIDCDiscoveryDocument(t *testing.T) {
 			"token_endpoint":         "/oauth2/token",
 			"introspection_endpoint": "/oauth2/introspect",
 			"revocation_endpoint":    "/oauth2/revoke",
+			"authorization_endpoint": "/oauth2/authorize",
+			"userinfo_endpoint":      "/oauth2/userinfo",
+			"end_session_endpoint":   "/oauth2/logout",
 		} {
 			u, err := url.Parse(str(name))
 			if err != nil || !u.IsAbs() || u.String() != issuer+path {
@@ -190,14 +196,16 @@ func TestOIDCDiscoveryDocument(t *testing.T) {
 			}
 		}
 		for name, want := range map[string][]string{
-			"grant_types_supported":                         {"password", "client_credentials", "refresh_token"},
-			"response_types_supported":                      {},
+			"grant_types_supported":                         {"authorization_code", "refresh_token", "client_credentials", "password", "urn:ietf:params:oauth:grant-type:token-exchange"},
+			"response_types_supported":                      {"code"},
+			"code_challenge_methods_supported":              {"S256"},
 			"token_endpoint_auth_methods_supported":         {"client_secret_basic", "client_secret_post", "none"},
 			"revocation_endpoint_auth_methods_supported":    {"client_secret_basic", "client_secret_post", "none"},
 			"introspection_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "Bearer"},
 			"scopes_supported":                              {"openid", "profile", "email", "offline_access"},
 			"subject_types_supported":                       {"public"},
-			"claims_supported":                              {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "sid", "preferred_username", "email"},
+			"claims_supported": {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "sid",
+				"auth_time", "nonce", "at_hash", "azp", "name", "preferred_username", "email", "email_verified"},
 		} {
 			if got := list(name); !slices.Equal(got, want) {
 				t.Errorf("%s = %q, want %q", name, got, want)
@@ -215,20 +223,10 @@ func TestOIDCDiscoveryDocument(t *testing.T) {
 		}
 		o2WantError(t, postForm(t, str("introspection_endpoint"), url.Values{"token": {"not-a-token"}}), http.StatusUnauthorized, "invalid_client")
 
-		// The algorithms are exactly those of the published keys: every key
-		// can be used, and nothing without a key is claimed.
-		keyAlgs := jwksAlgs(t, jwks.body)
-		algs := list("id_token_signing_alg_values_supported")
-		for _, a := range keyAlgs {
-			if !slices.Contains(algs, a) {
-				t.Errorf("id_token_signing_alg_values_supported = %v lacks the alg %s of a published key", algs, a)
-			}
-		}
-		for _, a := range algs {
-			if !slices.Contains(keyAlgs, a) {
-				t.Errorf("id_token_signing_alg_values_supported = %v claims %s, which no published key has", algs, a)
-			}
-		}
+		// Every published key's algorithm is offered, and RS256 always
+		// (OpenID Connect requires it; its ID-token key is made when the
+		// first client may use the code flow); nothing else is claimed.
+		checkIDTokenAlgs(t, jwksAlgs(t, jwks.body), list("id_token_signing_alg_values_supported"))
 
 		// A HEAD works too (caches revalidate with it); POST is refused.
 		if res, err := http.Head(issuer + "/.well-known/openid-configuration"); err != nil || res.StatusCode != http.StatusOK {
@@ -397,10 +395,8 @@ func TestOIDCDiscoveryFollowsKeys(t *testing.T) {
 				t.Errorf("issuer %q jwks_uri %q token_endpoint %q (issuer %q)", doc.Issuer, doc.JWKSURI, doc.Token, issuer)
 			}
 			keyAlgs := jwksAlgs(t, ts.do(t, "GET", "/.well-known/jwks.json", "", "", "").body)
-			slices.Sort(keyAlgs)
-			algs := slices.Clone(doc.Algs)
-			slices.Sort(algs)
-			if !slices.Equal(slices.Compact(keyAlgs), algs) || !slices.Contains(algs, tc.alg) {
+			checkIDTokenAlgs(t, slices.Compact(keyAlgs), doc.Algs)
+			if !slices.Contains(doc.Algs, tc.alg) {
 				t.Errorf("algs = %v, keys %v, signing with %s", doc.Algs, keyAlgs, tc.alg)
 			}
 
@@ -421,5 +417,25 @@ func TestOIDCDiscoveryFollowsKeys(t *testing.T) {
 				t.Errorf("iss = %q, want %q", idt.Issuer, issuer)
 			}
 		})
+	}
+}
+
+// checkIDTokenAlgs: the ID token algorithms are those of the published keys
+// plus RS256.
+func checkIDTokenAlgs(t *testing.T, keyAlgs, algs []string) {
+	t.Helper()
+	want := slices.Clone(keyAlgs)
+	if !slices.Contains(want, "RS256") {
+		want = append(want, "RS256")
+	}
+	for _, a := range want {
+		if !slices.Contains(algs, a) {
+			t.Errorf("id_token_signing_alg_values_supported = %v lacks %s", algs, a)
+		}
+	}
+	for _, a := range algs {
+		if !slices.Contains(want, a) {
+			t.Errorf("id_token_signing_alg_values_supported = %v claims %s, which no key signs", algs, a)
+		}
 	}
 }

@@ -340,7 +340,7 @@ func TestOAuth2TokenErrors(t *testing.T) {
 			{"missing grant type", o2Req{body: o2Form("username", "alice", "password", "alice-password")}, 400, "invalid_request", "grant_type"},
 			{"missing password", o2Req{body: o2Form("grant_type", "password", "username", "alice")}, 400, "invalid_request", "password"},
 			{"unknown grant", o2Req{body: o2Form("grant_type", "implicit")}, 400, "unsupported_grant_type", "implicit"},
-			{"authorization_code grant", o2Req{body: o2Form("grant_type", "authorization_code", "code", "x"), authz: o2Basic("reporter", secret)}, 400, "unsupported_grant_type", ""},
+			{"authorization_code grant without redirect_uri", o2Req{body: o2Form("grant_type", "authorization_code", "code", "x"), authz: o2Basic("reporter", secret)}, 400, "invalid_request", "redirect_uri"},
 			{"unknown scope", o2Req{body: pw + "&scope=openid+admin%3Aall"}, 400, "invalid_scope", "admin:all"},
 			{"bad scope characters", o2Req{body: pw + "&scope=open%22id"}, 400, "invalid_scope", ""},
 			{"wrong password", o2Req{body: o2Form("grant_type", "password", "username", "alice", "password", "wrong")}, 400, "invalid_grant", ""},

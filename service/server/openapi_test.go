@@ -170,12 +170,13 @@ func TestOpenAPIDocument(t *testing.T) {
 
 // wantSecurity says whether an operation takes a bearer token: from the
 // authorization table for the gateway's operations, from the handlers for
-// the others (introspection takes a service client's token).
+// the others (introspection takes a service client's token, userinfo the
+// user's access token).
 func wantSecurity(t *testing.T, path string, op *openapi3.Operation) bool {
 	t.Helper()
 	service, rpc, ok := strings.Cut(op.OperationID, "_")
 	if !strings.HasPrefix(path, "/v1/") {
-		return path == "/oauth2/introspect"
+		return path == "/oauth2/introspect" || path == "/oauth2/userinfo"
 	}
 	if !ok {
 		t.Errorf("%s: operation id %q is not Service_Method", path, op.OperationID)

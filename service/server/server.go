@@ -585,8 +585,8 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 }
 
 // housekeep deletes, once an hour, refresh tokens that can never be used
-// again, stale login-failure counters and audit events past their
-// retention. Every replica does it; the deletes are idempotent.
+// again, stale login-failure counters, audit events past their retention
+// and used or expired authorization codes. Every replica does it; the deletes are idempotent.
 func (a *App) housekeep(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -611,6 +611,11 @@ func (a *App) housekeep(ctx context.Context) {
 			a.log.Warn("pruning login throttles failed", "err", err)
 		}
 		a.PruneAudit(ctx)
+		if n, err := a.core.PruneAuthorizationCodes(ctx); err != nil {
+			a.log.Warn("pruning authorization codes failed", "err", err)
+		} else if n > 0 {
+			a.log.Debug("pruned authorization codes", "rows", n)
+		}
 	}
 }
 

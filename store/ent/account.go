@@ -34,6 +34,18 @@ type Account struct {
 	SecretHash []byte `json:"-"`
 	// Audiences holds the value of the "audiences" field.
 	Audiences []string `json:"audiences,omitempty"`
+	// RedirectUris holds the value of the "redirect_uris" field.
+	RedirectUris []string `json:"redirect_uris,omitempty"`
+	// PostLogoutRedirectUris holds the value of the "post_logout_redirect_uris" field.
+	PostLogoutRedirectUris []string `json:"post_logout_redirect_uris,omitempty"`
+	// GrantTypes holds the value of the "grant_types" field.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// PublicClient holds the value of the "public_client" field.
+	PublicClient bool `json:"public_client,omitempty"`
+	// FirstParty holds the value of the "first_party" field.
+	FirstParty bool `json:"first_party,omitempty"`
+	// IDTokenAlg holds the value of the "id_token_alg" field.
+	IDTokenAlg string `json:"id_token_alg,omitempty"`
 	// Active holds the value of the "active" field.
 	Active bool `json:"active,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -69,11 +81,11 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case account.FieldSecretHash, account.FieldAudiences:
+		case account.FieldSecretHash, account.FieldAudiences, account.FieldRedirectUris, account.FieldPostLogoutRedirectUris, account.FieldGrantTypes:
 			values[i] = new([]byte)
-		case account.FieldActive:
+		case account.FieldPublicClient, account.FieldFirstParty, account.FieldActive:
 			values[i] = new(sql.NullBool)
-		case account.FieldID, account.FieldKind, account.FieldUsername, account.FieldClientID, account.FieldEmail, account.FieldDisplayName, account.FieldPasswordHash:
+		case account.FieldID, account.FieldKind, account.FieldUsername, account.FieldClientID, account.FieldEmail, account.FieldDisplayName, account.FieldPasswordHash, account.FieldIDTokenAlg:
 			values[i] = new(sql.NullString)
 		case account.FieldCreatedAt, account.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -150,6 +162,48 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Audiences); err != nil {
 					return fmt.Errorf("unmarshal field audiences: %w", err)
 				}
+			}
+		case account.FieldRedirectUris:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field redirect_uris", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.RedirectUris); err != nil {
+					return fmt.Errorf("unmarshal field redirect_uris: %w", err)
+				}
+			}
+		case account.FieldPostLogoutRedirectUris:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field post_logout_redirect_uris", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.PostLogoutRedirectUris); err != nil {
+					return fmt.Errorf("unmarshal field post_logout_redirect_uris: %w", err)
+				}
+			}
+		case account.FieldGrantTypes:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field grant_types", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.GrantTypes); err != nil {
+					return fmt.Errorf("unmarshal field grant_types: %w", err)
+				}
+			}
+		case account.FieldPublicClient:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field public_client", values[i])
+			} else if value.Valid {
+				_m.PublicClient = value.Bool
+			}
+		case account.FieldFirstParty:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field first_party", values[i])
+			} else if value.Valid {
+				_m.FirstParty = value.Bool
+			}
+		case account.FieldIDTokenAlg:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field id_token_alg", values[i])
+			} else if value.Valid {
+				_m.IDTokenAlg = value.String
 			}
 		case account.FieldActive:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -237,6 +291,24 @@ func (_m *Account) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("audiences=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Audiences))
+	builder.WriteString(", ")
+	builder.WriteString("redirect_uris=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RedirectUris))
+	builder.WriteString(", ")
+	builder.WriteString("post_logout_redirect_uris=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PostLogoutRedirectUris))
+	builder.WriteString(", ")
+	builder.WriteString("grant_types=")
+	builder.WriteString(fmt.Sprintf("%v", _m.GrantTypes))
+	builder.WriteString(", ")
+	builder.WriteString("public_client=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PublicClient))
+	builder.WriteString(", ")
+	builder.WriteString("first_party=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FirstParty))
+	builder.WriteString(", ")
+	builder.WriteString("id_token_alg=")
+	builder.WriteString(_m.IDTokenAlg)
 	builder.WriteString(", ")
 	builder.WriteString("active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Active))

@@ -112,6 +112,66 @@ func (_c *AccountCreate) SetAudiences(v []string) *AccountCreate {
 	return _c
 }
 
+// SetRedirectUris sets the "redirect_uris" field.
+func (_c *AccountCreate) SetRedirectUris(v []string) *AccountCreate {
+	_c.mutation.SetRedirectUris(v)
+	return _c
+}
+
+// SetPostLogoutRedirectUris sets the "post_logout_redirect_uris" field.
+func (_c *AccountCreate) SetPostLogoutRedirectUris(v []string) *AccountCreate {
+	_c.mutation.SetPostLogoutRedirectUris(v)
+	return _c
+}
+
+// SetGrantTypes sets the "grant_types" field.
+func (_c *AccountCreate) SetGrantTypes(v []string) *AccountCreate {
+	_c.mutation.SetGrantTypes(v)
+	return _c
+}
+
+// SetPublicClient sets the "public_client" field.
+func (_c *AccountCreate) SetPublicClient(v bool) *AccountCreate {
+	_c.mutation.SetPublicClient(v)
+	return _c
+}
+
+// SetNillablePublicClient sets the "public_client" field if the given value is not nil.
+func (_c *AccountCreate) SetNillablePublicClient(v *bool) *AccountCreate {
+	if v != nil {
+		_c.SetPublicClient(*v)
+	}
+	return _c
+}
+
+// SetFirstParty sets the "first_party" field.
+func (_c *AccountCreate) SetFirstParty(v bool) *AccountCreate {
+	_c.mutation.SetFirstParty(v)
+	return _c
+}
+
+// SetNillableFirstParty sets the "first_party" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableFirstParty(v *bool) *AccountCreate {
+	if v != nil {
+		_c.SetFirstParty(*v)
+	}
+	return _c
+}
+
+// SetIDTokenAlg sets the "id_token_alg" field.
+func (_c *AccountCreate) SetIDTokenAlg(v string) *AccountCreate {
+	_c.mutation.SetIDTokenAlg(v)
+	return _c
+}
+
+// SetNillableIDTokenAlg sets the "id_token_alg" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableIDTokenAlg(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetIDTokenAlg(*v)
+	}
+	return _c
+}
+
 // SetActive sets the "active" field.
 func (_c *AccountCreate) SetActive(v bool) *AccountCreate {
 	_c.mutation.SetActive(v)
@@ -218,6 +278,18 @@ func (_c *AccountCreate) defaults() {
 		v := account.DefaultPasswordHash
 		_c.mutation.SetPasswordHash(v)
 	}
+	if _, ok := _c.mutation.PublicClient(); !ok {
+		v := account.DefaultPublicClient
+		_c.mutation.SetPublicClient(v)
+	}
+	if _, ok := _c.mutation.FirstParty(); !ok {
+		v := account.DefaultFirstParty
+		_c.mutation.SetFirstParty(v)
+	}
+	if _, ok := _c.mutation.IDTokenAlg(); !ok {
+		v := account.DefaultIDTokenAlg
+		_c.mutation.SetIDTokenAlg(v)
+	}
 	if _, ok := _c.mutation.Active(); !ok {
 		v := account.DefaultActive
 		_c.mutation.SetActive(v)
@@ -267,6 +339,20 @@ func (_c *AccountCreate) check() error {
 	}
 	if _, ok := _c.mutation.PasswordHash(); !ok {
 		return &ValidationError{Name: "password_hash", err: errors.New(`ent: missing required field "Account.password_hash"`)}
+	}
+	if _, ok := _c.mutation.PublicClient(); !ok {
+		return &ValidationError{Name: "public_client", err: errors.New(`ent: missing required field "Account.public_client"`)}
+	}
+	if _, ok := _c.mutation.FirstParty(); !ok {
+		return &ValidationError{Name: "first_party", err: errors.New(`ent: missing required field "Account.first_party"`)}
+	}
+	if _, ok := _c.mutation.IDTokenAlg(); !ok {
+		return &ValidationError{Name: "id_token_alg", err: errors.New(`ent: missing required field "Account.id_token_alg"`)}
+	}
+	if v, ok := _c.mutation.IDTokenAlg(); ok {
+		if err := account.IDTokenAlgValidator(v); err != nil {
+			return &ValidationError{Name: "id_token_alg", err: fmt.Errorf(`ent: validator failed for field "Account.id_token_alg": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Active(); !ok {
 		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "Account.active"`)}
@@ -349,6 +435,30 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Audiences(); ok {
 		_spec.SetField(account.FieldAudiences, field.TypeJSON, value)
 		_node.Audiences = value
+	}
+	if value, ok := _c.mutation.RedirectUris(); ok {
+		_spec.SetField(account.FieldRedirectUris, field.TypeJSON, value)
+		_node.RedirectUris = value
+	}
+	if value, ok := _c.mutation.PostLogoutRedirectUris(); ok {
+		_spec.SetField(account.FieldPostLogoutRedirectUris, field.TypeJSON, value)
+		_node.PostLogoutRedirectUris = value
+	}
+	if value, ok := _c.mutation.GrantTypes(); ok {
+		_spec.SetField(account.FieldGrantTypes, field.TypeJSON, value)
+		_node.GrantTypes = value
+	}
+	if value, ok := _c.mutation.PublicClient(); ok {
+		_spec.SetField(account.FieldPublicClient, field.TypeBool, value)
+		_node.PublicClient = value
+	}
+	if value, ok := _c.mutation.FirstParty(); ok {
+		_spec.SetField(account.FieldFirstParty, field.TypeBool, value)
+		_node.FirstParty = value
+	}
+	if value, ok := _c.mutation.IDTokenAlg(); ok {
+		_spec.SetField(account.FieldIDTokenAlg, field.TypeString, value)
+		_node.IDTokenAlg = value
 	}
 	if value, ok := _c.mutation.Active(); ok {
 		_spec.SetField(account.FieldActive, field.TypeBool, value)
@@ -541,6 +651,96 @@ func (u *AccountUpsert) UpdateAudiences() *AccountUpsert {
 // ClearAudiences clears the value of the "audiences" field.
 func (u *AccountUpsert) ClearAudiences() *AccountUpsert {
 	u.SetNull(account.FieldAudiences)
+	return u
+}
+
+// SetRedirectUris sets the "redirect_uris" field.
+func (u *AccountUpsert) SetRedirectUris(v []string) *AccountUpsert {
+	u.Set(account.FieldRedirectUris, v)
+	return u
+}
+
+// UpdateRedirectUris sets the "redirect_uris" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateRedirectUris() *AccountUpsert {
+	u.SetExcluded(account.FieldRedirectUris)
+	return u
+}
+
+// ClearRedirectUris clears the value of the "redirect_uris" field.
+func (u *AccountUpsert) ClearRedirectUris() *AccountUpsert {
+	u.SetNull(account.FieldRedirectUris)
+	return u
+}
+
+// SetPostLogoutRedirectUris sets the "post_logout_redirect_uris" field.
+func (u *AccountUpsert) SetPostLogoutRedirectUris(v []string) *AccountUpsert {
+	u.Set(account.FieldPostLogoutRedirectUris, v)
+	return u
+}
+
+// UpdatePostLogoutRedirectUris sets the "post_logout_redirect_uris" field to the value that was provided on create.
+func (u *AccountUpsert) UpdatePostLogoutRedirectUris() *AccountUpsert {
+	u.SetExcluded(account.FieldPostLogoutRedirectUris)
+	return u
+}
+
+// ClearPostLogoutRedirectUris clears the value of the "post_logout_redirect_uris" field.
+func (u *AccountUpsert) ClearPostLogoutRedirectUris() *AccountUpsert {
+	u.SetNull(account.FieldPostLogoutRedirectUris)
+	return u
+}
+
+// SetGrantTypes sets the "grant_types" field.
+func (u *AccountUpsert) SetGrantTypes(v []string) *AccountUpsert {
+	u.Set(account.FieldGrantTypes, v)
+	return u
+}
+
+// UpdateGrantTypes sets the "grant_types" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateGrantTypes() *AccountUpsert {
+	u.SetExcluded(account.FieldGrantTypes)
+	return u
+}
+
+// ClearGrantTypes clears the value of the "grant_types" field.
+func (u *AccountUpsert) ClearGrantTypes() *AccountUpsert {
+	u.SetNull(account.FieldGrantTypes)
+	return u
+}
+
+// SetPublicClient sets the "public_client" field.
+func (u *AccountUpsert) SetPublicClient(v bool) *AccountUpsert {
+	u.Set(account.FieldPublicClient, v)
+	return u
+}
+
+// UpdatePublicClient sets the "public_client" field to the value that was provided on create.
+func (u *AccountUpsert) UpdatePublicClient() *AccountUpsert {
+	u.SetExcluded(account.FieldPublicClient)
+	return u
+}
+
+// SetFirstParty sets the "first_party" field.
+func (u *AccountUpsert) SetFirstParty(v bool) *AccountUpsert {
+	u.Set(account.FieldFirstParty, v)
+	return u
+}
+
+// UpdateFirstParty sets the "first_party" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateFirstParty() *AccountUpsert {
+	u.SetExcluded(account.FieldFirstParty)
+	return u
+}
+
+// SetIDTokenAlg sets the "id_token_alg" field.
+func (u *AccountUpsert) SetIDTokenAlg(v string) *AccountUpsert {
+	u.Set(account.FieldIDTokenAlg, v)
+	return u
+}
+
+// UpdateIDTokenAlg sets the "id_token_alg" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateIDTokenAlg() *AccountUpsert {
+	u.SetExcluded(account.FieldIDTokenAlg)
 	return u
 }
 
@@ -752,6 +952,111 @@ func (u *AccountUpsertOne) UpdateAudiences() *AccountUpsertOne {
 func (u *AccountUpsertOne) ClearAudiences() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.ClearAudiences()
+	})
+}
+
+// SetRedirectUris sets the "redirect_uris" field.
+func (u *AccountUpsertOne) SetRedirectUris(v []string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetRedirectUris(v)
+	})
+}
+
+// UpdateRedirectUris sets the "redirect_uris" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateRedirectUris() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateRedirectUris()
+	})
+}
+
+// ClearRedirectUris clears the value of the "redirect_uris" field.
+func (u *AccountUpsertOne) ClearRedirectUris() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearRedirectUris()
+	})
+}
+
+// SetPostLogoutRedirectUris sets the "post_logout_redirect_uris" field.
+func (u *AccountUpsertOne) SetPostLogoutRedirectUris(v []string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPostLogoutRedirectUris(v)
+	})
+}
+
+// UpdatePostLogoutRedirectUris sets the "post_logout_redirect_uris" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdatePostLogoutRedirectUris() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePostLogoutRedirectUris()
+	})
+}
+
+// ClearPostLogoutRedirectUris clears the value of the "post_logout_redirect_uris" field.
+func (u *AccountUpsertOne) ClearPostLogoutRedirectUris() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearPostLogoutRedirectUris()
+	})
+}
+
+// SetGrantTypes sets the "grant_types" field.
+func (u *AccountUpsertOne) SetGrantTypes(v []string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetGrantTypes(v)
+	})
+}
+
+// UpdateGrantTypes sets the "grant_types" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateGrantTypes() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateGrantTypes()
+	})
+}
+
+// ClearGrantTypes clears the value of the "grant_types" field.
+func (u *AccountUpsertOne) ClearGrantTypes() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearGrantTypes()
+	})
+}
+
+// SetPublicClient sets the "public_client" field.
+func (u *AccountUpsertOne) SetPublicClient(v bool) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPublicClient(v)
+	})
+}
+
+// UpdatePublicClient sets the "public_client" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdatePublicClient() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePublicClient()
+	})
+}
+
+// SetFirstParty sets the "first_party" field.
+func (u *AccountUpsertOne) SetFirstParty(v bool) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetFirstParty(v)
+	})
+}
+
+// UpdateFirstParty sets the "first_party" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateFirstParty() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateFirstParty()
+	})
+}
+
+// SetIDTokenAlg sets the "id_token_alg" field.
+func (u *AccountUpsertOne) SetIDTokenAlg(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetIDTokenAlg(v)
+	})
+}
+
+// UpdateIDTokenAlg sets the "id_token_alg" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateIDTokenAlg() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateIDTokenAlg()
 	})
 }
 
@@ -1134,6 +1439,111 @@ func (u *AccountUpsertBulk) UpdateAudiences() *AccountUpsertBulk {
 func (u *AccountUpsertBulk) ClearAudiences() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.ClearAudiences()
+	})
+}
+
+// SetRedirectUris sets the "redirect_uris" field.
+func (u *AccountUpsertBulk) SetRedirectUris(v []string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetRedirectUris(v)
+	})
+}
+
+// UpdateRedirectUris sets the "redirect_uris" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateRedirectUris() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateRedirectUris()
+	})
+}
+
+// ClearRedirectUris clears the value of the "redirect_uris" field.
+func (u *AccountUpsertBulk) ClearRedirectUris() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearRedirectUris()
+	})
+}
+
+// SetPostLogoutRedirectUris sets the "post_logout_redirect_uris" field.
+func (u *AccountUpsertBulk) SetPostLogoutRedirectUris(v []string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPostLogoutRedirectUris(v)
+	})
+}
+
+// UpdatePostLogoutRedirectUris sets the "post_logout_redirect_uris" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdatePostLogoutRedirectUris() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePostLogoutRedirectUris()
+	})
+}
+
+// ClearPostLogoutRedirectUris clears the value of the "post_logout_redirect_uris" field.
+func (u *AccountUpsertBulk) ClearPostLogoutRedirectUris() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearPostLogoutRedirectUris()
+	})
+}
+
+// SetGrantTypes sets the "grant_types" field.
+func (u *AccountUpsertBulk) SetGrantTypes(v []string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetGrantTypes(v)
+	})
+}
+
+// UpdateGrantTypes sets the "grant_types" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateGrantTypes() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateGrantTypes()
+	})
+}
+
+// ClearGrantTypes clears the value of the "grant_types" field.
+func (u *AccountUpsertBulk) ClearGrantTypes() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearGrantTypes()
+	})
+}
+
+// SetPublicClient sets the "public_client" field.
+func (u *AccountUpsertBulk) SetPublicClient(v bool) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPublicClient(v)
+	})
+}
+
+// UpdatePublicClient sets the "public_client" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdatePublicClient() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePublicClient()
+	})
+}
+
+// SetFirstParty sets the "first_party" field.
+func (u *AccountUpsertBulk) SetFirstParty(v bool) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetFirstParty(v)
+	})
+}
+
+// UpdateFirstParty sets the "first_party" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateFirstParty() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateFirstParty()
+	})
+}
+
+// SetIDTokenAlg sets the "id_token_alg" field.
+func (u *AccountUpsertBulk) SetIDTokenAlg(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetIDTokenAlg(v)
+	})
+}
+
+// UpdateIDTokenAlg sets the "id_token_alg" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateIDTokenAlg() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateIDTokenAlg()
 	})
 }
 

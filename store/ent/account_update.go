@@ -148,6 +148,102 @@ func (_u *AccountUpdate) ClearAudiences() *AccountUpdate {
 	return _u
 }
 
+// SetRedirectUris sets the "redirect_uris" field.
+func (_u *AccountUpdate) SetRedirectUris(v []string) *AccountUpdate {
+	_u.mutation.SetRedirectUris(v)
+	return _u
+}
+
+// AppendRedirectUris appends value to the "redirect_uris" field.
+func (_u *AccountUpdate) AppendRedirectUris(v []string) *AccountUpdate {
+	_u.mutation.AppendRedirectUris(v)
+	return _u
+}
+
+// ClearRedirectUris clears the value of the "redirect_uris" field.
+func (_u *AccountUpdate) ClearRedirectUris() *AccountUpdate {
+	_u.mutation.ClearRedirectUris()
+	return _u
+}
+
+// SetPostLogoutRedirectUris sets the "post_logout_redirect_uris" field.
+func (_u *AccountUpdate) SetPostLogoutRedirectUris(v []string) *AccountUpdate {
+	_u.mutation.SetPostLogoutRedirectUris(v)
+	return _u
+}
+
+// AppendPostLogoutRedirectUris appends value to the "post_logout_redirect_uris" field.
+func (_u *AccountUpdate) AppendPostLogoutRedirectUris(v []string) *AccountUpdate {
+	_u.mutation.AppendPostLogoutRedirectUris(v)
+	return _u
+}
+
+// ClearPostLogoutRedirectUris clears the value of the "post_logout_redirect_uris" field.
+func (_u *AccountUpdate) ClearPostLogoutRedirectUris() *AccountUpdate {
+	_u.mutation.ClearPostLogoutRedirectUris()
+	return _u
+}
+
+// SetGrantTypes sets the "grant_types" field.
+func (_u *AccountUpdate) SetGrantTypes(v []string) *AccountUpdate {
+	_u.mutation.SetGrantTypes(v)
+	return _u
+}
+
+// AppendGrantTypes appends value to the "grant_types" field.
+func (_u *AccountUpdate) AppendGrantTypes(v []string) *AccountUpdate {
+	_u.mutation.AppendGrantTypes(v)
+	return _u
+}
+
+// ClearGrantTypes clears the value of the "grant_types" field.
+func (_u *AccountUpdate) ClearGrantTypes() *AccountUpdate {
+	_u.mutation.ClearGrantTypes()
+	return _u
+}
+
+// SetPublicClient sets the "public_client" field.
+func (_u *AccountUpdate) SetPublicClient(v bool) *AccountUpdate {
+	_u.mutation.SetPublicClient(v)
+	return _u
+}
+
+// SetNillablePublicClient sets the "public_client" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillablePublicClient(v *bool) *AccountUpdate {
+	if v != nil {
+		_u.SetPublicClient(*v)
+	}
+	return _u
+}
+
+// SetFirstParty sets the "first_party" field.
+func (_u *AccountUpdate) SetFirstParty(v bool) *AccountUpdate {
+	_u.mutation.SetFirstParty(v)
+	return _u
+}
+
+// SetNillableFirstParty sets the "first_party" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableFirstParty(v *bool) *AccountUpdate {
+	if v != nil {
+		_u.SetFirstParty(*v)
+	}
+	return _u
+}
+
+// SetIDTokenAlg sets the "id_token_alg" field.
+func (_u *AccountUpdate) SetIDTokenAlg(v string) *AccountUpdate {
+	_u.mutation.SetIDTokenAlg(v)
+	return _u
+}
+
+// SetNillableIDTokenAlg sets the "id_token_alg" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableIDTokenAlg(v *string) *AccountUpdate {
+	if v != nil {
+		_u.SetIDTokenAlg(*v)
+	}
+	return _u
+}
+
 // SetActive sets the "active" field.
 func (_u *AccountUpdate) SetActive(v bool) *AccountUpdate {
 	_u.mutation.SetActive(v)
@@ -266,6 +362,11 @@ func (_u *AccountUpdate) check() error {
 			return &ValidationError{Name: "display_name", err: fmt.Errorf(`ent: validator failed for field "Account.display_name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.IDTokenAlg(); ok {
+		if err := account.IDTokenAlgValidator(v); err != nil {
+			return &ValidationError{Name: "id_token_alg", err: fmt.Errorf(`ent: validator failed for field "Account.id_token_alg": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -321,6 +422,48 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.AudiencesCleared() {
 		_spec.ClearField(account.FieldAudiences, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RedirectUris(); ok {
+		_spec.SetField(account.FieldRedirectUris, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRedirectUris(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldRedirectUris, value)
+		})
+	}
+	if _u.mutation.RedirectUrisCleared() {
+		_spec.ClearField(account.FieldRedirectUris, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.PostLogoutRedirectUris(); ok {
+		_spec.SetField(account.FieldPostLogoutRedirectUris, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedPostLogoutRedirectUris(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldPostLogoutRedirectUris, value)
+		})
+	}
+	if _u.mutation.PostLogoutRedirectUrisCleared() {
+		_spec.ClearField(account.FieldPostLogoutRedirectUris, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.GrantTypes(); ok {
+		_spec.SetField(account.FieldGrantTypes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedGrantTypes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldGrantTypes, value)
+		})
+	}
+	if _u.mutation.GrantTypesCleared() {
+		_spec.ClearField(account.FieldGrantTypes, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.PublicClient(); ok {
+		_spec.SetField(account.FieldPublicClient, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.FirstParty(); ok {
+		_spec.SetField(account.FieldFirstParty, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.IDTokenAlg(); ok {
+		_spec.SetField(account.FieldIDTokenAlg, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(account.FieldActive, field.TypeBool, value)
@@ -511,6 +654,102 @@ func (_u *AccountUpdateOne) ClearAudiences() *AccountUpdateOne {
 	return _u
 }
 
+// SetRedirectUris sets the "redirect_uris" field.
+func (_u *AccountUpdateOne) SetRedirectUris(v []string) *AccountUpdateOne {
+	_u.mutation.SetRedirectUris(v)
+	return _u
+}
+
+// AppendRedirectUris appends value to the "redirect_uris" field.
+func (_u *AccountUpdateOne) AppendRedirectUris(v []string) *AccountUpdateOne {
+	_u.mutation.AppendRedirectUris(v)
+	return _u
+}
+
+// ClearRedirectUris clears the value of the "redirect_uris" field.
+func (_u *AccountUpdateOne) ClearRedirectUris() *AccountUpdateOne {
+	_u.mutation.ClearRedirectUris()
+	return _u
+}
+
+// SetPostLogoutRedirectUris sets the "post_logout_redirect_uris" field.
+func (_u *AccountUpdateOne) SetPostLogoutRedirectUris(v []string) *AccountUpdateOne {
+	_u.mutation.SetPostLogoutRedirectUris(v)
+	return _u
+}
+
+// AppendPostLogoutRedirectUris appends value to the "post_logout_redirect_uris" field.
+func (_u *AccountUpdateOne) AppendPostLogoutRedirectUris(v []string) *AccountUpdateOne {
+	_u.mutation.AppendPostLogoutRedirectUris(v)
+	return _u
+}
+
+// ClearPostLogoutRedirectUris clears the value of the "post_logout_redirect_uris" field.
+func (_u *AccountUpdateOne) ClearPostLogoutRedirectUris() *AccountUpdateOne {
+	_u.mutation.ClearPostLogoutRedirectUris()
+	return _u
+}
+
+// SetGrantTypes sets the "grant_types" field.
+func (_u *AccountUpdateOne) SetGrantTypes(v []string) *AccountUpdateOne {
+	_u.mutation.SetGrantTypes(v)
+	return _u
+}
+
+// AppendGrantTypes appends value to the "grant_types" field.
+func (_u *AccountUpdateOne) AppendGrantTypes(v []string) *AccountUpdateOne {
+	_u.mutation.AppendGrantTypes(v)
+	return _u
+}
+
+// ClearGrantTypes clears the value of the "grant_types" field.
+func (_u *AccountUpdateOne) ClearGrantTypes() *AccountUpdateOne {
+	_u.mutation.ClearGrantTypes()
+	return _u
+}
+
+// SetPublicClient sets the "public_client" field.
+func (_u *AccountUpdateOne) SetPublicClient(v bool) *AccountUpdateOne {
+	_u.mutation.SetPublicClient(v)
+	return _u
+}
+
+// SetNillablePublicClient sets the "public_client" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillablePublicClient(v *bool) *AccountUpdateOne {
+	if v != nil {
+		_u.SetPublicClient(*v)
+	}
+	return _u
+}
+
+// SetFirstParty sets the "first_party" field.
+func (_u *AccountUpdateOne) SetFirstParty(v bool) *AccountUpdateOne {
+	_u.mutation.SetFirstParty(v)
+	return _u
+}
+
+// SetNillableFirstParty sets the "first_party" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableFirstParty(v *bool) *AccountUpdateOne {
+	if v != nil {
+		_u.SetFirstParty(*v)
+	}
+	return _u
+}
+
+// SetIDTokenAlg sets the "id_token_alg" field.
+func (_u *AccountUpdateOne) SetIDTokenAlg(v string) *AccountUpdateOne {
+	_u.mutation.SetIDTokenAlg(v)
+	return _u
+}
+
+// SetNillableIDTokenAlg sets the "id_token_alg" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableIDTokenAlg(v *string) *AccountUpdateOne {
+	if v != nil {
+		_u.SetIDTokenAlg(*v)
+	}
+	return _u
+}
+
 // SetActive sets the "active" field.
 func (_u *AccountUpdateOne) SetActive(v bool) *AccountUpdateOne {
 	_u.mutation.SetActive(v)
@@ -642,6 +881,11 @@ func (_u *AccountUpdateOne) check() error {
 			return &ValidationError{Name: "display_name", err: fmt.Errorf(`ent: validator failed for field "Account.display_name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.IDTokenAlg(); ok {
+		if err := account.IDTokenAlgValidator(v); err != nil {
+			return &ValidationError{Name: "id_token_alg", err: fmt.Errorf(`ent: validator failed for field "Account.id_token_alg": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -714,6 +958,48 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if _u.mutation.AudiencesCleared() {
 		_spec.ClearField(account.FieldAudiences, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RedirectUris(); ok {
+		_spec.SetField(account.FieldRedirectUris, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRedirectUris(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldRedirectUris, value)
+		})
+	}
+	if _u.mutation.RedirectUrisCleared() {
+		_spec.ClearField(account.FieldRedirectUris, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.PostLogoutRedirectUris(); ok {
+		_spec.SetField(account.FieldPostLogoutRedirectUris, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedPostLogoutRedirectUris(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldPostLogoutRedirectUris, value)
+		})
+	}
+	if _u.mutation.PostLogoutRedirectUrisCleared() {
+		_spec.ClearField(account.FieldPostLogoutRedirectUris, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.GrantTypes(); ok {
+		_spec.SetField(account.FieldGrantTypes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedGrantTypes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldGrantTypes, value)
+		})
+	}
+	if _u.mutation.GrantTypesCleared() {
+		_spec.ClearField(account.FieldGrantTypes, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.PublicClient(); ok {
+		_spec.SetField(account.FieldPublicClient, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.FirstParty(); ok {
+		_spec.SetField(account.FieldFirstParty, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.IDTokenAlg(); ok {
+		_spec.SetField(account.FieldIDTokenAlg, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(account.FieldActive, field.TypeBool, value)

@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
+	"github.com/gatehouse/gatehouse/store/ent/authorizationcode"
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
@@ -39,6 +40,8 @@ type Client struct {
 	Account *AccountClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// AuthorizationCode is the client for interacting with the AuthorizationCode builders.
+	AuthorizationCode *AuthorizationCodeClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
 	// ClaimProfile is the client for interacting with the ClaimProfile builders.
@@ -70,6 +73,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Account = NewAccountClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.AuthorizationCode = NewAuthorizationCodeClient(c.config)
 	c.Change = NewChangeClient(c.config)
 	c.ClaimProfile = NewClaimProfileClient(c.config)
 	c.FederatedLink = NewFederatedLinkClient(c.config)
@@ -169,19 +173,20 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:           ctx,
-		config:        cfg,
-		Account:       NewAccountClient(cfg),
-		AuditEvent:    NewAuditEventClient(cfg),
-		Change:        NewChangeClient(cfg),
-		ClaimProfile:  NewClaimProfileClient(cfg),
-		FederatedLink: NewFederatedLinkClient(cfg),
-		RefreshToken:  NewRefreshTokenClient(cfg),
-		Role:          NewRoleClient(cfg),
-		Setting:       NewSettingClient(cfg),
-		SigningKey:    NewSigningKeyClient(cfg),
-		Throttle:      NewThrottleClient(cfg),
-		TrustedIssuer: NewTrustedIssuerClient(cfg),
+		ctx:               ctx,
+		config:            cfg,
+		Account:           NewAccountClient(cfg),
+		AuditEvent:        NewAuditEventClient(cfg),
+		AuthorizationCode: NewAuthorizationCodeClient(cfg),
+		Change:            NewChangeClient(cfg),
+		ClaimProfile:      NewClaimProfileClient(cfg),
+		FederatedLink:     NewFederatedLinkClient(cfg),
+		RefreshToken:      NewRefreshTokenClient(cfg),
+		Role:              NewRoleClient(cfg),
+		Setting:           NewSettingClient(cfg),
+		SigningKey:        NewSigningKeyClient(cfg),
+		Throttle:          NewThrottleClient(cfg),
+		TrustedIssuer:     NewTrustedIssuerClient(cfg),
 	}, nil
 }
 
@@ -199,19 +204,20 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:           ctx,
-		config:        cfg,
-		Account:       NewAccountClient(cfg),
-		AuditEvent:    NewAuditEventClient(cfg),
-		Change:        NewChangeClient(cfg),
-		ClaimProfile:  NewClaimProfileClient(cfg),
-		FederatedLink: NewFederatedLinkClient(cfg),
-		RefreshToken:  NewRefreshTokenClient(cfg),
-		Role:          NewRoleClient(cfg),
-		Setting:       NewSettingClient(cfg),
-		SigningKey:    NewSigningKeyClient(cfg),
-		Throttle:      NewThrottleClient(cfg),
-		TrustedIssuer: NewTrustedIssuerClient(cfg),
+		ctx:               ctx,
+		config:            cfg,
+		Account:           NewAccountClient(cfg),
+		AuditEvent:        NewAuditEventClient(cfg),
+		AuthorizationCode: NewAuthorizationCodeClient(cfg),
+		Change:            NewChangeClient(cfg),
+		ClaimProfile:      NewClaimProfileClient(cfg),
+		FederatedLink:     NewFederatedLinkClient(cfg),
+		RefreshToken:      NewRefreshTokenClient(cfg),
+		Role:              NewRoleClient(cfg),
+		Setting:           NewSettingClient(cfg),
+		SigningKey:        NewSigningKeyClient(cfg),
+		Throttle:          NewThrottleClient(cfg),
+		TrustedIssuer:     NewTrustedIssuerClient(cfg),
 	}, nil
 }
 
@@ -241,8 +247,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Account, c.AuditEvent, c.Change, c.ClaimProfile, c.FederatedLink,
-		c.RefreshToken, c.Role, c.Setting, c.SigningKey, c.Throttle, c.TrustedIssuer,
+		c.Account, c.AuditEvent, c.AuthorizationCode, c.Change, c.ClaimProfile,
+		c.FederatedLink, c.RefreshToken, c.Role, c.Setting, c.SigningKey, c.Throttle,
+		c.TrustedIssuer,
 	} {
 		n.Use(hooks...)
 	}
@@ -252,8 +259,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Account, c.AuditEvent, c.Change, c.ClaimProfile, c.FederatedLink,
-		c.RefreshToken, c.Role, c.Setting, c.SigningKey, c.Throttle, c.TrustedIssuer,
+		c.Account, c.AuditEvent, c.AuthorizationCode, c.Change, c.ClaimProfile,
+		c.FederatedLink, c.RefreshToken, c.Role, c.Setting, c.SigningKey, c.Throttle,
+		c.TrustedIssuer,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -266,6 +274,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Account.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *AuthorizationCodeMutation:
+		return c.AuthorizationCode.mutate(ctx, m)
 	case *ChangeMutation:
 		return c.Change.mutate(ctx, m)
 	case *ClaimProfileMutation:
@@ -568,6 +578,139 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
+	}
+}
+
+// AuthorizationCodeClient is a client for the AuthorizationCode schema.
+type AuthorizationCodeClient struct {
+	config
+}
+
+// NewAuthorizationCodeClient returns a client for the AuthorizationCode from the given config.
+func NewAuthorizationCodeClient(c config) *AuthorizationCodeClient {
+	return &AuthorizationCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `authorizationcode.Hooks(f(g(h())))`.
+func (c *AuthorizationCodeClient) Use(hooks ...Hook) {
+	c.hooks.AuthorizationCode = append(c.hooks.AuthorizationCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `authorizationcode.Intercept(f(g(h())))`.
+func (c *AuthorizationCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuthorizationCode = append(c.inters.AuthorizationCode, interceptors...)
+}
+
+// Create returns a builder for creating a AuthorizationCode entity.
+func (c *AuthorizationCodeClient) Create() *AuthorizationCodeCreate {
+	mutation := newAuthorizationCodeMutation(c.config, OpCreate)
+	return &AuthorizationCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuthorizationCode entities.
+func (c *AuthorizationCodeClient) CreateBulk(builders ...*AuthorizationCodeCreate) *AuthorizationCodeCreateBulk {
+	return &AuthorizationCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuthorizationCodeClient) MapCreateBulk(slice any, setFunc func(*AuthorizationCodeCreate, int)) *AuthorizationCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuthorizationCodeCreateBulk{err: fmt.Errorf("calling to AuthorizationCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuthorizationCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuthorizationCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuthorizationCode.
+func (c *AuthorizationCodeClient) Update() *AuthorizationCodeUpdate {
+	mutation := newAuthorizationCodeMutation(c.config, OpUpdate)
+	return &AuthorizationCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuthorizationCodeClient) UpdateOne(_m *AuthorizationCode) *AuthorizationCodeUpdateOne {
+	mutation := newAuthorizationCodeMutation(c.config, OpUpdateOne, withAuthorizationCode(_m))
+	return &AuthorizationCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuthorizationCodeClient) UpdateOneID(id string) *AuthorizationCodeUpdateOne {
+	mutation := newAuthorizationCodeMutation(c.config, OpUpdateOne, withAuthorizationCodeID(id))
+	return &AuthorizationCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuthorizationCode.
+func (c *AuthorizationCodeClient) Delete() *AuthorizationCodeDelete {
+	mutation := newAuthorizationCodeMutation(c.config, OpDelete)
+	return &AuthorizationCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuthorizationCodeClient) DeleteOne(_m *AuthorizationCode) *AuthorizationCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuthorizationCodeClient) DeleteOneID(id string) *AuthorizationCodeDeleteOne {
+	builder := c.Delete().Where(authorizationcode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuthorizationCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for AuthorizationCode.
+func (c *AuthorizationCodeClient) Query() *AuthorizationCodeQuery {
+	return &AuthorizationCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuthorizationCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuthorizationCode entity by its id.
+func (c *AuthorizationCodeClient) Get(ctx context.Context, id string) (*AuthorizationCode, error) {
+	return c.Query().Where(authorizationcode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuthorizationCodeClient) GetX(ctx context.Context, id string) *AuthorizationCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuthorizationCodeClient) Hooks() []Hook {
+	return c.hooks.AuthorizationCode
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuthorizationCodeClient) Interceptors() []Interceptor {
+	return c.inters.AuthorizationCode
+}
+
+func (c *AuthorizationCodeClient) mutate(ctx context.Context, m *AuthorizationCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuthorizationCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuthorizationCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuthorizationCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuthorizationCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuthorizationCode mutation op: %q", m.Op())
 	}
 }
 
@@ -1787,12 +1930,13 @@ func (c *TrustedIssuerClient) mutate(ctx context.Context, m *TrustedIssuerMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Account, AuditEvent, Change, ClaimProfile, FederatedLink, RefreshToken, Role,
-		Setting, SigningKey, Throttle, TrustedIssuer []ent.Hook
+		Account, AuditEvent, AuthorizationCode, Change, ClaimProfile, FederatedLink,
+		RefreshToken, Role, Setting, SigningKey, Throttle, TrustedIssuer []ent.Hook
 	}
 	inters struct {
-		Account, AuditEvent, Change, ClaimProfile, FederatedLink, RefreshToken, Role,
-		Setting, SigningKey, Throttle, TrustedIssuer []ent.Interceptor
+		Account, AuditEvent, AuthorizationCode, Change, ClaimProfile, FederatedLink,
+		RefreshToken, Role, Setting, SigningKey, Throttle,
+		TrustedIssuer []ent.Interceptor
 	}
 )
 

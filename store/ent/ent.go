@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
+	"github.com/gatehouse/gatehouse/store/ent/authorizationcode"
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
@@ -83,17 +84,18 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:       account.ValidColumn,
-			auditevent.Table:    auditevent.ValidColumn,
-			change.Table:        change.ValidColumn,
-			claimprofile.Table:  claimprofile.ValidColumn,
-			federatedlink.Table: federatedlink.ValidColumn,
-			refreshtoken.Table:  refreshtoken.ValidColumn,
-			role.Table:          role.ValidColumn,
-			setting.Table:       setting.ValidColumn,
-			signingkey.Table:    signingkey.ValidColumn,
-			throttle.Table:      throttle.ValidColumn,
-			trustedissuer.Table: trustedissuer.ValidColumn,
+			account.Table:           account.ValidColumn,
+			auditevent.Table:        auditevent.ValidColumn,
+			authorizationcode.Table: authorizationcode.ValidColumn,
+			change.Table:            change.ValidColumn,
+			claimprofile.Table:      claimprofile.ValidColumn,
+			federatedlink.Table:     federatedlink.ValidColumn,
+			refreshtoken.Table:      refreshtoken.ValidColumn,
+			role.Table:              role.ValidColumn,
+			setting.Table:           setting.ValidColumn,
+			signingkey.Table:        signingkey.ValidColumn,
+			throttle.Table:          throttle.ValidColumn,
+			trustedissuer.Table:     trustedissuer.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

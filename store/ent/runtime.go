@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/store/ent/account"
 	"github.com/gatehouse/gatehouse/store/ent/auditevent"
+	"github.com/gatehouse/gatehouse/store/ent/authorizationcode"
 	"github.com/gatehouse/gatehouse/store/ent/change"
 	"github.com/gatehouse/gatehouse/store/ent/claimprofile"
 	"github.com/gatehouse/gatehouse/store/ent/federatedlink"
@@ -47,16 +48,30 @@ func init() {
 	accountDescPasswordHash := accountFields[6].Descriptor()
 	// account.DefaultPasswordHash holds the default value on creation for the password_hash field.
 	account.DefaultPasswordHash = accountDescPasswordHash.Default.(string)
+	// accountDescPublicClient is the schema descriptor for public_client field.
+	accountDescPublicClient := accountFields[12].Descriptor()
+	// account.DefaultPublicClient holds the default value on creation for the public_client field.
+	account.DefaultPublicClient = accountDescPublicClient.Default.(bool)
+	// accountDescFirstParty is the schema descriptor for first_party field.
+	accountDescFirstParty := accountFields[13].Descriptor()
+	// account.DefaultFirstParty holds the default value on creation for the first_party field.
+	account.DefaultFirstParty = accountDescFirstParty.Default.(bool)
+	// accountDescIDTokenAlg is the schema descriptor for id_token_alg field.
+	accountDescIDTokenAlg := accountFields[14].Descriptor()
+	// account.DefaultIDTokenAlg holds the default value on creation for the id_token_alg field.
+	account.DefaultIDTokenAlg = accountDescIDTokenAlg.Default.(string)
+	// account.IDTokenAlgValidator is a validator for the "id_token_alg" field. It is called by the builders before save.
+	account.IDTokenAlgValidator = accountDescIDTokenAlg.Validators[0].(func(string) error)
 	// accountDescActive is the schema descriptor for active field.
-	accountDescActive := accountFields[9].Descriptor()
+	accountDescActive := accountFields[15].Descriptor()
 	// account.DefaultActive holds the default value on creation for the active field.
 	account.DefaultActive = accountDescActive.Default.(bool)
 	// accountDescCreatedAt is the schema descriptor for created_at field.
-	accountDescCreatedAt := accountFields[10].Descriptor()
+	accountDescCreatedAt := accountFields[16].Descriptor()
 	// account.DefaultCreatedAt holds the default value on creation for the created_at field.
 	account.DefaultCreatedAt = accountDescCreatedAt.Default.(func() time.Time)
 	// accountDescUpdatedAt is the schema descriptor for updated_at field.
-	accountDescUpdatedAt := accountFields[11].Descriptor()
+	accountDescUpdatedAt := accountFields[17].Descriptor()
 	// account.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	account.DefaultUpdatedAt = accountDescUpdatedAt.Default.(func() time.Time)
 	// accountDescID is the schema descriptor for id field.
@@ -135,6 +150,114 @@ func init() {
 	auditevent.DefaultRequestID = auditeventDescRequestID.Default.(string)
 	// auditevent.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
 	auditevent.RequestIDValidator = auditeventDescRequestID.Validators[0].(func(string) error)
+	authorizationcodeFields := schema.AuthorizationCode{}.Fields()
+	_ = authorizationcodeFields
+	// authorizationcodeDescCodeHash is the schema descriptor for code_hash field.
+	authorizationcodeDescCodeHash := authorizationcodeFields[1].Descriptor()
+	// authorizationcode.CodeHashValidator is a validator for the "code_hash" field. It is called by the builders before save.
+	authorizationcode.CodeHashValidator = authorizationcodeDescCodeHash.Validators[0].(func([]byte) error)
+	// authorizationcodeDescClientID is the schema descriptor for client_id field.
+	authorizationcodeDescClientID := authorizationcodeFields[2].Descriptor()
+	// authorizationcode.ClientIDValidator is a validator for the "client_id" field. It is called by the builders before save.
+	authorizationcode.ClientIDValidator = func() func(string) error {
+		validators := authorizationcodeDescClientID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(client_id string) error {
+			for _, fn := range fns {
+				if err := fn(client_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// authorizationcodeDescAccountID is the schema descriptor for account_id field.
+	authorizationcodeDescAccountID := authorizationcodeFields[3].Descriptor()
+	// authorizationcode.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	authorizationcode.AccountIDValidator = func() func(string) error {
+		validators := authorizationcodeDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// authorizationcodeDescRedirectURI is the schema descriptor for redirect_uri field.
+	authorizationcodeDescRedirectURI := authorizationcodeFields[4].Descriptor()
+	// authorizationcode.RedirectURIValidator is a validator for the "redirect_uri" field. It is called by the builders before save.
+	authorizationcode.RedirectURIValidator = func() func(string) error {
+		validators := authorizationcodeDescRedirectURI.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(redirect_uri string) error {
+			for _, fn := range fns {
+				if err := fn(redirect_uri); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// authorizationcodeDescScope is the schema descriptor for scope field.
+	authorizationcodeDescScope := authorizationcodeFields[5].Descriptor()
+	// authorizationcode.DefaultScope holds the default value on creation for the scope field.
+	authorizationcode.DefaultScope = authorizationcodeDescScope.Default.(string)
+	// authorizationcode.ScopeValidator is a validator for the "scope" field. It is called by the builders before save.
+	authorizationcode.ScopeValidator = authorizationcodeDescScope.Validators[0].(func(string) error)
+	// authorizationcodeDescNonce is the schema descriptor for nonce field.
+	authorizationcodeDescNonce := authorizationcodeFields[6].Descriptor()
+	// authorizationcode.DefaultNonce holds the default value on creation for the nonce field.
+	authorizationcode.DefaultNonce = authorizationcodeDescNonce.Default.(string)
+	// authorizationcode.NonceValidator is a validator for the "nonce" field. It is called by the builders before save.
+	authorizationcode.NonceValidator = authorizationcodeDescNonce.Validators[0].(func(string) error)
+	// authorizationcodeDescCodeChallenge is the schema descriptor for code_challenge field.
+	authorizationcodeDescCodeChallenge := authorizationcodeFields[7].Descriptor()
+	// authorizationcode.DefaultCodeChallenge holds the default value on creation for the code_challenge field.
+	authorizationcode.DefaultCodeChallenge = authorizationcodeDescCodeChallenge.Default.(string)
+	// authorizationcode.CodeChallengeValidator is a validator for the "code_challenge" field. It is called by the builders before save.
+	authorizationcode.CodeChallengeValidator = authorizationcodeDescCodeChallenge.Validators[0].(func(string) error)
+	// authorizationcodeDescSessionID is the schema descriptor for session_id field.
+	authorizationcodeDescSessionID := authorizationcodeFields[8].Descriptor()
+	// authorizationcode.DefaultSessionID holds the default value on creation for the session_id field.
+	authorizationcode.DefaultSessionID = authorizationcodeDescSessionID.Default.(string)
+	// authorizationcode.SessionIDValidator is a validator for the "session_id" field. It is called by the builders before save.
+	authorizationcode.SessionIDValidator = authorizationcodeDescSessionID.Validators[0].(func(string) error)
+	// authorizationcodeDescIssuedFamily is the schema descriptor for issued_family field.
+	authorizationcodeDescIssuedFamily := authorizationcodeFields[13].Descriptor()
+	// authorizationcode.DefaultIssuedFamily holds the default value on creation for the issued_family field.
+	authorizationcode.DefaultIssuedFamily = authorizationcodeDescIssuedFamily.Default.(string)
+	// authorizationcode.IssuedFamilyValidator is a validator for the "issued_family" field. It is called by the builders before save.
+	authorizationcode.IssuedFamilyValidator = authorizationcodeDescIssuedFamily.Validators[0].(func(string) error)
+	// authorizationcodeDescID is the schema descriptor for id field.
+	authorizationcodeDescID := authorizationcodeFields[0].Descriptor()
+	// authorizationcode.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	authorizationcode.IDValidator = func() func(string) error {
+		validators := authorizationcodeDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	changeFields := schema.Change{}.Fields()
 	_ = changeFields
 	// changeDescKind is the schema descriptor for kind field.
@@ -429,16 +552,22 @@ func init() {
 			return nil
 		}
 	}()
+	// signingkeyDescPurpose is the schema descriptor for purpose field.
+	signingkeyDescPurpose := signingkeyFields[2].Descriptor()
+	// signingkey.DefaultPurpose holds the default value on creation for the purpose field.
+	signingkey.DefaultPurpose = signingkeyDescPurpose.Default.(string)
+	// signingkey.PurposeValidator is a validator for the "purpose" field. It is called by the builders before save.
+	signingkey.PurposeValidator = signingkeyDescPurpose.Validators[0].(func(string) error)
 	// signingkeyDescPublicJwk is the schema descriptor for public_jwk field.
-	signingkeyDescPublicJwk := signingkeyFields[3].Descriptor()
+	signingkeyDescPublicJwk := signingkeyFields[4].Descriptor()
 	// signingkey.PublicJwkValidator is a validator for the "public_jwk" field. It is called by the builders before save.
 	signingkey.PublicJwkValidator = signingkeyDescPublicJwk.Validators[0].(func([]byte) error)
 	// signingkeyDescPrivateSealed is the schema descriptor for private_sealed field.
-	signingkeyDescPrivateSealed := signingkeyFields[4].Descriptor()
+	signingkeyDescPrivateSealed := signingkeyFields[5].Descriptor()
 	// signingkey.PrivateSealedValidator is a validator for the "private_sealed" field. It is called by the builders before save.
 	signingkey.PrivateSealedValidator = signingkeyDescPrivateSealed.Validators[0].(func([]byte) error)
 	// signingkeyDescCreatedAt is the schema descriptor for created_at field.
-	signingkeyDescCreatedAt := signingkeyFields[5].Descriptor()
+	signingkeyDescCreatedAt := signingkeyFields[6].Descriptor()
 	// signingkey.DefaultCreatedAt holds the default value on creation for the created_at field.
 	signingkey.DefaultCreatedAt = signingkeyDescCreatedAt.Default.(func() time.Time)
 	throttleFields := schema.Throttle{}.Fields()

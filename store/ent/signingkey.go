@@ -21,6 +21,8 @@ type SigningKey struct {
 	Kid string `json:"kid,omitempty"`
 	// Alg holds the value of the "alg" field.
 	Alg string `json:"alg,omitempty"`
+	// Purpose holds the value of the "purpose" field.
+	Purpose string `json:"purpose,omitempty"`
 	// State holds the value of the "state" field.
 	State signingkey.State `json:"state,omitempty"`
 	// PublicJwk holds the value of the "public_jwk" field.
@@ -45,7 +47,7 @@ func (*SigningKey) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case signingkey.FieldID:
 			values[i] = new(sql.NullInt64)
-		case signingkey.FieldKid, signingkey.FieldAlg, signingkey.FieldState:
+		case signingkey.FieldKid, signingkey.FieldAlg, signingkey.FieldPurpose, signingkey.FieldState:
 			values[i] = new(sql.NullString)
 		case signingkey.FieldCreatedAt, signingkey.FieldActivatedAt, signingkey.FieldRetiredAt:
 			values[i] = new(sql.NullTime)
@@ -81,6 +83,12 @@ func (_m *SigningKey) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field alg", values[i])
 			} else if value.Valid {
 				_m.Alg = value.String
+			}
+		case signingkey.FieldPurpose:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field purpose", values[i])
+			} else if value.Valid {
+				_m.Purpose = value.String
 			}
 		case signingkey.FieldState:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -161,6 +169,9 @@ func (_m *SigningKey) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("alg=")
 	builder.WriteString(_m.Alg)
+	builder.WriteString(", ")
+	builder.WriteString("purpose=")
+	builder.WriteString(_m.Purpose)
 	builder.WriteString(", ")
 	builder.WriteString("state=")
 	builder.WriteString(fmt.Sprintf("%v", _m.State))

@@ -34,6 +34,20 @@ func (_c *SigningKeyCreate) SetAlg(v string) *SigningKeyCreate {
 	return _c
 }
 
+// SetPurpose sets the "purpose" field.
+func (_c *SigningKeyCreate) SetPurpose(v string) *SigningKeyCreate {
+	_c.mutation.SetPurpose(v)
+	return _c
+}
+
+// SetNillablePurpose sets the "purpose" field if the given value is not nil.
+func (_c *SigningKeyCreate) SetNillablePurpose(v *string) *SigningKeyCreate {
+	if v != nil {
+		_c.SetPurpose(*v)
+	}
+	return _c
+}
+
 // SetState sets the "state" field.
 func (_c *SigningKeyCreate) SetState(v signingkey.State) *SigningKeyCreate {
 	_c.mutation.SetState(v)
@@ -129,6 +143,10 @@ func (_c *SigningKeyCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *SigningKeyCreate) defaults() {
+	if _, ok := _c.mutation.Purpose(); !ok {
+		v := signingkey.DefaultPurpose
+		_c.mutation.SetPurpose(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := signingkey.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -151,6 +169,14 @@ func (_c *SigningKeyCreate) check() error {
 	if v, ok := _c.mutation.Alg(); ok {
 		if err := signingkey.AlgValidator(v); err != nil {
 			return &ValidationError{Name: "alg", err: fmt.Errorf(`ent: validator failed for field "SigningKey.alg": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Purpose(); !ok {
+		return &ValidationError{Name: "purpose", err: errors.New(`ent: missing required field "SigningKey.purpose"`)}
+	}
+	if v, ok := _c.mutation.Purpose(); ok {
+		if err := signingkey.PurposeValidator(v); err != nil {
+			return &ValidationError{Name: "purpose", err: fmt.Errorf(`ent: validator failed for field "SigningKey.purpose": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.State(); !ok {
@@ -214,6 +240,10 @@ func (_c *SigningKeyCreate) createSpec() (*SigningKey, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Alg(); ok {
 		_spec.SetField(signingkey.FieldAlg, field.TypeString, value)
 		_node.Alg = value
+	}
+	if value, ok := _c.mutation.Purpose(); ok {
+		_spec.SetField(signingkey.FieldPurpose, field.TypeString, value)
+		_node.Purpose = value
 	}
 	if value, ok := _c.mutation.State(); ok {
 		_spec.SetField(signingkey.FieldState, field.TypeEnum, value)
@@ -367,6 +397,9 @@ func (u *SigningKeyUpsertOne) UpdateNewValues() *SigningKeyUpsertOne {
 		}
 		if _, exists := u.create.mutation.Alg(); exists {
 			s.SetIgnore(signingkey.FieldAlg)
+		}
+		if _, exists := u.create.mutation.Purpose(); exists {
+			s.SetIgnore(signingkey.FieldPurpose)
 		}
 		if _, exists := u.create.mutation.PublicJwk(); exists {
 			s.SetIgnore(signingkey.FieldPublicJwk)
@@ -656,6 +689,9 @@ func (u *SigningKeyUpsertBulk) UpdateNewValues() *SigningKeyUpsertBulk {
 			}
 			if _, exists := b.mutation.Alg(); exists {
 				s.SetIgnore(signingkey.FieldAlg)
+			}
+			if _, exists := b.mutation.Purpose(); exists {
+				s.SetIgnore(signingkey.FieldPurpose)
 			}
 			if _, exists := b.mutation.PublicJwk(); exists {
 				s.SetIgnore(signingkey.FieldPublicJwk)

@@ -18,6 +18,8 @@ type Tx struct {
 	Account *AccountClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// AuthorizationCode is the client for interacting with the AuthorizationCode builders.
+	AuthorizationCode *AuthorizationCodeClient
 	// Change is the client for interacting with the Change builders.
 	Change *ChangeClient
 	// ClaimProfile is the client for interacting with the ClaimProfile builders.
@@ -169,6 +171,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.AuthorizationCode = NewAuthorizationCodeClient(tx.config)
 	tx.Change = NewChangeClient(tx.config)
 	tx.ClaimProfile = NewClaimProfileClient(tx.config)
 	tx.FederatedLink = NewFederatedLinkClient(tx.config)

@@ -35,6 +35,18 @@ func (Account) Fields() []ent.Field {
 		// Service clients only: the audiences a token may be issued for, the
 		// first being the default. Empty means the server's default audience.
 		field.Strings("audiences").Optional(),
+		// Service clients only: OAuth 2.0 / OIDC client settings. Redirect
+		// URIs are matched exactly (authorization code flow); a public
+		// client has no secret and must use PKCE; grant_types empty means
+		// every grant but authorization_code (clients made before OIDC);
+		// a first-party client needs no consent.
+		field.Strings("redirect_uris").Optional(),
+		field.Strings("post_logout_redirect_uris").Optional(),
+		field.Strings("grant_types").Optional(),
+		field.Bool("public_client").Default(false),
+		field.Bool("first_party").Default(false),
+		// id_token_signed_response_alg; "" is RS256.
+		field.String("id_token_alg").Default("").MaxLen(16),
 		field.Bool("active").Default(true),
 		field.Time("created_at").Immutable().Default(time.Now),
 		field.Time("updated_at").Default(time.Now),

@@ -17,6 +17,10 @@ func (SigningKey) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("kid").NotEmpty().Unique().Immutable().MaxLen(128),
 		field.String("alg").NotEmpty().Immutable().MaxLen(16),
+		// What the key signs: "" access tokens (the configured algorithm),
+		// "id_token" OIDC ID tokens (RS256, kept when access tokens use
+		// another algorithm).
+		field.String("purpose").Default("").Immutable().MaxLen(16),
 		// next: published, not yet signing; active: signing; retired:
 		// published until its tokens expire; revoked: withdrawn at once.
 		field.Enum("state").Values("next", "active", "retired", "revoked"),

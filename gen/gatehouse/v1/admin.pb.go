@@ -919,6 +919,230 @@ func (*DeleteServiceClientResponse) Descriptor() ([]byte, []int) {
 	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
+type GetClientOAuthSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service client's account id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientOAuthSettingsRequest) Reset() {
+	*x = GetClientOAuthSettingsRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientOAuthSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientOAuthSettingsRequest) ProtoMessage() {}
+
+func (x *GetClientOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientOAuthSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetClientOAuthSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetClientOAuthSettingsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type SetClientOAuthSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service client's account id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Replaces every setting; id and client_id in it are ignored.
+	Settings      *ClientOAuthSettings `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetClientOAuthSettingsRequest) Reset() {
+	*x = SetClientOAuthSettingsRequest{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClientOAuthSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClientOAuthSettingsRequest) ProtoMessage() {}
+
+func (x *SetClientOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClientOAuthSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetClientOAuthSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetClientOAuthSettingsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetClientOAuthSettingsRequest) GetSettings() *ClientOAuthSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// ClientOAuthSettings are a service client's OAuth 2.0 / OIDC settings.
+type ClientOAuthSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account id (output only).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The client_id (output only).
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// Redirect URIs of the authorization code flow, matched exactly: https,
+	// or http on localhost, 127.0.0.1 or [::1]; no fragment. At most 20.
+	RedirectUris []string `protobuf:"bytes,3,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// Where RP-initiated logout may return to (same rules).
+	PostLogoutRedirectUris []string `protobuf:"bytes,4,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
+	// Grants the client may use: authorization_code, refresh_token,
+	// client_credentials, password,
+	// urn:ietf:params:oauth:grant-type:token-exchange. Empty: every grant
+	// but authorization_code.
+	GrantTypes []string `protobuf:"bytes,5,rep,name=grant_types,json=grantTypes,proto3" json:"grant_types,omitempty"`
+	// A public client has no secret (token_endpoint_auth_method none) and
+	// must use PKCE with S256.
+	Public bool `protobuf:"varint,6,opt,name=public,proto3" json:"public,omitempty"`
+	// First-party clients are never asked for consent; gatehouse has no
+	// consent page, so only they may use the authorization endpoint.
+	FirstParty bool `protobuf:"varint,7,opt,name=first_party,json=firstParty,proto3" json:"first_party,omitempty"`
+	// id_token_signed_response_alg: RS256 (default, empty), ES256 or EdDSA
+	// (the latter two only when access tokens use that algorithm).
+	IdTokenSignedResponseAlg string `protobuf:"bytes,8,opt,name=id_token_signed_response_alg,json=idTokenSignedResponseAlg,proto3" json:"id_token_signed_response_alg,omitempty"`
+	// Whether the client has a secret (output only).
+	HasSecret     bool `protobuf:"varint,9,opt,name=has_secret,json=hasSecret,proto3" json:"has_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientOAuthSettings) Reset() {
+	*x = ClientOAuthSettings{}
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientOAuthSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientOAuthSettings) ProtoMessage() {}
+
+func (x *ClientOAuthSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientOAuthSettings.ProtoReflect.Descriptor instead.
+func (*ClientOAuthSettings) Descriptor() ([]byte, []int) {
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ClientOAuthSettings) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClientOAuthSettings) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ClientOAuthSettings) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+func (x *ClientOAuthSettings) GetPostLogoutRedirectUris() []string {
+	if x != nil {
+		return x.PostLogoutRedirectUris
+	}
+	return nil
+}
+
+func (x *ClientOAuthSettings) GetGrantTypes() []string {
+	if x != nil {
+		return x.GrantTypes
+	}
+	return nil
+}
+
+func (x *ClientOAuthSettings) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
+func (x *ClientOAuthSettings) GetFirstParty() bool {
+	if x != nil {
+		return x.FirstParty
+	}
+	return false
+}
+
+func (x *ClientOAuthSettings) GetIdTokenSignedResponseAlg() string {
+	if x != nil {
+		return x.IdTokenSignedResponseAlg
+	}
+	return ""
+}
+
+func (x *ClientOAuthSettings) GetHasSecret() bool {
+	if x != nil {
+		return x.HasSecret
+	}
+	return false
+}
+
 type SetServiceClientAudiencesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The service client's account id.
@@ -932,7 +1156,7 @@ type SetServiceClientAudiencesRequest struct {
 
 func (x *SetServiceClientAudiencesRequest) Reset() {
 	*x = SetServiceClientAudiencesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1168,7 @@ func (x *SetServiceClientAudiencesRequest) String() string {
 func (*SetServiceClientAudiencesRequest) ProtoMessage() {}
 
 func (x *SetServiceClientAudiencesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[18]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1181,7 @@ func (x *SetServiceClientAudiencesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetServiceClientAudiencesRequest.ProtoReflect.Descriptor instead.
 func (*SetServiceClientAudiencesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetServiceClientAudiencesRequest) GetId() string {
@@ -984,7 +1208,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1220,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[19]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1233,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListSessionsRequest) GetId() string {
@@ -1028,7 +1252,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1264,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[20]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1277,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1082,7 +1306,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1318,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[21]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1331,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Session) GetId() string {
@@ -1175,7 +1399,7 @@ type RevokeSessionRequest struct {
 
 func (x *RevokeSessionRequest) Reset() {
 	*x = RevokeSessionRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1411,7 @@ func (x *RevokeSessionRequest) String() string {
 func (*RevokeSessionRequest) ProtoMessage() {}
 
 func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[22]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1424,7 @@ func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RevokeSessionRequest) GetId() string {
@@ -1218,7 +1442,7 @@ type RevokeSessionResponse struct {
 
 func (x *RevokeSessionResponse) Reset() {
 	*x = RevokeSessionResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1454,7 @@ func (x *RevokeSessionResponse) String() string {
 func (*RevokeSessionResponse) ProtoMessage() {}
 
 func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[23]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1467,7 @@ func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
 func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 type RevokeAllSessionsRequest struct {
@@ -1256,7 +1480,7 @@ type RevokeAllSessionsRequest struct {
 
 func (x *RevokeAllSessionsRequest) Reset() {
 	*x = RevokeAllSessionsRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1492,7 @@ func (x *RevokeAllSessionsRequest) String() string {
 func (*RevokeAllSessionsRequest) ProtoMessage() {}
 
 func (x *RevokeAllSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[24]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1505,7 @@ func (x *RevokeAllSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAllSessionsRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAllSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RevokeAllSessionsRequest) GetId() string {
@@ -1300,7 +1524,7 @@ type RevokeAllSessionsResponse struct {
 
 func (x *RevokeAllSessionsResponse) Reset() {
 	*x = RevokeAllSessionsResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1536,7 @@ func (x *RevokeAllSessionsResponse) String() string {
 func (*RevokeAllSessionsResponse) ProtoMessage() {}
 
 func (x *RevokeAllSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[25]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1549,7 @@ func (x *RevokeAllSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAllSessionsResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAllSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RevokeAllSessionsResponse) GetRevoked() int32 {
@@ -1345,7 +1569,7 @@ type UnlockAccountRequest struct {
 
 func (x *UnlockAccountRequest) Reset() {
 	*x = UnlockAccountRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1581,7 @@ func (x *UnlockAccountRequest) String() string {
 func (*UnlockAccountRequest) ProtoMessage() {}
 
 func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[26]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1594,7 @@ func (x *UnlockAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountRequest.ProtoReflect.Descriptor instead.
 func (*UnlockAccountRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UnlockAccountRequest) GetId() string {
@@ -1390,7 +1614,7 @@ type UnlockAccountResponse struct {
 
 func (x *UnlockAccountResponse) Reset() {
 	*x = UnlockAccountResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1626,7 @@ func (x *UnlockAccountResponse) String() string {
 func (*UnlockAccountResponse) ProtoMessage() {}
 
 func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[27]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1639,7 @@ func (x *UnlockAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockAccountResponse.ProtoReflect.Descriptor instead.
 func (*UnlockAccountResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UnlockAccountResponse) GetCleared() int32 {
@@ -1433,7 +1657,7 @@ type ListSigningKeysRequest struct {
 
 func (x *ListSigningKeysRequest) Reset() {
 	*x = ListSigningKeysRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1669,7 @@ func (x *ListSigningKeysRequest) String() string {
 func (*ListSigningKeysRequest) ProtoMessage() {}
 
 func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[28]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1682,7 @@ func (x *ListSigningKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 type ListSigningKeysResponse struct {
@@ -1470,7 +1694,7 @@ type ListSigningKeysResponse struct {
 
 func (x *ListSigningKeysResponse) Reset() {
 	*x = ListSigningKeysResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1706,7 @@ func (x *ListSigningKeysResponse) String() string {
 func (*ListSigningKeysResponse) ProtoMessage() {}
 
 func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[29]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1719,7 @@ func (x *ListSigningKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSigningKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListSigningKeysResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListSigningKeysResponse) GetKeys() []*SigningKey {
@@ -1525,7 +1749,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1761,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[30]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1774,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SigningKey) GetKid() string {
@@ -1611,7 +1835,7 @@ type RotateSigningKeyRequest struct {
 
 func (x *RotateSigningKeyRequest) Reset() {
 	*x = RotateSigningKeyRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1847,7 @@ func (x *RotateSigningKeyRequest) String() string {
 func (*RotateSigningKeyRequest) ProtoMessage() {}
 
 func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[31]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1860,7 @@ func (x *RotateSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RotateSigningKeyRequest) GetImmediate() bool {
@@ -1655,7 +1879,7 @@ type RevokeSigningKeyRequest struct {
 
 func (x *RevokeSigningKeyRequest) Reset() {
 	*x = RevokeSigningKeyRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1891,7 @@ func (x *RevokeSigningKeyRequest) String() string {
 func (*RevokeSigningKeyRequest) ProtoMessage() {}
 
 func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[32]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1904,7 @@ func (x *RevokeSigningKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSigningKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSigningKeyRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeSigningKeyRequest) GetKid() string {
@@ -1739,7 +1963,7 @@ type TrustedIssuer struct {
 
 func (x *TrustedIssuer) Reset() {
 	*x = TrustedIssuer{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1975,7 @@ func (x *TrustedIssuer) String() string {
 func (*TrustedIssuer) ProtoMessage() {}
 
 func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[33]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1988,7 @@ func (x *TrustedIssuer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustedIssuer.ProtoReflect.Descriptor instead.
 func (*TrustedIssuer) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TrustedIssuer) GetId() string {
@@ -1890,7 +2114,7 @@ type IdentityLink struct {
 
 func (x *IdentityLink) Reset() {
 	*x = IdentityLink{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2126,7 @@ func (x *IdentityLink) String() string {
 func (*IdentityLink) ProtoMessage() {}
 
 func (x *IdentityLink) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[34]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2139,7 @@ func (x *IdentityLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityLink.ProtoReflect.Descriptor instead.
 func (*IdentityLink) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IdentityLink) GetIssuerId() string {
@@ -1973,7 +2197,7 @@ type LinkIdentityRequest struct {
 
 func (x *LinkIdentityRequest) Reset() {
 	*x = LinkIdentityRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2209,7 @@ func (x *LinkIdentityRequest) String() string {
 func (*LinkIdentityRequest) ProtoMessage() {}
 
 func (x *LinkIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[35]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2222,7 @@ func (x *LinkIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityRequest.ProtoReflect.Descriptor instead.
 func (*LinkIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LinkIdentityRequest) GetIssuer() string {
@@ -2033,7 +2257,7 @@ type UnlinkIdentityRequest struct {
 
 func (x *UnlinkIdentityRequest) Reset() {
 	*x = UnlinkIdentityRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2269,7 @@ func (x *UnlinkIdentityRequest) String() string {
 func (*UnlinkIdentityRequest) ProtoMessage() {}
 
 func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[36]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2282,7 @@ func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UnlinkIdentityRequest) GetIssuer() string {
@@ -2083,7 +2307,7 @@ type UnlinkIdentityResponse struct {
 
 func (x *UnlinkIdentityResponse) Reset() {
 	*x = UnlinkIdentityResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2319,7 @@ func (x *UnlinkIdentityResponse) String() string {
 func (*UnlinkIdentityResponse) ProtoMessage() {}
 
 func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[37]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2332,7 @@ func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityResponse.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 type ListIdentityLinksRequest struct {
@@ -2121,7 +2345,7 @@ type ListIdentityLinksRequest struct {
 
 func (x *ListIdentityLinksRequest) Reset() {
 	*x = ListIdentityLinksRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2357,7 @@ func (x *ListIdentityLinksRequest) String() string {
 func (*ListIdentityLinksRequest) ProtoMessage() {}
 
 func (x *ListIdentityLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[38]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2370,7 @@ func (x *ListIdentityLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentityLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentityLinksRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListIdentityLinksRequest) GetIssuer() string {
@@ -2165,7 +2389,7 @@ type ListIdentityLinksResponse struct {
 
 func (x *ListIdentityLinksResponse) Reset() {
 	*x = ListIdentityLinksResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2401,7 @@ func (x *ListIdentityLinksResponse) String() string {
 func (*ListIdentityLinksResponse) ProtoMessage() {}
 
 func (x *ListIdentityLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[39]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2414,7 @@ func (x *ListIdentityLinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentityLinksResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentityLinksResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListIdentityLinksResponse) GetLinks() []*IdentityLink {
@@ -2211,7 +2435,7 @@ type RoleMapping struct {
 
 func (x *RoleMapping) Reset() {
 	*x = RoleMapping{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2447,7 @@ func (x *RoleMapping) String() string {
 func (*RoleMapping) ProtoMessage() {}
 
 func (x *RoleMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[40]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2460,7 @@ func (x *RoleMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleMapping.ProtoReflect.Descriptor instead.
 func (*RoleMapping) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RoleMapping) GetGroup() string {
@@ -2262,7 +2486,7 @@ type CreateTrustedIssuerRequest struct {
 
 func (x *CreateTrustedIssuerRequest) Reset() {
 	*x = CreateTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[41]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2498,7 @@ func (x *CreateTrustedIssuerRequest) String() string {
 func (*CreateTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[41]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2511,7 @@ func (x *CreateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*CreateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateTrustedIssuerRequest) GetIssuer() *TrustedIssuer {
@@ -2307,7 +2531,7 @@ type UpdateTrustedIssuerRequest struct {
 
 func (x *UpdateTrustedIssuerRequest) Reset() {
 	*x = UpdateTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[42]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2543,7 @@ func (x *UpdateTrustedIssuerRequest) String() string {
 func (*UpdateTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[42]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2556,7 @@ func (x *UpdateTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpdateTrustedIssuerRequest) GetId() string {
@@ -2357,7 +2581,7 @@ type ListTrustedIssuersRequest struct {
 
 func (x *ListTrustedIssuersRequest) Reset() {
 	*x = ListTrustedIssuersRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[43]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2593,7 @@ func (x *ListTrustedIssuersRequest) String() string {
 func (*ListTrustedIssuersRequest) ProtoMessage() {}
 
 func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[43]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2606,7 @@ func (x *ListTrustedIssuersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersRequest.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 type ListTrustedIssuersResponse struct {
@@ -2394,7 +2618,7 @@ type ListTrustedIssuersResponse struct {
 
 func (x *ListTrustedIssuersResponse) Reset() {
 	*x = ListTrustedIssuersResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[44]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2630,7 @@ func (x *ListTrustedIssuersResponse) String() string {
 func (*ListTrustedIssuersResponse) ProtoMessage() {}
 
 func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[44]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2643,7 @@ func (x *ListTrustedIssuersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrustedIssuersResponse.ProtoReflect.Descriptor instead.
 func (*ListTrustedIssuersResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListTrustedIssuersResponse) GetIssuers() []*TrustedIssuer {
@@ -2438,7 +2662,7 @@ type DeleteTrustedIssuerRequest struct {
 
 func (x *DeleteTrustedIssuerRequest) Reset() {
 	*x = DeleteTrustedIssuerRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[45]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2674,7 @@ func (x *DeleteTrustedIssuerRequest) String() string {
 func (*DeleteTrustedIssuerRequest) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[45]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2687,7 @@ func (x *DeleteTrustedIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DeleteTrustedIssuerRequest) GetId() string {
@@ -2481,7 +2705,7 @@ type DeleteTrustedIssuerResponse struct {
 
 func (x *DeleteTrustedIssuerResponse) Reset() {
 	*x = DeleteTrustedIssuerResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[46]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2717,7 @@ func (x *DeleteTrustedIssuerResponse) String() string {
 func (*DeleteTrustedIssuerResponse) ProtoMessage() {}
 
 func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[46]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2730,7 @@ func (x *DeleteTrustedIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrustedIssuerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTrustedIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 type SetRolesRequest struct {
@@ -2520,7 +2744,7 @@ type SetRolesRequest struct {
 
 func (x *SetRolesRequest) Reset() {
 	*x = SetRolesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[47]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2756,7 @@ func (x *SetRolesRequest) String() string {
 func (*SetRolesRequest) ProtoMessage() {}
 
 func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[47]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2769,7 @@ func (x *SetRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetRolesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SetRolesRequest) GetId() string {
@@ -2581,7 +2805,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[48]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2817,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[48]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2830,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListAuditEventsRequest) GetPageSize() int32 {
@@ -2669,7 +2893,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[49]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2905,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[49]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2918,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -2736,7 +2960,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[50]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2748,7 +2972,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[50]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2761,7 +2985,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -2858,7 +3082,7 @@ type ClaimProfile struct {
 
 func (x *ClaimProfile) Reset() {
 	*x = ClaimProfile{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[51]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +3094,7 @@ func (x *ClaimProfile) String() string {
 func (*ClaimProfile) ProtoMessage() {}
 
 func (x *ClaimProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[51]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3107,7 @@ func (x *ClaimProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimProfile.ProtoReflect.Descriptor instead.
 func (*ClaimProfile) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ClaimProfile) GetAudience() string {
@@ -2959,7 +3183,7 @@ type ProfileClaim struct {
 
 func (x *ProfileClaim) Reset() {
 	*x = ProfileClaim{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[52]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3195,7 @@ func (x *ProfileClaim) String() string {
 func (*ProfileClaim) ProtoMessage() {}
 
 func (x *ProfileClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[52]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3208,7 @@ func (x *ProfileClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileClaim.ProtoReflect.Descriptor instead.
 func (*ProfileClaim) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ProfileClaim) GetName() string {
@@ -3036,7 +3260,7 @@ type PutClaimProfileRequest struct {
 
 func (x *PutClaimProfileRequest) Reset() {
 	*x = PutClaimProfileRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[53]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3272,7 @@ func (x *PutClaimProfileRequest) String() string {
 func (*PutClaimProfileRequest) ProtoMessage() {}
 
 func (x *PutClaimProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[53]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3285,7 @@ func (x *PutClaimProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutClaimProfileRequest.ProtoReflect.Descriptor instead.
 func (*PutClaimProfileRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PutClaimProfileRequest) GetAudience() string {
@@ -3115,7 +3339,7 @@ type GetClaimProfileRequest struct {
 
 func (x *GetClaimProfileRequest) Reset() {
 	*x = GetClaimProfileRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[54]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3351,7 @@ func (x *GetClaimProfileRequest) String() string {
 func (*GetClaimProfileRequest) ProtoMessage() {}
 
 func (x *GetClaimProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[54]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3364,7 @@ func (x *GetClaimProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClaimProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetClaimProfileRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetClaimProfileRequest) GetAudience() string {
@@ -3158,7 +3382,7 @@ type ListClaimProfilesRequest struct {
 
 func (x *ListClaimProfilesRequest) Reset() {
 	*x = ListClaimProfilesRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[55]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3170,7 +3394,7 @@ func (x *ListClaimProfilesRequest) String() string {
 func (*ListClaimProfilesRequest) ProtoMessage() {}
 
 func (x *ListClaimProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[55]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3183,7 +3407,7 @@ func (x *ListClaimProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClaimProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListClaimProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 type ListClaimProfilesResponse struct {
@@ -3195,7 +3419,7 @@ type ListClaimProfilesResponse struct {
 
 func (x *ListClaimProfilesResponse) Reset() {
 	*x = ListClaimProfilesResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[56]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3431,7 @@ func (x *ListClaimProfilesResponse) String() string {
 func (*ListClaimProfilesResponse) ProtoMessage() {}
 
 func (x *ListClaimProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[56]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3444,7 @@ func (x *ListClaimProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClaimProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListClaimProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListClaimProfilesResponse) GetProfiles() []*ClaimProfile {
@@ -3239,7 +3463,7 @@ type DeleteClaimProfileRequest struct {
 
 func (x *DeleteClaimProfileRequest) Reset() {
 	*x = DeleteClaimProfileRequest{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[57]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3475,7 @@ func (x *DeleteClaimProfileRequest) String() string {
 func (*DeleteClaimProfileRequest) ProtoMessage() {}
 
 func (x *DeleteClaimProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[57]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3488,7 @@ func (x *DeleteClaimProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClaimProfileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteClaimProfileRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeleteClaimProfileRequest) GetAudience() string {
@@ -3282,7 +3506,7 @@ type DeleteClaimProfileResponse struct {
 
 func (x *DeleteClaimProfileResponse) Reset() {
 	*x = DeleteClaimProfileResponse{}
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[58]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3518,7 @@ func (x *DeleteClaimProfileResponse) String() string {
 func (*DeleteClaimProfileResponse) ProtoMessage() {}
 
 func (x *DeleteClaimProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_v1_admin_proto_msgTypes[58]
+	mi := &file_gatehouse_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3531,7 @@ func (x *DeleteClaimProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClaimProfileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteClaimProfileResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_gatehouse_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 var File_gatehouse_v1_admin_proto protoreflect.FileDescriptor
@@ -3366,7 +3590,25 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
 	"\x1aDeleteServiceClientRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1d\n" +
-	"\x1bDeleteServiceClientResponse\"P\n" +
+	"\x1bDeleteServiceClientResponse\"/\n" +
+	"\x1dGetClientOAuthSettingsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"n\n" +
+	"\x1dSetClientOAuthSettingsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12=\n" +
+	"\bsettings\x18\x02 \x01(\v2!.gatehouse.v1.ClientOAuthSettingsR\bsettings\"\xdb\x02\n" +
+	"\x13ClientOAuthSettings\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12#\n" +
+	"\rredirect_uris\x18\x03 \x03(\tR\fredirectUris\x129\n" +
+	"\x19post_logout_redirect_uris\x18\x04 \x03(\tR\x16postLogoutRedirectUris\x12\x1f\n" +
+	"\vgrant_types\x18\x05 \x03(\tR\n" +
+	"grantTypes\x12\x16\n" +
+	"\x06public\x18\x06 \x01(\bR\x06public\x12\x1f\n" +
+	"\vfirst_party\x18\a \x01(\bR\n" +
+	"firstParty\x12>\n" +
+	"\x1cid_token_signed_response_alg\x18\b \x01(\tR\x18idTokenSignedResponseAlg\x12\x1d\n" +
+	"\n" +
+	"has_secret\x18\t \x01(\bR\thasSecret\"P\n" +
 	" SetServiceClientAudiencesRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\taudiences\x18\x02 \x03(\tR\taudiences\"%\n" +
@@ -3537,7 +3779,7 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\bprofiles\x18\x01 \x03(\v2\x1a.gatehouse.v1.ClaimProfileR\bprofiles\"7\n" +
 	"\x19DeleteClaimProfileRequest\x12\x1a\n" +
 	"\baudience\x18\x01 \x01(\tR\baudience\"\x1c\n" +
-	"\x1aDeleteClaimProfileResponse2\xad\x17\n" +
+	"\x1aDeleteClaimProfileResponse2\x81\x19\n" +
 	"\fAdminService\x12D\n" +
 	"\n" +
 	"CreateUser\x12\x1f.gatehouse.v1.CreateUserRequest\x1a\x15.gatehouse.v1.Account\x12>\n" +
@@ -3555,7 +3797,9 @@ const file_gatehouse_v1_admin_proto_rawDesc = "" +
 	"\x12ListServiceClients\x12'.gatehouse.v1.ListServiceClientsRequest\x1a(.gatehouse.v1.ListServiceClientsResponse\x12X\n" +
 	"\x14DisableServiceClient\x12).gatehouse.v1.DisableServiceClientRequest\x1a\x15.gatehouse.v1.Account\x12j\n" +
 	"\x13DeleteServiceClient\x12(.gatehouse.v1.DeleteServiceClientRequest\x1a).gatehouse.v1.DeleteServiceClientResponse\x12b\n" +
-	"\x19SetServiceClientAudiences\x12..gatehouse.v1.SetServiceClientAudiencesRequest\x1a\x15.gatehouse.v1.Account\x12@\n" +
+	"\x19SetServiceClientAudiences\x12..gatehouse.v1.SetServiceClientAudiencesRequest\x1a\x15.gatehouse.v1.Account\x12h\n" +
+	"\x16GetClientOAuthSettings\x12+.gatehouse.v1.GetClientOAuthSettingsRequest\x1a!.gatehouse.v1.ClientOAuthSettings\x12h\n" +
+	"\x16SetClientOAuthSettings\x12+.gatehouse.v1.SetClientOAuthSettingsRequest\x1a!.gatehouse.v1.ClientOAuthSettings\x12@\n" +
 	"\bSetRoles\x12\x1d.gatehouse.v1.SetRolesRequest\x1a\x15.gatehouse.v1.Account\x12X\n" +
 	"\rUnlockAccount\x12\".gatehouse.v1.UnlockAccountRequest\x1a#.gatehouse.v1.UnlockAccountResponse\x12U\n" +
 	"\fListSessions\x12!.gatehouse.v1.ListSessionsRequest\x1a\".gatehouse.v1.ListSessionsResponse\x12X\n" +
@@ -3589,7 +3833,7 @@ func file_gatehouse_v1_admin_proto_rawDescGZIP() []byte {
 	return file_gatehouse_v1_admin_proto_rawDescData
 }
 
-var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_gatehouse_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*CreateUserRequest)(nil),                // 0: gatehouse.v1.CreateUserRequest
 	(*GetUserRequest)(nil),                   // 1: gatehouse.v1.GetUserRequest
@@ -3609,154 +3853,162 @@ var file_gatehouse_v1_admin_proto_goTypes = []any{
 	(*DisableServiceClientRequest)(nil),      // 15: gatehouse.v1.DisableServiceClientRequest
 	(*DeleteServiceClientRequest)(nil),       // 16: gatehouse.v1.DeleteServiceClientRequest
 	(*DeleteServiceClientResponse)(nil),      // 17: gatehouse.v1.DeleteServiceClientResponse
-	(*SetServiceClientAudiencesRequest)(nil), // 18: gatehouse.v1.SetServiceClientAudiencesRequest
-	(*ListSessionsRequest)(nil),              // 19: gatehouse.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),             // 20: gatehouse.v1.ListSessionsResponse
-	(*Session)(nil),                          // 21: gatehouse.v1.Session
-	(*RevokeSessionRequest)(nil),             // 22: gatehouse.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),            // 23: gatehouse.v1.RevokeSessionResponse
-	(*RevokeAllSessionsRequest)(nil),         // 24: gatehouse.v1.RevokeAllSessionsRequest
-	(*RevokeAllSessionsResponse)(nil),        // 25: gatehouse.v1.RevokeAllSessionsResponse
-	(*UnlockAccountRequest)(nil),             // 26: gatehouse.v1.UnlockAccountRequest
-	(*UnlockAccountResponse)(nil),            // 27: gatehouse.v1.UnlockAccountResponse
-	(*ListSigningKeysRequest)(nil),           // 28: gatehouse.v1.ListSigningKeysRequest
-	(*ListSigningKeysResponse)(nil),          // 29: gatehouse.v1.ListSigningKeysResponse
-	(*SigningKey)(nil),                       // 30: gatehouse.v1.SigningKey
-	(*RotateSigningKeyRequest)(nil),          // 31: gatehouse.v1.RotateSigningKeyRequest
-	(*RevokeSigningKeyRequest)(nil),          // 32: gatehouse.v1.RevokeSigningKeyRequest
-	(*TrustedIssuer)(nil),                    // 33: gatehouse.v1.TrustedIssuer
-	(*IdentityLink)(nil),                     // 34: gatehouse.v1.IdentityLink
-	(*LinkIdentityRequest)(nil),              // 35: gatehouse.v1.LinkIdentityRequest
-	(*UnlinkIdentityRequest)(nil),            // 36: gatehouse.v1.UnlinkIdentityRequest
-	(*UnlinkIdentityResponse)(nil),           // 37: gatehouse.v1.UnlinkIdentityResponse
-	(*ListIdentityLinksRequest)(nil),         // 38: gatehouse.v1.ListIdentityLinksRequest
-	(*ListIdentityLinksResponse)(nil),        // 39: gatehouse.v1.ListIdentityLinksResponse
-	(*RoleMapping)(nil),                      // 40: gatehouse.v1.RoleMapping
-	(*CreateTrustedIssuerRequest)(nil),       // 41: gatehouse.v1.CreateTrustedIssuerRequest
-	(*UpdateTrustedIssuerRequest)(nil),       // 42: gatehouse.v1.UpdateTrustedIssuerRequest
-	(*ListTrustedIssuersRequest)(nil),        // 43: gatehouse.v1.ListTrustedIssuersRequest
-	(*ListTrustedIssuersResponse)(nil),       // 44: gatehouse.v1.ListTrustedIssuersResponse
-	(*DeleteTrustedIssuerRequest)(nil),       // 45: gatehouse.v1.DeleteTrustedIssuerRequest
-	(*DeleteTrustedIssuerResponse)(nil),      // 46: gatehouse.v1.DeleteTrustedIssuerResponse
-	(*SetRolesRequest)(nil),                  // 47: gatehouse.v1.SetRolesRequest
-	(*ListAuditEventsRequest)(nil),           // 48: gatehouse.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),          // 49: gatehouse.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                       // 50: gatehouse.v1.AuditEvent
-	(*ClaimProfile)(nil),                     // 51: gatehouse.v1.ClaimProfile
-	(*ProfileClaim)(nil),                     // 52: gatehouse.v1.ProfileClaim
-	(*PutClaimProfileRequest)(nil),           // 53: gatehouse.v1.PutClaimProfileRequest
-	(*GetClaimProfileRequest)(nil),           // 54: gatehouse.v1.GetClaimProfileRequest
-	(*ListClaimProfilesRequest)(nil),         // 55: gatehouse.v1.ListClaimProfilesRequest
-	(*ListClaimProfilesResponse)(nil),        // 56: gatehouse.v1.ListClaimProfilesResponse
-	(*DeleteClaimProfileRequest)(nil),        // 57: gatehouse.v1.DeleteClaimProfileRequest
-	(*DeleteClaimProfileResponse)(nil),       // 58: gatehouse.v1.DeleteClaimProfileResponse
-	nil,                                      // 59: gatehouse.v1.AuditEvent.DetailEntry
-	(*Account)(nil),                          // 60: gatehouse.v1.Account
-	(*timestamppb.Timestamp)(nil),            // 61: google.protobuf.Timestamp
-	(*JSONWebKey)(nil),                       // 62: gatehouse.v1.JSONWebKey
+	(*GetClientOAuthSettingsRequest)(nil),    // 18: gatehouse.v1.GetClientOAuthSettingsRequest
+	(*SetClientOAuthSettingsRequest)(nil),    // 19: gatehouse.v1.SetClientOAuthSettingsRequest
+	(*ClientOAuthSettings)(nil),              // 20: gatehouse.v1.ClientOAuthSettings
+	(*SetServiceClientAudiencesRequest)(nil), // 21: gatehouse.v1.SetServiceClientAudiencesRequest
+	(*ListSessionsRequest)(nil),              // 22: gatehouse.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),             // 23: gatehouse.v1.ListSessionsResponse
+	(*Session)(nil),                          // 24: gatehouse.v1.Session
+	(*RevokeSessionRequest)(nil),             // 25: gatehouse.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),            // 26: gatehouse.v1.RevokeSessionResponse
+	(*RevokeAllSessionsRequest)(nil),         // 27: gatehouse.v1.RevokeAllSessionsRequest
+	(*RevokeAllSessionsResponse)(nil),        // 28: gatehouse.v1.RevokeAllSessionsResponse
+	(*UnlockAccountRequest)(nil),             // 29: gatehouse.v1.UnlockAccountRequest
+	(*UnlockAccountResponse)(nil),            // 30: gatehouse.v1.UnlockAccountResponse
+	(*ListSigningKeysRequest)(nil),           // 31: gatehouse.v1.ListSigningKeysRequest
+	(*ListSigningKeysResponse)(nil),          // 32: gatehouse.v1.ListSigningKeysResponse
+	(*SigningKey)(nil),                       // 33: gatehouse.v1.SigningKey
+	(*RotateSigningKeyRequest)(nil),          // 34: gatehouse.v1.RotateSigningKeyRequest
+	(*RevokeSigningKeyRequest)(nil),          // 35: gatehouse.v1.RevokeSigningKeyRequest
+	(*TrustedIssuer)(nil),                    // 36: gatehouse.v1.TrustedIssuer
+	(*IdentityLink)(nil),                     // 37: gatehouse.v1.IdentityLink
+	(*LinkIdentityRequest)(nil),              // 38: gatehouse.v1.LinkIdentityRequest
+	(*UnlinkIdentityRequest)(nil),            // 39: gatehouse.v1.UnlinkIdentityRequest
+	(*UnlinkIdentityResponse)(nil),           // 40: gatehouse.v1.UnlinkIdentityResponse
+	(*ListIdentityLinksRequest)(nil),         // 41: gatehouse.v1.ListIdentityLinksRequest
+	(*ListIdentityLinksResponse)(nil),        // 42: gatehouse.v1.ListIdentityLinksResponse
+	(*RoleMapping)(nil),                      // 43: gatehouse.v1.RoleMapping
+	(*CreateTrustedIssuerRequest)(nil),       // 44: gatehouse.v1.CreateTrustedIssuerRequest
+	(*UpdateTrustedIssuerRequest)(nil),       // 45: gatehouse.v1.UpdateTrustedIssuerRequest
+	(*ListTrustedIssuersRequest)(nil),        // 46: gatehouse.v1.ListTrustedIssuersRequest
+	(*ListTrustedIssuersResponse)(nil),       // 47: gatehouse.v1.ListTrustedIssuersResponse
+	(*DeleteTrustedIssuerRequest)(nil),       // 48: gatehouse.v1.DeleteTrustedIssuerRequest
+	(*DeleteTrustedIssuerResponse)(nil),      // 49: gatehouse.v1.DeleteTrustedIssuerResponse
+	(*SetRolesRequest)(nil),                  // 50: gatehouse.v1.SetRolesRequest
+	(*ListAuditEventsRequest)(nil),           // 51: gatehouse.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),          // 52: gatehouse.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                       // 53: gatehouse.v1.AuditEvent
+	(*ClaimProfile)(nil),                     // 54: gatehouse.v1.ClaimProfile
+	(*ProfileClaim)(nil),                     // 55: gatehouse.v1.ProfileClaim
+	(*PutClaimProfileRequest)(nil),           // 56: gatehouse.v1.PutClaimProfileRequest
+	(*GetClaimProfileRequest)(nil),           // 57: gatehouse.v1.GetClaimProfileRequest
+	(*ListClaimProfilesRequest)(nil),         // 58: gatehouse.v1.ListClaimProfilesRequest
+	(*ListClaimProfilesResponse)(nil),        // 59: gatehouse.v1.ListClaimProfilesResponse
+	(*DeleteClaimProfileRequest)(nil),        // 60: gatehouse.v1.DeleteClaimProfileRequest
+	(*DeleteClaimProfileResponse)(nil),       // 61: gatehouse.v1.DeleteClaimProfileResponse
+	nil,                                      // 62: gatehouse.v1.AuditEvent.DetailEntry
+	(*Account)(nil),                          // 63: gatehouse.v1.Account
+	(*timestamppb.Timestamp)(nil),            // 64: google.protobuf.Timestamp
+	(*JSONWebKey)(nil),                       // 65: gatehouse.v1.JSONWebKey
 }
 var file_gatehouse_v1_admin_proto_depIdxs = []int32{
-	60, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
-	60, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
-	60, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
-	21, // 3: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
-	61, // 4: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	61, // 5: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	61, // 6: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 7: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
-	61, // 8: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	61, // 9: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
-	61, // 10: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	62, // 11: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
-	40, // 12: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
-	61, // 13: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
-	61, // 14: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
-	61, // 15: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
-	34, // 16: gatehouse.v1.ListIdentityLinksResponse.links:type_name -> gatehouse.v1.IdentityLink
-	33, // 17: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
-	33, // 18: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
-	33, // 19: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
-	61, // 20: gatehouse.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	61, // 21: gatehouse.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
-	50, // 22: gatehouse.v1.ListAuditEventsResponse.events:type_name -> gatehouse.v1.AuditEvent
-	61, // 23: gatehouse.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	59, // 24: gatehouse.v1.AuditEvent.detail:type_name -> gatehouse.v1.AuditEvent.DetailEntry
-	52, // 25: gatehouse.v1.ClaimProfile.claims:type_name -> gatehouse.v1.ProfileClaim
-	61, // 26: gatehouse.v1.ClaimProfile.created_at:type_name -> google.protobuf.Timestamp
-	61, // 27: gatehouse.v1.ClaimProfile.updated_at:type_name -> google.protobuf.Timestamp
-	52, // 28: gatehouse.v1.PutClaimProfileRequest.claims:type_name -> gatehouse.v1.ProfileClaim
-	51, // 29: gatehouse.v1.ListClaimProfilesResponse.profiles:type_name -> gatehouse.v1.ClaimProfile
-	0,  // 30: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
-	1,  // 31: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
-	2,  // 32: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
-	4,  // 33: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
-	5,  // 34: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
-	6,  // 35: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
-	7,  // 36: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
-	9,  // 37: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
-	11, // 38: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
-	13, // 39: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
-	15, // 40: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
-	16, // 41: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
-	18, // 42: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
-	47, // 43: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
-	26, // 44: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
-	19, // 45: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
-	22, // 46: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
-	24, // 47: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
-	28, // 48: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
-	31, // 49: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
-	32, // 50: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
-	41, // 51: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
-	43, // 52: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
-	42, // 53: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
-	45, // 54: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
-	35, // 55: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
-	36, // 56: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
-	38, // 57: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
-	48, // 58: gatehouse.v1.AdminService.ListAuditEvents:input_type -> gatehouse.v1.ListAuditEventsRequest
-	53, // 59: gatehouse.v1.AdminService.PutClaimProfile:input_type -> gatehouse.v1.PutClaimProfileRequest
-	54, // 60: gatehouse.v1.AdminService.GetClaimProfile:input_type -> gatehouse.v1.GetClaimProfileRequest
-	55, // 61: gatehouse.v1.AdminService.ListClaimProfiles:input_type -> gatehouse.v1.ListClaimProfilesRequest
-	57, // 62: gatehouse.v1.AdminService.DeleteClaimProfile:input_type -> gatehouse.v1.DeleteClaimProfileRequest
-	60, // 63: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
-	60, // 64: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
-	3,  // 65: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
-	60, // 66: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
-	60, // 67: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
-	60, // 68: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
-	8,  // 69: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
-	10, // 70: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
-	12, // 71: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
-	14, // 72: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
-	60, // 73: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
-	17, // 74: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
-	60, // 75: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
-	60, // 76: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
-	27, // 77: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
-	20, // 78: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
-	23, // 79: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
-	25, // 80: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
-	29, // 81: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
-	29, // 82: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	29, // 83: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
-	33, // 84: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	44, // 85: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
-	33, // 86: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
-	46, // 87: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
-	34, // 88: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
-	37, // 89: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
-	39, // 90: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
-	49, // 91: gatehouse.v1.AdminService.ListAuditEvents:output_type -> gatehouse.v1.ListAuditEventsResponse
-	51, // 92: gatehouse.v1.AdminService.PutClaimProfile:output_type -> gatehouse.v1.ClaimProfile
-	51, // 93: gatehouse.v1.AdminService.GetClaimProfile:output_type -> gatehouse.v1.ClaimProfile
-	56, // 94: gatehouse.v1.AdminService.ListClaimProfiles:output_type -> gatehouse.v1.ListClaimProfilesResponse
-	58, // 95: gatehouse.v1.AdminService.DeleteClaimProfile:output_type -> gatehouse.v1.DeleteClaimProfileResponse
-	63, // [63:96] is the sub-list for method output_type
-	30, // [30:63] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	63, // 0: gatehouse.v1.ListUsersResponse.users:type_name -> gatehouse.v1.Account
+	63, // 1: gatehouse.v1.CreateServiceClientResponse.client:type_name -> gatehouse.v1.Account
+	63, // 2: gatehouse.v1.ListServiceClientsResponse.clients:type_name -> gatehouse.v1.Account
+	20, // 3: gatehouse.v1.SetClientOAuthSettingsRequest.settings:type_name -> gatehouse.v1.ClientOAuthSettings
+	24, // 4: gatehouse.v1.ListSessionsResponse.sessions:type_name -> gatehouse.v1.Session
+	64, // 5: gatehouse.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	64, // 6: gatehouse.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	64, // 7: gatehouse.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 8: gatehouse.v1.ListSigningKeysResponse.keys:type_name -> gatehouse.v1.SigningKey
+	64, // 9: gatehouse.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	64, // 10: gatehouse.v1.SigningKey.activated_at:type_name -> google.protobuf.Timestamp
+	64, // 11: gatehouse.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	65, // 12: gatehouse.v1.SigningKey.public_key:type_name -> gatehouse.v1.JSONWebKey
+	43, // 13: gatehouse.v1.TrustedIssuer.role_map:type_name -> gatehouse.v1.RoleMapping
+	64, // 14: gatehouse.v1.TrustedIssuer.created_at:type_name -> google.protobuf.Timestamp
+	64, // 15: gatehouse.v1.TrustedIssuer.updated_at:type_name -> google.protobuf.Timestamp
+	64, // 16: gatehouse.v1.IdentityLink.created_at:type_name -> google.protobuf.Timestamp
+	37, // 17: gatehouse.v1.ListIdentityLinksResponse.links:type_name -> gatehouse.v1.IdentityLink
+	36, // 18: gatehouse.v1.CreateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	36, // 19: gatehouse.v1.UpdateTrustedIssuerRequest.issuer:type_name -> gatehouse.v1.TrustedIssuer
+	36, // 20: gatehouse.v1.ListTrustedIssuersResponse.issuers:type_name -> gatehouse.v1.TrustedIssuer
+	64, // 21: gatehouse.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	64, // 22: gatehouse.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	53, // 23: gatehouse.v1.ListAuditEventsResponse.events:type_name -> gatehouse.v1.AuditEvent
+	64, // 24: gatehouse.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	62, // 25: gatehouse.v1.AuditEvent.detail:type_name -> gatehouse.v1.AuditEvent.DetailEntry
+	55, // 26: gatehouse.v1.ClaimProfile.claims:type_name -> gatehouse.v1.ProfileClaim
+	64, // 27: gatehouse.v1.ClaimProfile.created_at:type_name -> google.protobuf.Timestamp
+	64, // 28: gatehouse.v1.ClaimProfile.updated_at:type_name -> google.protobuf.Timestamp
+	55, // 29: gatehouse.v1.PutClaimProfileRequest.claims:type_name -> gatehouse.v1.ProfileClaim
+	54, // 30: gatehouse.v1.ListClaimProfilesResponse.profiles:type_name -> gatehouse.v1.ClaimProfile
+	0,  // 31: gatehouse.v1.AdminService.CreateUser:input_type -> gatehouse.v1.CreateUserRequest
+	1,  // 32: gatehouse.v1.AdminService.GetUser:input_type -> gatehouse.v1.GetUserRequest
+	2,  // 33: gatehouse.v1.AdminService.ListUsers:input_type -> gatehouse.v1.ListUsersRequest
+	4,  // 34: gatehouse.v1.AdminService.UpdateUser:input_type -> gatehouse.v1.UpdateUserRequest
+	5,  // 35: gatehouse.v1.AdminService.DisableUser:input_type -> gatehouse.v1.DisableUserRequest
+	6,  // 36: gatehouse.v1.AdminService.EnableUser:input_type -> gatehouse.v1.EnableUserRequest
+	7,  // 37: gatehouse.v1.AdminService.DeleteUser:input_type -> gatehouse.v1.DeleteUserRequest
+	9,  // 38: gatehouse.v1.AdminService.SetPassword:input_type -> gatehouse.v1.SetPasswordRequest
+	11, // 39: gatehouse.v1.AdminService.CreateServiceClient:input_type -> gatehouse.v1.CreateServiceClientRequest
+	13, // 40: gatehouse.v1.AdminService.ListServiceClients:input_type -> gatehouse.v1.ListServiceClientsRequest
+	15, // 41: gatehouse.v1.AdminService.DisableServiceClient:input_type -> gatehouse.v1.DisableServiceClientRequest
+	16, // 42: gatehouse.v1.AdminService.DeleteServiceClient:input_type -> gatehouse.v1.DeleteServiceClientRequest
+	21, // 43: gatehouse.v1.AdminService.SetServiceClientAudiences:input_type -> gatehouse.v1.SetServiceClientAudiencesRequest
+	18, // 44: gatehouse.v1.AdminService.GetClientOAuthSettings:input_type -> gatehouse.v1.GetClientOAuthSettingsRequest
+	19, // 45: gatehouse.v1.AdminService.SetClientOAuthSettings:input_type -> gatehouse.v1.SetClientOAuthSettingsRequest
+	50, // 46: gatehouse.v1.AdminService.SetRoles:input_type -> gatehouse.v1.SetRolesRequest
+	29, // 47: gatehouse.v1.AdminService.UnlockAccount:input_type -> gatehouse.v1.UnlockAccountRequest
+	22, // 48: gatehouse.v1.AdminService.ListSessions:input_type -> gatehouse.v1.ListSessionsRequest
+	25, // 49: gatehouse.v1.AdminService.RevokeSession:input_type -> gatehouse.v1.RevokeSessionRequest
+	27, // 50: gatehouse.v1.AdminService.RevokeAllSessions:input_type -> gatehouse.v1.RevokeAllSessionsRequest
+	31, // 51: gatehouse.v1.AdminService.ListSigningKeys:input_type -> gatehouse.v1.ListSigningKeysRequest
+	34, // 52: gatehouse.v1.AdminService.RotateSigningKey:input_type -> gatehouse.v1.RotateSigningKeyRequest
+	35, // 53: gatehouse.v1.AdminService.RevokeSigningKey:input_type -> gatehouse.v1.RevokeSigningKeyRequest
+	44, // 54: gatehouse.v1.AdminService.CreateTrustedIssuer:input_type -> gatehouse.v1.CreateTrustedIssuerRequest
+	46, // 55: gatehouse.v1.AdminService.ListTrustedIssuers:input_type -> gatehouse.v1.ListTrustedIssuersRequest
+	45, // 56: gatehouse.v1.AdminService.UpdateTrustedIssuer:input_type -> gatehouse.v1.UpdateTrustedIssuerRequest
+	48, // 57: gatehouse.v1.AdminService.DeleteTrustedIssuer:input_type -> gatehouse.v1.DeleteTrustedIssuerRequest
+	38, // 58: gatehouse.v1.AdminService.LinkIdentity:input_type -> gatehouse.v1.LinkIdentityRequest
+	39, // 59: gatehouse.v1.AdminService.UnlinkIdentity:input_type -> gatehouse.v1.UnlinkIdentityRequest
+	41, // 60: gatehouse.v1.AdminService.ListIdentityLinks:input_type -> gatehouse.v1.ListIdentityLinksRequest
+	51, // 61: gatehouse.v1.AdminService.ListAuditEvents:input_type -> gatehouse.v1.ListAuditEventsRequest
+	56, // 62: gatehouse.v1.AdminService.PutClaimProfile:input_type -> gatehouse.v1.PutClaimProfileRequest
+	57, // 63: gatehouse.v1.AdminService.GetClaimProfile:input_type -> gatehouse.v1.GetClaimProfileRequest
+	58, // 64: gatehouse.v1.AdminService.ListClaimProfiles:input_type -> gatehouse.v1.ListClaimProfilesRequest
+	60, // 65: gatehouse.v1.AdminService.DeleteClaimProfile:input_type -> gatehouse.v1.DeleteClaimProfileRequest
+	63, // 66: gatehouse.v1.AdminService.CreateUser:output_type -> gatehouse.v1.Account
+	63, // 67: gatehouse.v1.AdminService.GetUser:output_type -> gatehouse.v1.Account
+	3,  // 68: gatehouse.v1.AdminService.ListUsers:output_type -> gatehouse.v1.ListUsersResponse
+	63, // 69: gatehouse.v1.AdminService.UpdateUser:output_type -> gatehouse.v1.Account
+	63, // 70: gatehouse.v1.AdminService.DisableUser:output_type -> gatehouse.v1.Account
+	63, // 71: gatehouse.v1.AdminService.EnableUser:output_type -> gatehouse.v1.Account
+	8,  // 72: gatehouse.v1.AdminService.DeleteUser:output_type -> gatehouse.v1.DeleteUserResponse
+	10, // 73: gatehouse.v1.AdminService.SetPassword:output_type -> gatehouse.v1.SetPasswordResponse
+	12, // 74: gatehouse.v1.AdminService.CreateServiceClient:output_type -> gatehouse.v1.CreateServiceClientResponse
+	14, // 75: gatehouse.v1.AdminService.ListServiceClients:output_type -> gatehouse.v1.ListServiceClientsResponse
+	63, // 76: gatehouse.v1.AdminService.DisableServiceClient:output_type -> gatehouse.v1.Account
+	17, // 77: gatehouse.v1.AdminService.DeleteServiceClient:output_type -> gatehouse.v1.DeleteServiceClientResponse
+	63, // 78: gatehouse.v1.AdminService.SetServiceClientAudiences:output_type -> gatehouse.v1.Account
+	20, // 79: gatehouse.v1.AdminService.GetClientOAuthSettings:output_type -> gatehouse.v1.ClientOAuthSettings
+	20, // 80: gatehouse.v1.AdminService.SetClientOAuthSettings:output_type -> gatehouse.v1.ClientOAuthSettings
+	63, // 81: gatehouse.v1.AdminService.SetRoles:output_type -> gatehouse.v1.Account
+	30, // 82: gatehouse.v1.AdminService.UnlockAccount:output_type -> gatehouse.v1.UnlockAccountResponse
+	23, // 83: gatehouse.v1.AdminService.ListSessions:output_type -> gatehouse.v1.ListSessionsResponse
+	26, // 84: gatehouse.v1.AdminService.RevokeSession:output_type -> gatehouse.v1.RevokeSessionResponse
+	28, // 85: gatehouse.v1.AdminService.RevokeAllSessions:output_type -> gatehouse.v1.RevokeAllSessionsResponse
+	32, // 86: gatehouse.v1.AdminService.ListSigningKeys:output_type -> gatehouse.v1.ListSigningKeysResponse
+	32, // 87: gatehouse.v1.AdminService.RotateSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	32, // 88: gatehouse.v1.AdminService.RevokeSigningKey:output_type -> gatehouse.v1.ListSigningKeysResponse
+	36, // 89: gatehouse.v1.AdminService.CreateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	47, // 90: gatehouse.v1.AdminService.ListTrustedIssuers:output_type -> gatehouse.v1.ListTrustedIssuersResponse
+	36, // 91: gatehouse.v1.AdminService.UpdateTrustedIssuer:output_type -> gatehouse.v1.TrustedIssuer
+	49, // 92: gatehouse.v1.AdminService.DeleteTrustedIssuer:output_type -> gatehouse.v1.DeleteTrustedIssuerResponse
+	37, // 93: gatehouse.v1.AdminService.LinkIdentity:output_type -> gatehouse.v1.IdentityLink
+	40, // 94: gatehouse.v1.AdminService.UnlinkIdentity:output_type -> gatehouse.v1.UnlinkIdentityResponse
+	42, // 95: gatehouse.v1.AdminService.ListIdentityLinks:output_type -> gatehouse.v1.ListIdentityLinksResponse
+	52, // 96: gatehouse.v1.AdminService.ListAuditEvents:output_type -> gatehouse.v1.ListAuditEventsResponse
+	54, // 97: gatehouse.v1.AdminService.PutClaimProfile:output_type -> gatehouse.v1.ClaimProfile
+	54, // 98: gatehouse.v1.AdminService.GetClaimProfile:output_type -> gatehouse.v1.ClaimProfile
+	59, // 99: gatehouse.v1.AdminService.ListClaimProfiles:output_type -> gatehouse.v1.ListClaimProfilesResponse
+	61, // 100: gatehouse.v1.AdminService.DeleteClaimProfile:output_type -> gatehouse.v1.DeleteClaimProfileResponse
+	66, // [66:101] is the sub-list for method output_type
+	31, // [31:66] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_v1_admin_proto_init() }
@@ -3772,7 +4024,7 @@ func file_gatehouse_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_v1_admin_proto_rawDesc), len(file_gatehouse_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,8 @@ const (
 	AdminService_DisableServiceClient_FullMethodName      = "/gatehouse.v1.AdminService/DisableServiceClient"
 	AdminService_DeleteServiceClient_FullMethodName       = "/gatehouse.v1.AdminService/DeleteServiceClient"
 	AdminService_SetServiceClientAudiences_FullMethodName = "/gatehouse.v1.AdminService/SetServiceClientAudiences"
+	AdminService_GetClientOAuthSettings_FullMethodName    = "/gatehouse.v1.AdminService/GetClientOAuthSettings"
+	AdminService_SetClientOAuthSettings_FullMethodName    = "/gatehouse.v1.AdminService/SetClientOAuthSettings"
 	AdminService_SetRoles_FullMethodName                  = "/gatehouse.v1.AdminService/SetRoles"
 	AdminService_UnlockAccount_FullMethodName             = "/gatehouse.v1.AdminService/UnlockAccount"
 	AdminService_ListSessions_FullMethodName              = "/gatehouse.v1.AdminService/ListSessions"
@@ -80,6 +82,12 @@ type AdminServiceClient interface {
 	// SetServiceClientAudiences replaces the audiences a service client may
 	// request tokens for; an empty list means the server's audience.
 	SetServiceClientAudiences(ctx context.Context, in *SetServiceClientAudiencesRequest, opts ...grpc.CallOption) (*Account, error)
+	// GetClientOAuthSettings returns a service client's OAuth 2.0 / OpenID
+	// Connect settings (authorization code flow, logout).
+	GetClientOAuthSettings(ctx context.Context, in *GetClientOAuthSettingsRequest, opts ...grpc.CallOption) (*ClientOAuthSettings, error)
+	// SetClientOAuthSettings replaces them. Making a client public removes
+	// its secret.
+	SetClientOAuthSettings(ctx context.Context, in *SetClientOAuthSettingsRequest, opts ...grpc.CallOption) (*ClientOAuthSettings, error)
 	// SetRoles replaces the roles of a user or service client.
 	SetRoles(ctx context.Context, in *SetRolesRequest, opts ...grpc.CallOption) (*Account, error)
 	// UnlockAccount lifts the login lockouts of a user or service client: its
@@ -265,6 +273,26 @@ func (c *adminServiceClient) SetServiceClientAudiences(ctx context.Context, in *
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Account)
 	err := c.cc.Invoke(ctx, AdminService_SetServiceClientAudiences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetClientOAuthSettings(ctx context.Context, in *GetClientOAuthSettingsRequest, opts ...grpc.CallOption) (*ClientOAuthSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClientOAuthSettings)
+	err := c.cc.Invoke(ctx, AdminService_GetClientOAuthSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetClientOAuthSettings(ctx context.Context, in *SetClientOAuthSettingsRequest, opts ...grpc.CallOption) (*ClientOAuthSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClientOAuthSettings)
+	err := c.cc.Invoke(ctx, AdminService_SetClientOAuthSettings_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -497,6 +525,12 @@ type AdminServiceServer interface {
 	// SetServiceClientAudiences replaces the audiences a service client may
 	// request tokens for; an empty list means the server's audience.
 	SetServiceClientAudiences(context.Context, *SetServiceClientAudiencesRequest) (*Account, error)
+	// GetClientOAuthSettings returns a service client's OAuth 2.0 / OpenID
+	// Connect settings (authorization code flow, logout).
+	GetClientOAuthSettings(context.Context, *GetClientOAuthSettingsRequest) (*ClientOAuthSettings, error)
+	// SetClientOAuthSettings replaces them. Making a client public removes
+	// its secret.
+	SetClientOAuthSettings(context.Context, *SetClientOAuthSettingsRequest) (*ClientOAuthSettings, error)
 	// SetRoles replaces the roles of a user or service client.
 	SetRoles(context.Context, *SetRolesRequest) (*Account, error)
 	// UnlockAccount lifts the login lockouts of a user or service client: its
@@ -596,6 +630,12 @@ func (UnimplementedAdminServiceServer) DeleteServiceClient(context.Context, *Del
 }
 func (UnimplementedAdminServiceServer) SetServiceClientAudiences(context.Context, *SetServiceClientAudiencesRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetServiceClientAudiences not implemented")
+}
+func (UnimplementedAdminServiceServer) GetClientOAuthSettings(context.Context, *GetClientOAuthSettingsRequest) (*ClientOAuthSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClientOAuthSettings not implemented")
+}
+func (UnimplementedAdminServiceServer) SetClientOAuthSettings(context.Context, *SetClientOAuthSettingsRequest) (*ClientOAuthSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetClientOAuthSettings not implemented")
 }
 func (UnimplementedAdminServiceServer) SetRoles(context.Context, *SetRolesRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetRoles not implemented")
@@ -908,6 +948,42 @@ func _AdminService_SetServiceClientAudiences_Handler(srv interface{}, ctx contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).SetServiceClientAudiences(ctx, req.(*SetServiceClientAudiencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetClientOAuthSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClientOAuthSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetClientOAuthSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetClientOAuthSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetClientOAuthSettings(ctx, req.(*GetClientOAuthSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetClientOAuthSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetClientOAuthSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetClientOAuthSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetClientOAuthSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetClientOAuthSettings(ctx, req.(*SetClientOAuthSettingsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1330,6 +1406,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetServiceClientAudiences",
 			Handler:    _AdminService_SetServiceClientAudiences_Handler,
+		},
+		{
+			MethodName: "GetClientOAuthSettings",
+			Handler:    _AdminService_GetClientOAuthSettings_Handler,
+		},
+		{
+			MethodName: "SetClientOAuthSettings",
+			Handler:    _AdminService_SetClientOAuthSettings_Handler,
 		},
 		{
 			MethodName: "SetRoles",

@@ -31,6 +31,18 @@ const (
 	FieldSecretHash = "secret_hash"
 	// FieldAudiences holds the string denoting the audiences field in the database.
 	FieldAudiences = "audiences"
+	// FieldRedirectUris holds the string denoting the redirect_uris field in the database.
+	FieldRedirectUris = "redirect_uris"
+	// FieldPostLogoutRedirectUris holds the string denoting the post_logout_redirect_uris field in the database.
+	FieldPostLogoutRedirectUris = "post_logout_redirect_uris"
+	// FieldGrantTypes holds the string denoting the grant_types field in the database.
+	FieldGrantTypes = "grant_types"
+	// FieldPublicClient holds the string denoting the public_client field in the database.
+	FieldPublicClient = "public_client"
+	// FieldFirstParty holds the string denoting the first_party field in the database.
+	FieldFirstParty = "first_party"
+	// FieldIDTokenAlg holds the string denoting the id_token_alg field in the database.
+	FieldIDTokenAlg = "id_token_alg"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -59,6 +71,12 @@ var Columns = []string{
 	FieldPasswordHash,
 	FieldSecretHash,
 	FieldAudiences,
+	FieldRedirectUris,
+	FieldPostLogoutRedirectUris,
+	FieldGrantTypes,
+	FieldPublicClient,
+	FieldFirstParty,
+	FieldIDTokenAlg,
 	FieldActive,
 	FieldCreatedAt,
 	FieldUpdatedAt,
@@ -93,6 +111,14 @@ var (
 	DisplayNameValidator func(string) error
 	// DefaultPasswordHash holds the default value on creation for the "password_hash" field.
 	DefaultPasswordHash string
+	// DefaultPublicClient holds the default value on creation for the "public_client" field.
+	DefaultPublicClient bool
+	// DefaultFirstParty holds the default value on creation for the "first_party" field.
+	DefaultFirstParty bool
+	// DefaultIDTokenAlg holds the default value on creation for the "id_token_alg" field.
+	DefaultIDTokenAlg string
+	// IDTokenAlgValidator is a validator for the "id_token_alg" field. It is called by the builders before save.
+	IDTokenAlgValidator func(string) error
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
@@ -162,6 +188,21 @@ func ByDisplayName(opts ...sql.OrderTermOption) OrderOption {
 // ByPasswordHash orders the results by the password_hash field.
 func ByPasswordHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPasswordHash, opts...).ToFunc()
+}
+
+// ByPublicClient orders the results by the public_client field.
+func ByPublicClient(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPublicClient, opts...).ToFunc()
+}
+
+// ByFirstParty orders the results by the first_party field.
+func ByFirstParty(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFirstParty, opts...).ToFunc()
+}
+
+// ByIDTokenAlg orders the results by the id_token_alg field.
+func ByIDTokenAlg(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIDTokenAlg, opts...).ToFunc()
 }
 
 // ByActive orders the results by the active field.

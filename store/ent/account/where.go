@@ -95,6 +95,21 @@ func SecretHash(v []byte) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldSecretHash, v))
 }
 
+// PublicClient applies equality check predicate on the "public_client" field. It's identical to PublicClientEQ.
+func PublicClient(v bool) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldPublicClient, v))
+}
+
+// FirstParty applies equality check predicate on the "first_party" field. It's identical to FirstPartyEQ.
+func FirstParty(v bool) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldFirstParty, v))
+}
+
+// IDTokenAlg applies equality check predicate on the "id_token_alg" field. It's identical to IDTokenAlgEQ.
+func IDTokenAlg(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldIDTokenAlg, v))
+}
+
 // Active applies equality check predicate on the "active" field. It's identical to ActiveEQ.
 func Active(v bool) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldActive, v))
@@ -543,6 +558,121 @@ func AudiencesIsNil() predicate.Account {
 // AudiencesNotNil applies the NotNil predicate on the "audiences" field.
 func AudiencesNotNil() predicate.Account {
 	return predicate.Account(sql.FieldNotNull(FieldAudiences))
+}
+
+// RedirectUrisIsNil applies the IsNil predicate on the "redirect_uris" field.
+func RedirectUrisIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldRedirectUris))
+}
+
+// RedirectUrisNotNil applies the NotNil predicate on the "redirect_uris" field.
+func RedirectUrisNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldRedirectUris))
+}
+
+// PostLogoutRedirectUrisIsNil applies the IsNil predicate on the "post_logout_redirect_uris" field.
+func PostLogoutRedirectUrisIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldPostLogoutRedirectUris))
+}
+
+// PostLogoutRedirectUrisNotNil applies the NotNil predicate on the "post_logout_redirect_uris" field.
+func PostLogoutRedirectUrisNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldPostLogoutRedirectUris))
+}
+
+// GrantTypesIsNil applies the IsNil predicate on the "grant_types" field.
+func GrantTypesIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldGrantTypes))
+}
+
+// GrantTypesNotNil applies the NotNil predicate on the "grant_types" field.
+func GrantTypesNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldGrantTypes))
+}
+
+// PublicClientEQ applies the EQ predicate on the "public_client" field.
+func PublicClientEQ(v bool) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldPublicClient, v))
+}
+
+// PublicClientNEQ applies the NEQ predicate on the "public_client" field.
+func PublicClientNEQ(v bool) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldPublicClient, v))
+}
+
+// FirstPartyEQ applies the EQ predicate on the "first_party" field.
+func FirstPartyEQ(v bool) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldFirstParty, v))
+}
+
+// FirstPartyNEQ applies the NEQ predicate on the "first_party" field.
+func FirstPartyNEQ(v bool) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldFirstParty, v))
+}
+
+// IDTokenAlgEQ applies the EQ predicate on the "id_token_alg" field.
+func IDTokenAlgEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgNEQ applies the NEQ predicate on the "id_token_alg" field.
+func IDTokenAlgNEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgIn applies the In predicate on the "id_token_alg" field.
+func IDTokenAlgIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldIDTokenAlg, vs...))
+}
+
+// IDTokenAlgNotIn applies the NotIn predicate on the "id_token_alg" field.
+func IDTokenAlgNotIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldIDTokenAlg, vs...))
+}
+
+// IDTokenAlgGT applies the GT predicate on the "id_token_alg" field.
+func IDTokenAlgGT(v string) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgGTE applies the GTE predicate on the "id_token_alg" field.
+func IDTokenAlgGTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgLT applies the LT predicate on the "id_token_alg" field.
+func IDTokenAlgLT(v string) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgLTE applies the LTE predicate on the "id_token_alg" field.
+func IDTokenAlgLTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgContains applies the Contains predicate on the "id_token_alg" field.
+func IDTokenAlgContains(v string) predicate.Account {
+	return predicate.Account(sql.FieldContains(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgHasPrefix applies the HasPrefix predicate on the "id_token_alg" field.
+func IDTokenAlgHasPrefix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasPrefix(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgHasSuffix applies the HasSuffix predicate on the "id_token_alg" field.
+func IDTokenAlgHasSuffix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasSuffix(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgEqualFold applies the EqualFold predicate on the "id_token_alg" field.
+func IDTokenAlgEqualFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldEqualFold(FieldIDTokenAlg, v))
+}
+
+// IDTokenAlgContainsFold applies the ContainsFold predicate on the "id_token_alg" field.
+func IDTokenAlgContainsFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldContainsFold(FieldIDTokenAlg, v))
 }
 
 // ActiveEQ applies the EQ predicate on the "active" field.

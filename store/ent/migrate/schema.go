@@ -19,6 +19,12 @@ var (
 		{Name: "password_hash", Type: field.TypeString, Default: ""},
 		{Name: "secret_hash", Type: field.TypeBytes, Nullable: true},
 		{Name: "audiences", Type: field.TypeJSON, Nullable: true},
+		{Name: "redirect_uris", Type: field.TypeJSON, Nullable: true},
+		{Name: "post_logout_redirect_uris", Type: field.TypeJSON, Nullable: true},
+		{Name: "grant_types", Type: field.TypeJSON, Nullable: true},
+		{Name: "public_client", Type: field.TypeBool, Default: false},
+		{Name: "first_party", Type: field.TypeBool, Default: false},
+		{Name: "id_token_alg", Type: field.TypeString, Size: 16, Default: ""},
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
@@ -84,6 +90,36 @@ var (
 				Name:    "auditevent_actor",
 				Unique:  false,
 				Columns: []*schema.Column{AuditEventsColumns[3]},
+			},
+		},
+	}
+	// AuthorizationCodesColumns holds the columns for the "authorization_codes" table.
+	AuthorizationCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "code_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "client_id", Type: field.TypeString, Size: 128},
+		{Name: "account_id", Type: field.TypeString, Size: 64},
+		{Name: "redirect_uri", Type: field.TypeString, Size: 2048},
+		{Name: "scope", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "nonce", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "code_challenge", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "session_id", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "auth_time", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "issued_family", Type: field.TypeString, Size: 64, Default: ""},
+	}
+	// AuthorizationCodesTable holds the schema information for the "authorization_codes" table.
+	AuthorizationCodesTable = &schema.Table{
+		Name:       "authorization_codes",
+		Columns:    AuthorizationCodesColumns,
+		PrimaryKey: []*schema.Column{AuthorizationCodesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "authorizationcode_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuthorizationCodesColumns[11]},
 			},
 		},
 	}
@@ -215,6 +251,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "kid", Type: field.TypeString, Unique: true, Size: 128},
 		{Name: "alg", Type: field.TypeString, Size: 16},
+		{Name: "purpose", Type: field.TypeString, Size: 16, Default: ""},
 		{Name: "state", Type: field.TypeEnum, Enums: []string{"next", "active", "retired", "revoked"}},
 		{Name: "public_jwk", Type: field.TypeBytes},
 		{Name: "private_sealed", Type: field.TypeBytes},
@@ -296,6 +333,7 @@ var (
 	Tables = []*schema.Table{
 		AccountsTable,
 		AuditEventsTable,
+		AuthorizationCodesTable,
 		ChangesTable,
 		ClaimProfilesTable,
 		FederatedLinksTable,

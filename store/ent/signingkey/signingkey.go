@@ -18,6 +18,8 @@ const (
 	FieldKid = "kid"
 	// FieldAlg holds the string denoting the alg field in the database.
 	FieldAlg = "alg"
+	// FieldPurpose holds the string denoting the purpose field in the database.
+	FieldPurpose = "purpose"
 	// FieldState holds the string denoting the state field in the database.
 	FieldState = "state"
 	// FieldPublicJwk holds the string denoting the public_jwk field in the database.
@@ -39,6 +41,7 @@ var Columns = []string{
 	FieldID,
 	FieldKid,
 	FieldAlg,
+	FieldPurpose,
 	FieldState,
 	FieldPublicJwk,
 	FieldPrivateSealed,
@@ -62,6 +65,10 @@ var (
 	KidValidator func(string) error
 	// AlgValidator is a validator for the "alg" field. It is called by the builders before save.
 	AlgValidator func(string) error
+	// DefaultPurpose holds the default value on creation for the "purpose" field.
+	DefaultPurpose string
+	// PurposeValidator is a validator for the "purpose" field. It is called by the builders before save.
+	PurposeValidator func(string) error
 	// PublicJwkValidator is a validator for the "public_jwk" field. It is called by the builders before save.
 	PublicJwkValidator func([]byte) error
 	// PrivateSealedValidator is a validator for the "private_sealed" field. It is called by the builders before save.
@@ -111,6 +118,11 @@ func ByKid(opts ...sql.OrderTermOption) OrderOption {
 // ByAlg orders the results by the alg field.
 func ByAlg(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAlg, opts...).ToFunc()
+}
+
+// ByPurpose orders the results by the purpose field.
+func ByPurpose(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPurpose, opts...).ToFunc()
 }
 
 // ByState orders the results by the state field.

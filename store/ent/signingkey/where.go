@@ -64,6 +64,11 @@ func Alg(v string) predicate.SigningKey {
 	return predicate.SigningKey(sql.FieldEQ(FieldAlg, v))
 }
 
+// Purpose applies equality check predicate on the "purpose" field. It's identical to PurposeEQ.
+func Purpose(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldEQ(FieldPurpose, v))
+}
+
 // PublicJwk applies equality check predicate on the "public_jwk" field. It's identical to PublicJwkEQ.
 func PublicJwk(v []byte) predicate.SigningKey {
 	return predicate.SigningKey(sql.FieldEQ(FieldPublicJwk, v))
@@ -217,6 +222,71 @@ func AlgEqualFold(v string) predicate.SigningKey {
 // AlgContainsFold applies the ContainsFold predicate on the "alg" field.
 func AlgContainsFold(v string) predicate.SigningKey {
 	return predicate.SigningKey(sql.FieldContainsFold(FieldAlg, v))
+}
+
+// PurposeEQ applies the EQ predicate on the "purpose" field.
+func PurposeEQ(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldEQ(FieldPurpose, v))
+}
+
+// PurposeNEQ applies the NEQ predicate on the "purpose" field.
+func PurposeNEQ(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldNEQ(FieldPurpose, v))
+}
+
+// PurposeIn applies the In predicate on the "purpose" field.
+func PurposeIn(vs ...string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldIn(FieldPurpose, vs...))
+}
+
+// PurposeNotIn applies the NotIn predicate on the "purpose" field.
+func PurposeNotIn(vs ...string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldNotIn(FieldPurpose, vs...))
+}
+
+// PurposeGT applies the GT predicate on the "purpose" field.
+func PurposeGT(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldGT(FieldPurpose, v))
+}
+
+// PurposeGTE applies the GTE predicate on the "purpose" field.
+func PurposeGTE(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldGTE(FieldPurpose, v))
+}
+
+// PurposeLT applies the LT predicate on the "purpose" field.
+func PurposeLT(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldLT(FieldPurpose, v))
+}
+
+// PurposeLTE applies the LTE predicate on the "purpose" field.
+func PurposeLTE(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldLTE(FieldPurpose, v))
+}
+
+// PurposeContains applies the Contains predicate on the "purpose" field.
+func PurposeContains(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldContains(FieldPurpose, v))
+}
+
+// PurposeHasPrefix applies the HasPrefix predicate on the "purpose" field.
+func PurposeHasPrefix(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldHasPrefix(FieldPurpose, v))
+}
+
+// PurposeHasSuffix applies the HasSuffix predicate on the "purpose" field.
+func PurposeHasSuffix(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldHasSuffix(FieldPurpose, v))
+}
+
+// PurposeEqualFold applies the EqualFold predicate on the "purpose" field.
+func PurposeEqualFold(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldEqualFold(FieldPurpose, v))
+}
+
+// PurposeContainsFold applies the ContainsFold predicate on the "purpose" field.
+func PurposeContainsFold(v string) predicate.SigningKey {
+	return predicate.SigningKey(sql.FieldContainsFold(FieldPurpose, v))
 }
 
 // StateEQ applies the EQ predicate on the "state" field.

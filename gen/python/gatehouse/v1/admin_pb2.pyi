@@ -56,6 +56,28 @@ class ClaimProfile(_message.Message):
     visible_roles: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, audience: _Optional[str] = ..., subject: _Optional[str] = ..., claims: _Optional[_Iterable[_Union[ProfileClaim, _Mapping]]] = ..., visible_roles: _Optional[_Iterable[str]] = ..., builtin: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class ClientOAuthSettings(_message.Message):
+    __slots__ = ["client_id", "first_party", "grant_types", "has_secret", "id", "id_token_signed_response_alg", "post_logout_redirect_uris", "public", "redirect_uris"]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PARTY_FIELD_NUMBER: _ClassVar[int]
+    GRANT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    HAS_SECRET_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ID_TOKEN_SIGNED_RESPONSE_ALG_FIELD_NUMBER: _ClassVar[int]
+    POST_LOGOUT_REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URIS_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    first_party: bool
+    grant_types: _containers.RepeatedScalarFieldContainer[str]
+    has_secret: bool
+    id: str
+    id_token_signed_response_alg: str
+    post_logout_redirect_uris: _containers.RepeatedScalarFieldContainer[str]
+    public: bool
+    redirect_uris: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., client_id: _Optional[str] = ..., redirect_uris: _Optional[_Iterable[str]] = ..., post_logout_redirect_uris: _Optional[_Iterable[str]] = ..., grant_types: _Optional[_Iterable[str]] = ..., public: bool = ..., first_party: bool = ..., id_token_signed_response_alg: _Optional[str] = ..., has_secret: bool = ...) -> None: ...
+
 class CreateServiceClientRequest(_message.Message):
     __slots__ = ["audiences", "client_id", "display_name", "roles"]
     AUDIENCES_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +181,12 @@ class GetClaimProfileRequest(_message.Message):
     AUDIENCE_FIELD_NUMBER: _ClassVar[int]
     audience: str
     def __init__(self, audience: _Optional[str] = ...) -> None: ...
+
+class GetClientOAuthSettingsRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class GetUserRequest(_message.Message):
     __slots__ = ["id"]
@@ -393,6 +421,14 @@ class Session(_message.Message):
     offline: bool
     scope: str
     def __init__(self, id: _Optional[str] = ..., account_id: _Optional[str] = ..., client_id: _Optional[str] = ..., scope: _Optional[str] = ..., offline: bool = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SetClientOAuthSettingsRequest(_message.Message):
+    __slots__ = ["id", "settings"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    settings: ClientOAuthSettings
+    def __init__(self, id: _Optional[str] = ..., settings: _Optional[_Union[ClientOAuthSettings, _Mapping]] = ...) -> None: ...
 
 class SetPasswordRequest(_message.Message):
     __slots__ = ["id", "password"]

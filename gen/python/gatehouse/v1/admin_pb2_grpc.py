@@ -82,6 +82,16 @@ class AdminServiceStub(object):
                 request_serializer=gatehouse_dot_v1_dot_admin__pb2.SetServiceClientAudiencesRequest.SerializeToString,
                 response_deserializer=gatehouse_dot_v1_dot_auth__pb2.Account.FromString,
                 )
+        self.GetClientOAuthSettings = channel.unary_unary(
+                '/gatehouse.v1.AdminService/GetClientOAuthSettings',
+                request_serializer=gatehouse_dot_v1_dot_admin__pb2.GetClientOAuthSettingsRequest.SerializeToString,
+                response_deserializer=gatehouse_dot_v1_dot_admin__pb2.ClientOAuthSettings.FromString,
+                )
+        self.SetClientOAuthSettings = channel.unary_unary(
+                '/gatehouse.v1.AdminService/SetClientOAuthSettings',
+                request_serializer=gatehouse_dot_v1_dot_admin__pb2.SetClientOAuthSettingsRequest.SerializeToString,
+                response_deserializer=gatehouse_dot_v1_dot_admin__pb2.ClientOAuthSettings.FromString,
+                )
         self.SetRoles = channel.unary_unary(
                 '/gatehouse.v1.AdminService/SetRoles',
                 request_serializer=gatehouse_dot_v1_dot_admin__pb2.SetRolesRequest.SerializeToString,
@@ -268,6 +278,22 @@ class AdminServiceServicer(object):
     def SetServiceClientAudiences(self, request, context):
         """SetServiceClientAudiences replaces the audiences a service client may
         request tokens for; an empty list means the server's audience.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClientOAuthSettings(self, request, context):
+        """GetClientOAuthSettings returns a service client's OAuth 2.0 / OpenID
+        Connect settings (authorization code flow, logout).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetClientOAuthSettings(self, request, context):
+        """SetClientOAuthSettings replaces them. Making a client public removes
+        its secret.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -491,6 +517,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.SetServiceClientAudiences,
                     request_deserializer=gatehouse_dot_v1_dot_admin__pb2.SetServiceClientAudiencesRequest.FromString,
                     response_serializer=gatehouse_dot_v1_dot_auth__pb2.Account.SerializeToString,
+            ),
+            'GetClientOAuthSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClientOAuthSettings,
+                    request_deserializer=gatehouse_dot_v1_dot_admin__pb2.GetClientOAuthSettingsRequest.FromString,
+                    response_serializer=gatehouse_dot_v1_dot_admin__pb2.ClientOAuthSettings.SerializeToString,
+            ),
+            'SetClientOAuthSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetClientOAuthSettings,
+                    request_deserializer=gatehouse_dot_v1_dot_admin__pb2.SetClientOAuthSettingsRequest.FromString,
+                    response_serializer=gatehouse_dot_v1_dot_admin__pb2.ClientOAuthSettings.SerializeToString,
             ),
             'SetRoles': grpc.unary_unary_rpc_method_handler(
                     servicer.SetRoles,
@@ -822,6 +858,40 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/gatehouse.v1.AdminService/SetServiceClientAudiences',
             gatehouse_dot_v1_dot_admin__pb2.SetServiceClientAudiencesRequest.SerializeToString,
             gatehouse_dot_v1_dot_auth__pb2.Account.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetClientOAuthSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/gatehouse.v1.AdminService/GetClientOAuthSettings',
+            gatehouse_dot_v1_dot_admin__pb2.GetClientOAuthSettingsRequest.SerializeToString,
+            gatehouse_dot_v1_dot_admin__pb2.ClientOAuthSettings.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SetClientOAuthSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/gatehouse.v1.AdminService/SetClientOAuthSettings',
+            gatehouse_dot_v1_dot_admin__pb2.SetClientOAuthSettingsRequest.SerializeToString,
+            gatehouse_dot_v1_dot_admin__pb2.ClientOAuthSettings.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gatehouse/v1/admin.proto.
  */
 export const file_gatehouse_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChhnYXRlaG91c2UvdjEvYWRtaW4ucHJvdG8SDGdhdGVob3VzZS52MSJrChFDcmVhdGVVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIcGFzc3dvcmQYBCABKAkSDQoFcm9sZXMYBSADKAkiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiOQoQTGlzdFVzZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJSChFMaXN0VXNlcnNSZXNwb25zZRIkCgV1c2VycxgBIAMoCzIVLmdhdGVob3VzZS52MS5BY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJpChFVcGRhdGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCRISCgVlbWFpbBgCIAEoCUgAiAEBEhkKDGRpc3BsYXlfbmFtZRgDIAEoCUgBiAEBQggKBl9lbWFpbEIPCg1fZGlzcGxheV9uYW1lIiAKEkRpc2FibGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIfChFFbmFibGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIfChFEZWxldGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiMgoSU2V0UGFzc3dvcmRSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIhUKE1NldFBhc3N3b3JkUmVzcG9uc2UiZwoaQ3JlYXRlU2VydmljZUNsaWVudFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVyb2xlcxgDIAMoCRIRCglhdWRpZW5jZXMYBCADKAkiWwobQ3JlYXRlU2VydmljZUNsaWVudFJlc3BvbnNlEiUKBmNsaWVudBgBIAEoCzIVLmdhdGVob3VzZS52MS5BY2NvdW50EhUKDWNsaWVudF9zZWNyZXQYAiABKAkiQgoZTGlzdFNlcnZpY2VDbGllbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJdChpMaXN0U2VydmljZUNsaWVudHNSZXNwb25zZRImCgdjbGllbnRzGAEgAygLMhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIikKG0Rpc2FibGVTZXJ2aWNlQ2xpZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIoChpEZWxldGVTZXJ2aWNlQ2xpZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVTZXJ2aWNlQ2xpZW50UmVzcG9uc2UiQQogU2V0U2VydmljZUNsaWVudEF1ZGllbmNlc1JlcXVlc3QSCgoCaWQYASABKAkSEQoJYXVkaWVuY2VzGAIgAygJIiEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSCgoCaWQYASABKAkiPwoUTGlzdFNlc3Npb25zUmVzcG9uc2USJwoIc2Vzc2lvbnMYASADKAsyFS5nYXRlaG91c2UudjEuU2Vzc2lvbiLuAQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRINCgVzY29wZRgEIAEoCRIPCgdvZmZsaW5lGAUgASgIEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiYKGFJldm9rZUFsbFNlc3Npb25zUmVxdWVzdBIKCgJpZBgBIAEoCSIsChlSZXZva2VBbGxTZXNzaW9uc1Jlc3BvbnNlEg8KB3Jldm9rZWQYASABKAUiIgoUVW5sb2NrQWNjb3VudFJlcXVlc3QSCgoCaWQYASABKAkiKAoVVW5sb2NrQWNjb3VudFJlc3BvbnNlEg8KB2NsZWFyZWQYASABKAUiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCJBChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRImCgRrZXlzGAEgAygLMhguZ2F0ZWhvdXNlLnYxLlNpZ25pbmdLZXki9QEKClNpZ25pbmdLZXkSCwoDa2lkGAEgASgJEgsKA2FsZxgCIAEoCRINCgVzdGF0ZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxhY3RpdmF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldGlyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCnB1YmxpY19rZXkYByABKAsyGC5nYXRlaG91c2UudjEuSlNPTldlYktleSIsChdSb3RhdGVTaWduaW5nS2V5UmVxdWVzdBIRCglpbW1lZGlhdGUYASABKAgiJgoXUmV2b2tlU2lnbmluZ0tleVJlcXVlc3QSCwoDa2lkGAEgASgJIpgDCg1UcnVzdGVkSXNzdWVyEgoKAmlkGAEgASgJEg4KBmlzc3VlchgCIAEoCRIQCghqd2tzX3VyaRgDIAEoCRIRCglhdWRpZW5jZXMYBCADKAkSFAoMYWxsb3dlZF9hbGdzGAUgAygJEhYKDmxlZXdheV9zZWNvbmRzGAYgASgDEhcKD3JlcXVpcmVkX2NsYWltcxgHIAMoCRIXCg9pZGVudGl0eV9jbGFpbXMYCCADKAkSFAoMZ3JvdXBfY2xhaW1zGAkgAygJEisKCHJvbGVfbWFwGAogAygLMhkuZ2F0ZWhvdXNlLnYxLlJvbGVNYXBwaW5nEhgKEGppdF9wcm92aXNpb25pbmcYCyABKAgSLgoKY3JlYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbGlua19ieRgOIAEoCRIYChBleGNoYW5nZV9jbGllbnRzGA8gAygJIpoBCgxJZGVudGl0eUxpbmsSEQoJaXNzdWVyX2lkGAEgASgJEg4KBmlzc3VlchgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEhIKCmFjY291bnRfaWQYBCABKAkSEgoKY3JlYXRlZF9ieRgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChNMaW5rSWRlbnRpdHlSZXF1ZXN0Eg4KBmlzc3VlchgBIAEoCRIPCgdzdWJqZWN0GAIgASgJEg8KB2FjY291bnQYAyABKAkiOAoVVW5saW5rSWRlbnRpdHlSZXF1ZXN0Eg4KBmlzc3VlchgBIAEoCRIPCgdzdWJqZWN0GAIgASgJIhgKFlVubGlua0lkZW50aXR5UmVzcG9uc2UiKgoYTGlzdElkZW50aXR5TGlua3NSZXF1ZXN0Eg4KBmlzc3VlchgBIAEoCSJGChlMaXN0SWRlbnRpdHlMaW5rc1Jlc3BvbnNlEikKBWxpbmtzGAEgAygLMhouZ2F0ZWhvdXNlLnYxLklkZW50aXR5TGluayIrCgtSb2xlTWFwcGluZxINCgVncm91cBgBIAEoCRINCgVyb2xlcxgCIAMoCSJJChpDcmVhdGVUcnVzdGVkSXNzdWVyUmVxdWVzdBIrCgZpc3N1ZXIYASABKAsyGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlciJVChpVcGRhdGVUcnVzdGVkSXNzdWVyUmVxdWVzdBIKCgJpZBgBIAEoCRIrCgZpc3N1ZXIYAiABKAsyGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlciIbChlMaXN0VHJ1c3RlZElzc3VlcnNSZXF1ZXN0IkoKGkxpc3RUcnVzdGVkSXNzdWVyc1Jlc3BvbnNlEiwKB2lzc3VlcnMYASADKAsyGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlciIoChpEZWxldGVUcnVzdGVkSXNzdWVyUmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVUcnVzdGVkSXNzdWVyUmVzcG9uc2UiLAoPU2V0Um9sZXNSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXJvbGVzGAIgAygJIsIBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYBSABKAkSDgoGdGFyZ2V0GAYgASgJEgwKBHR5cGUYByABKAkiXAoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKAoGZXZlbnRzGAEgAygLMhguZ2F0ZWhvdXNlLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIp0CCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHR5cGUYAyABKAkSDQoFYWN0b3IYBCABKAkSEgoKYWN0b3JfbmFtZRgFIAEoCRIOCgZ0YXJnZXQYBiABKAkSEwoLdGFyZ2V0X25hbWUYByABKAkSCgoCaXAYCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCRI0CgZkZXRhaWwYCiADKAsyJC5nYXRlaG91c2UudjEuQXVkaXRFdmVudC5EZXRhaWxFbnRyeRotCgtEZXRhaWxFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuUBCgxDbGFpbVByb2ZpbGUSEAoIYXVkaWVuY2UYASABKAkSDwoHc3ViamVjdBgCIAEoCRIqCgZjbGFpbXMYAyADKAsyGi5nYXRlaG91c2UudjEuUHJvZmlsZUNsYWltEhUKDXZpc2libGVfcm9sZXMYBCADKAkSDwoHYnVpbHRpbhgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJPCgxQcm9maWxlQ2xhaW0SDAoEbmFtZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDQoFdmFsdWUYAyABKAkSEgoKcm9sZV9vcmRlchgEIAMoCSKjAQoWUHV0Q2xhaW1Qcm9maWxlUmVxdWVzdBIQCghhdWRpZW5jZRgBIAEoCRIPCgdidWlsdGluGAIgASgJEg8KB3N1YmplY3QYAyABKAkSKgoGY2xhaW1zGAQgAygLMhouZ2F0ZWhvdXNlLnYxLlByb2ZpbGVDbGFpbRISCgpyb2xlX29yZGVyGAUgAygJEhUKDXZpc2libGVfcm9sZXMYBiADKAkiKgoWR2V0Q2xhaW1Qcm9maWxlUmVxdWVzdBIQCghhdWRpZW5jZRgBIAEoCSIaChhMaXN0Q2xhaW1Qcm9maWxlc1JlcXVlc3QiSQoZTGlzdENsYWltUHJvZmlsZXNSZXNwb25zZRIsCghwcm9maWxlcxgBIAMoCzIaLmdhdGVob3VzZS52MS5DbGFpbVByb2ZpbGUiLQoZRGVsZXRlQ2xhaW1Qcm9maWxlUmVxdWVzdBIQCghhdWRpZW5jZRgBIAEoCSIcChpEZWxldGVDbGFpbVByb2ZpbGVSZXNwb25zZTKtFwoMQWRtaW5TZXJ2aWNlEkQKCkNyZWF0ZVVzZXISHy5nYXRlaG91c2UudjEuQ3JlYXRlVXNlclJlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBI+CgdHZXRVc2VyEhwuZ2F0ZWhvdXNlLnYxLkdldFVzZXJSZXF1ZXN0GhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSTAoJTGlzdFVzZXJzEh4uZ2F0ZWhvdXNlLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHy5nYXRlaG91c2UudjEuTGlzdFVzZXJzUmVzcG9uc2USRAoKVXBkYXRlVXNlchIfLmdhdGVob3VzZS52MS5VcGRhdGVVc2VyUmVxdWVzdBoVLmdhdGVob3VzZS52MS5BY2NvdW50EkYKC0Rpc2FibGVVc2VyEiAuZ2F0ZWhvdXNlLnYxLkRpc2FibGVVc2VyUmVxdWVzdBoVLmdhdGVob3VzZS52MS5BY2NvdW50EkQKCkVuYWJsZVVzZXISHy5nYXRlaG91c2UudjEuRW5hYmxlVXNlclJlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBJPCgpEZWxldGVVc2VyEh8uZ2F0ZWhvdXNlLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0GiAuZ2F0ZWhvdXNlLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJSCgtTZXRQYXNzd29yZBIgLmdhdGVob3VzZS52MS5TZXRQYXNzd29yZFJlcXVlc3QaIS5nYXRlaG91c2UudjEuU2V0UGFzc3dvcmRSZXNwb25zZRJqChNDcmVhdGVTZXJ2aWNlQ2xpZW50EiguZ2F0ZWhvdXNlLnYxLkNyZWF0ZVNlcnZpY2VDbGllbnRSZXF1ZXN0GikuZ2F0ZWhvdXNlLnYxLkNyZWF0ZVNlcnZpY2VDbGllbnRSZXNwb25zZRJnChJMaXN0U2VydmljZUNsaWVudHMSJy5nYXRlaG91c2UudjEuTGlzdFNlcnZpY2VDbGllbnRzUmVxdWVzdBooLmdhdGVob3VzZS52MS5MaXN0U2VydmljZUNsaWVudHNSZXNwb25zZRJYChREaXNhYmxlU2VydmljZUNsaWVudBIpLmdhdGVob3VzZS52MS5EaXNhYmxlU2VydmljZUNsaWVudFJlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBJqChNEZWxldGVTZXJ2aWNlQ2xpZW50EiguZ2F0ZWhvdXNlLnYxLkRlbGV0ZVNlcnZpY2VDbGllbnRSZXF1ZXN0GikuZ2F0ZWhvdXNlLnYxLkRlbGV0ZVNlcnZpY2VDbGllbnRSZXNwb25zZRJiChlTZXRTZXJ2aWNlQ2xpZW50QXVkaWVuY2VzEi4uZ2F0ZWhvdXNlLnYxLlNldFNlcnZpY2VDbGllbnRBdWRpZW5jZXNSZXF1ZXN0GhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSQAoIU2V0Um9sZXMSHS5nYXRlaG91c2UudjEuU2V0Um9sZXNSZXF1ZXN0GhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSWAoNVW5sb2NrQWNjb3VudBIiLmdhdGVob3VzZS52MS5VbmxvY2tBY2NvdW50UmVxdWVzdBojLmdhdGVob3VzZS52MS5VbmxvY2tBY2NvdW50UmVzcG9uc2USVQoMTGlzdFNlc3Npb25zEiEuZ2F0ZWhvdXNlLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIi5nYXRlaG91c2UudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USWAoNUmV2b2tlU2Vzc2lvbhIiLmdhdGVob3VzZS52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBojLmdhdGVob3VzZS52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USZAoRUmV2b2tlQWxsU2Vzc2lvbnMSJi5nYXRlaG91c2UudjEuUmV2b2tlQWxsU2Vzc2lvbnNSZXF1ZXN0GicuZ2F0ZWhvdXNlLnYxLlJldm9rZUFsbFNlc3Npb25zUmVzcG9uc2USXgoPTGlzdFNpZ25pbmdLZXlzEiQuZ2F0ZWhvdXNlLnYxLkxpc3RTaWduaW5nS2V5c1JlcXVlc3QaJS5nYXRlaG91c2UudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USYAoQUm90YXRlU2lnbmluZ0tleRIlLmdhdGVob3VzZS52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBolLmdhdGVob3VzZS52MS5MaXN0U2lnbmluZ0tleXNSZXNwb25zZRJgChBSZXZva2VTaWduaW5nS2V5EiUuZ2F0ZWhvdXNlLnYxLlJldm9rZVNpZ25pbmdLZXlSZXF1ZXN0GiUuZ2F0ZWhvdXNlLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlElwKE0NyZWF0ZVRydXN0ZWRJc3N1ZXISKC5nYXRlaG91c2UudjEuQ3JlYXRlVHJ1c3RlZElzc3VlclJlcXVlc3QaGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlchJnChJMaXN0VHJ1c3RlZElzc3VlcnMSJy5nYXRlaG91c2UudjEuTGlzdFRydXN0ZWRJc3N1ZXJzUmVxdWVzdBooLmdhdGVob3VzZS52MS5MaXN0VHJ1c3RlZElzc3VlcnNSZXNwb25zZRJcChNVcGRhdGVUcnVzdGVkSXNzdWVyEiguZ2F0ZWhvdXNlLnYxLlVwZGF0ZVRydXN0ZWRJc3N1ZXJSZXF1ZXN0GhsuZ2F0ZWhvdXNlLnYxLlRydXN0ZWRJc3N1ZXISagoTRGVsZXRlVHJ1c3RlZElzc3VlchIoLmdhdGVob3VzZS52MS5EZWxldGVUcnVzdGVkSXNzdWVyUmVxdWVzdBopLmdhdGVob3VzZS52MS5EZWxldGVUcnVzdGVkSXNzdWVyUmVzcG9uc2USTQoMTGlua0lkZW50aXR5EiEuZ2F0ZWhvdXNlLnYxLkxpbmtJZGVudGl0eVJlcXVlc3QaGi5nYXRlaG91c2UudjEuSWRlbnRpdHlMaW5rElsKDlVubGlua0lkZW50aXR5EiMuZ2F0ZWhvdXNlLnYxLlVubGlua0lkZW50aXR5UmVxdWVzdBokLmdhdGVob3VzZS52MS5VbmxpbmtJZGVudGl0eVJlc3BvbnNlEmQKEUxpc3RJZGVudGl0eUxpbmtzEiYuZ2F0ZWhvdXNlLnYxLkxpc3RJZGVudGl0eUxpbmtzUmVxdWVzdBonLmdhdGVob3VzZS52MS5MaXN0SWRlbnRpdHlMaW5rc1Jlc3BvbnNlEl4KD0xpc3RBdWRpdEV2ZW50cxIkLmdhdGVob3VzZS52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiUuZ2F0ZWhvdXNlLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlElMKD1B1dENsYWltUHJvZmlsZRIkLmdhdGVob3VzZS52MS5QdXRDbGFpbVByb2ZpbGVSZXF1ZXN0GhouZ2F0ZWhvdXNlLnYxLkNsYWltUHJvZmlsZRJTCg9HZXRDbGFpbVByb2ZpbGUSJC5nYXRlaG91c2UudjEuR2V0Q2xhaW1Qcm9maWxlUmVxdWVzdBoaLmdhdGVob3VzZS52MS5DbGFpbVByb2ZpbGUSZAoRTGlzdENsYWltUHJvZmlsZXMSJi5nYXRlaG91c2UudjEuTGlzdENsYWltUHJvZmlsZXNSZXF1ZXN0GicuZ2F0ZWhvdXNlLnYxLkxpc3RDbGFpbVByb2ZpbGVzUmVzcG9uc2USZwoSRGVsZXRlQ2xhaW1Qcm9maWxlEicuZ2F0ZWhvdXNlLnYxLkRlbGV0ZUNsYWltUHJvZmlsZVJlcXVlc3QaKC5nYXRlaG91c2UudjEuRGVsZXRlQ2xhaW1Qcm9maWxlUmVzcG9uc2VCPVo7Z2l0aHViLmNvbS9nYXRlaG91c2UvZ2F0ZWhvdXNlL2dlbi9nYXRlaG91c2UvdjE7Z2F0ZWhvdXNldjFiBnByb3RvMw", [file_gatehouse_v1_auth, file_google_protobuf_timestamp]);
+  fileDesc("ChhnYXRlaG91c2UvdjEvYWRtaW4ucHJvdG8SDGdhdGVob3VzZS52MSJrChFDcmVhdGVVc2VyUmVxdWVzdBIQCgh1c2VybmFtZRgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIcGFzc3dvcmQYBCABKAkSDQoFcm9sZXMYBSADKAkiHAoOR2V0VXNlclJlcXVlc3QSCgoCaWQYASABKAkiOQoQTGlzdFVzZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJSChFMaXN0VXNlcnNSZXNwb25zZRIkCgV1c2VycxgBIAMoCzIVLmdhdGVob3VzZS52MS5BY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJpChFVcGRhdGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCRISCgVlbWFpbBgCIAEoCUgAiAEBEhkKDGRpc3BsYXlfbmFtZRgDIAEoCUgBiAEBQggKBl9lbWFpbEIPCg1fZGlzcGxheV9uYW1lIiAKEkRpc2FibGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIfChFFbmFibGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIfChFEZWxldGVVc2VyUmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiMgoSU2V0UGFzc3dvcmRSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIhUKE1NldFBhc3N3b3JkUmVzcG9uc2UiZwoaQ3JlYXRlU2VydmljZUNsaWVudFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVyb2xlcxgDIAMoCRIRCglhdWRpZW5jZXMYBCADKAkiWwobQ3JlYXRlU2VydmljZUNsaWVudFJlc3BvbnNlEiUKBmNsaWVudBgBIAEoCzIVLmdhdGVob3VzZS52MS5BY2NvdW50EhUKDWNsaWVudF9zZWNyZXQYAiABKAkiQgoZTGlzdFNlcnZpY2VDbGllbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJdChpMaXN0U2VydmljZUNsaWVudHNSZXNwb25zZRImCgdjbGllbnRzGAEgAygLMhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIikKG0Rpc2FibGVTZXJ2aWNlQ2xpZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIoChpEZWxldGVTZXJ2aWNlQ2xpZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVTZXJ2aWNlQ2xpZW50UmVzcG9uc2UiKwodR2V0Q2xpZW50T0F1dGhTZXR0aW5nc1JlcXVlc3QSCgoCaWQYASABKAkiYAodU2V0Q2xpZW50T0F1dGhTZXR0aW5nc1JlcXVlc3QSCgoCaWQYASABKAkSMwoIc2V0dGluZ3MYAiABKAsyIS5nYXRlaG91c2UudjEuQ2xpZW50T0F1dGhTZXR0aW5ncyLiAQoTQ2xpZW50T0F1dGhTZXR0aW5ncxIKCgJpZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSFQoNcmVkaXJlY3RfdXJpcxgDIAMoCRIhChlwb3N0X2xvZ291dF9yZWRpcmVjdF91cmlzGAQgAygJEhMKC2dyYW50X3R5cGVzGAUgAygJEg4KBnB1YmxpYxgGIAEoCBITCgtmaXJzdF9wYXJ0eRgHIAEoCBIkChxpZF90b2tlbl9zaWduZWRfcmVzcG9uc2VfYWxnGAggASgJEhIKCmhhc19zZWNyZXQYCSABKAgiQQogU2V0U2VydmljZUNsaWVudEF1ZGllbmNlc1JlcXVlc3QSCgoCaWQYASABKAkSEQoJYXVkaWVuY2VzGAIgAygJIiEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSCgoCaWQYASABKAkiPwoUTGlzdFNlc3Npb25zUmVzcG9uc2USJwoIc2Vzc2lvbnMYASADKAsyFS5nYXRlaG91c2UudjEuU2Vzc2lvbiLuAQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRISCgphY2NvdW50X2lkGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRINCgVzY29wZRgEIAEoCRIPCgdvZmZsaW5lGAUgASgIEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiYKGFJldm9rZUFsbFNlc3Npb25zUmVxdWVzdBIKCgJpZBgBIAEoCSIsChlSZXZva2VBbGxTZXNzaW9uc1Jlc3BvbnNlEg8KB3Jldm9rZWQYASABKAUiIgoUVW5sb2NrQWNjb3VudFJlcXVlc3QSCgoCaWQYASABKAkiKAoVVW5sb2NrQWNjb3VudFJlc3BvbnNlEg8KB2NsZWFyZWQYASABKAUiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCJBChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRImCgRrZXlzGAEgAygLMhguZ2F0ZWhvdXNlLnYxLlNpZ25pbmdLZXki9QEKClNpZ25pbmdLZXkSCwoDa2lkGAEgASgJEgsKA2FsZxgCIAEoCRINCgVzdGF0ZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxhY3RpdmF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldGlyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCnB1YmxpY19rZXkYByABKAsyGC5nYXRlaG91c2UudjEuSlNPTldlYktleSIsChdSb3RhdGVTaWduaW5nS2V5UmVxdWVzdBIRCglpbW1lZGlhdGUYASABKAgiJgoXUmV2b2tlU2lnbmluZ0tleVJlcXVlc3QSCwoDa2lkGAEgASgJIpgDCg1UcnVzdGVkSXNzdWVyEgoKAmlkGAEgASgJEg4KBmlzc3VlchgCIAEoCRIQCghqd2tzX3VyaRgDIAEoCRIRCglhdWRpZW5jZXMYBCADKAkSFAoMYWxsb3dlZF9hbGdzGAUgAygJEhYKDmxlZXdheV9zZWNvbmRzGAYgASgDEhcKD3JlcXVpcmVkX2NsYWltcxgHIAMoCRIXCg9pZGVudGl0eV9jbGFpbXMYCCADKAkSFAoMZ3JvdXBfY2xhaW1zGAkgAygJEisKCHJvbGVfbWFwGAogAygLMhkuZ2F0ZWhvdXNlLnYxLlJvbGVNYXBwaW5nEhgKEGppdF9wcm92aXNpb25pbmcYCyABKAgSLgoKY3JlYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbGlua19ieRgOIAEoCRIYChBleGNoYW5nZV9jbGllbnRzGA8gAygJIpoBCgxJZGVudGl0eUxpbmsSEQoJaXNzdWVyX2lkGAEgASgJEg4KBmlzc3VlchgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEhIKCmFjY291bnRfaWQYBCABKAkSEgoKY3JlYXRlZF9ieRgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChNMaW5rSWRlbnRpdHlSZXF1ZXN0Eg4KBmlzc3VlchgBIAEoCRIPCgdzdWJqZWN0GAIgASgJEg8KB2FjY291bnQYAyABKAkiOAoVVW5saW5rSWRlbnRpdHlSZXF1ZXN0Eg4KBmlzc3VlchgBIAEoCRIPCgdzdWJqZWN0GAIgASgJIhgKFlVubGlua0lkZW50aXR5UmVzcG9uc2UiKgoYTGlzdElkZW50aXR5TGlua3NSZXF1ZXN0Eg4KBmlzc3VlchgBIAEoCSJGChlMaXN0SWRlbnRpdHlMaW5rc1Jlc3BvbnNlEikKBWxpbmtzGAEgAygLMhouZ2F0ZWhvdXNlLnYxLklkZW50aXR5TGluayIrCgtSb2xlTWFwcGluZxINCgVncm91cBgBIAEoCRINCgVyb2xlcxgCIAMoCSJJChpDcmVhdGVUcnVzdGVkSXNzdWVyUmVxdWVzdBIrCgZpc3N1ZXIYASABKAsyGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlciJVChpVcGRhdGVUcnVzdGVkSXNzdWVyUmVxdWVzdBIKCgJpZBgBIAEoCRIrCgZpc3N1ZXIYAiABKAsyGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlciIbChlMaXN0VHJ1c3RlZElzc3VlcnNSZXF1ZXN0IkoKGkxpc3RUcnVzdGVkSXNzdWVyc1Jlc3BvbnNlEiwKB2lzc3VlcnMYASADKAsyGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlciIoChpEZWxldGVUcnVzdGVkSXNzdWVyUmVxdWVzdBIKCgJpZBgBIAEoCSIdChtEZWxldGVUcnVzdGVkSXNzdWVyUmVzcG9uc2UiLAoPU2V0Um9sZXNSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXJvbGVzGAIgAygJIsIBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEikKBXNpbmNlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYBSABKAkSDgoGdGFyZ2V0GAYgASgJEgwKBHR5cGUYByABKAkiXAoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKAoGZXZlbnRzGAEgAygLMhguZ2F0ZWhvdXNlLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIp0CCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHR5cGUYAyABKAkSDQoFYWN0b3IYBCABKAkSEgoKYWN0b3JfbmFtZRgFIAEoCRIOCgZ0YXJnZXQYBiABKAkSEwoLdGFyZ2V0X25hbWUYByABKAkSCgoCaXAYCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCRI0CgZkZXRhaWwYCiADKAsyJC5nYXRlaG91c2UudjEuQXVkaXRFdmVudC5EZXRhaWxFbnRyeRotCgtEZXRhaWxFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuUBCgxDbGFpbVByb2ZpbGUSEAoIYXVkaWVuY2UYASABKAkSDwoHc3ViamVjdBgCIAEoCRIqCgZjbGFpbXMYAyADKAsyGi5nYXRlaG91c2UudjEuUHJvZmlsZUNsYWltEhUKDXZpc2libGVfcm9sZXMYBCADKAkSDwoHYnVpbHRpbhgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJPCgxQcm9maWxlQ2xhaW0SDAoEbmFtZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDQoFdmFsdWUYAyABKAkSEgoKcm9sZV9vcmRlchgEIAMoCSKjAQoWUHV0Q2xhaW1Qcm9maWxlUmVxdWVzdBIQCghhdWRpZW5jZRgBIAEoCRIPCgdidWlsdGluGAIgASgJEg8KB3N1YmplY3QYAyABKAkSKgoGY2xhaW1zGAQgAygLMhouZ2F0ZWhvdXNlLnYxLlByb2ZpbGVDbGFpbRISCgpyb2xlX29yZGVyGAUgAygJEhUKDXZpc2libGVfcm9sZXMYBiADKAkiKgoWR2V0Q2xhaW1Qcm9maWxlUmVxdWVzdBIQCghhdWRpZW5jZRgBIAEoCSIaChhMaXN0Q2xhaW1Qcm9maWxlc1JlcXVlc3QiSQoZTGlzdENsYWltUHJvZmlsZXNSZXNwb25zZRIsCghwcm9maWxlcxgBIAMoCzIaLmdhdGVob3VzZS52MS5DbGFpbVByb2ZpbGUiLQoZRGVsZXRlQ2xhaW1Qcm9maWxlUmVxdWVzdBIQCghhdWRpZW5jZRgBIAEoCSIcChpEZWxldGVDbGFpbVByb2ZpbGVSZXNwb25zZTKBGQoMQWRtaW5TZXJ2aWNlEkQKCkNyZWF0ZVVzZXISHy5nYXRlaG91c2UudjEuQ3JlYXRlVXNlclJlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBI+CgdHZXRVc2VyEhwuZ2F0ZWhvdXNlLnYxLkdldFVzZXJSZXF1ZXN0GhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSTAoJTGlzdFVzZXJzEh4uZ2F0ZWhvdXNlLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHy5nYXRlaG91c2UudjEuTGlzdFVzZXJzUmVzcG9uc2USRAoKVXBkYXRlVXNlchIfLmdhdGVob3VzZS52MS5VcGRhdGVVc2VyUmVxdWVzdBoVLmdhdGVob3VzZS52MS5BY2NvdW50EkYKC0Rpc2FibGVVc2VyEiAuZ2F0ZWhvdXNlLnYxLkRpc2FibGVVc2VyUmVxdWVzdBoVLmdhdGVob3VzZS52MS5BY2NvdW50EkQKCkVuYWJsZVVzZXISHy5nYXRlaG91c2UudjEuRW5hYmxlVXNlclJlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBJPCgpEZWxldGVVc2VyEh8uZ2F0ZWhvdXNlLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0GiAuZ2F0ZWhvdXNlLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJSCgtTZXRQYXNzd29yZBIgLmdhdGVob3VzZS52MS5TZXRQYXNzd29yZFJlcXVlc3QaIS5nYXRlaG91c2UudjEuU2V0UGFzc3dvcmRSZXNwb25zZRJqChNDcmVhdGVTZXJ2aWNlQ2xpZW50EiguZ2F0ZWhvdXNlLnYxLkNyZWF0ZVNlcnZpY2VDbGllbnRSZXF1ZXN0GikuZ2F0ZWhvdXNlLnYxLkNyZWF0ZVNlcnZpY2VDbGllbnRSZXNwb25zZRJnChJMaXN0U2VydmljZUNsaWVudHMSJy5nYXRlaG91c2UudjEuTGlzdFNlcnZpY2VDbGllbnRzUmVxdWVzdBooLmdhdGVob3VzZS52MS5MaXN0U2VydmljZUNsaWVudHNSZXNwb25zZRJYChREaXNhYmxlU2VydmljZUNsaWVudBIpLmdhdGVob3VzZS52MS5EaXNhYmxlU2VydmljZUNsaWVudFJlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBJqChNEZWxldGVTZXJ2aWNlQ2xpZW50EiguZ2F0ZWhvdXNlLnYxLkRlbGV0ZVNlcnZpY2VDbGllbnRSZXF1ZXN0GikuZ2F0ZWhvdXNlLnYxLkRlbGV0ZVNlcnZpY2VDbGllbnRSZXNwb25zZRJiChlTZXRTZXJ2aWNlQ2xpZW50QXVkaWVuY2VzEi4uZ2F0ZWhvdXNlLnYxLlNldFNlcnZpY2VDbGllbnRBdWRpZW5jZXNSZXF1ZXN0GhUuZ2F0ZWhvdXNlLnYxLkFjY291bnQSaAoWR2V0Q2xpZW50T0F1dGhTZXR0aW5ncxIrLmdhdGVob3VzZS52MS5HZXRDbGllbnRPQXV0aFNldHRpbmdzUmVxdWVzdBohLmdhdGVob3VzZS52MS5DbGllbnRPQXV0aFNldHRpbmdzEmgKFlNldENsaWVudE9BdXRoU2V0dGluZ3MSKy5nYXRlaG91c2UudjEuU2V0Q2xpZW50T0F1dGhTZXR0aW5nc1JlcXVlc3QaIS5nYXRlaG91c2UudjEuQ2xpZW50T0F1dGhTZXR0aW5ncxJACghTZXRSb2xlcxIdLmdhdGVob3VzZS52MS5TZXRSb2xlc1JlcXVlc3QaFS5nYXRlaG91c2UudjEuQWNjb3VudBJYCg1VbmxvY2tBY2NvdW50EiIuZ2F0ZWhvdXNlLnYxLlVubG9ja0FjY291bnRSZXF1ZXN0GiMuZ2F0ZWhvdXNlLnYxLlVubG9ja0FjY291bnRSZXNwb25zZRJVCgxMaXN0U2Vzc2lvbnMSIS5nYXRlaG91c2UudjEuTGlzdFNlc3Npb25zUmVxdWVzdBoiLmdhdGVob3VzZS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJYCg1SZXZva2VTZXNzaW9uEiIuZ2F0ZWhvdXNlLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0GiMuZ2F0ZWhvdXNlLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJkChFSZXZva2VBbGxTZXNzaW9ucxImLmdhdGVob3VzZS52MS5SZXZva2VBbGxTZXNzaW9uc1JlcXVlc3QaJy5nYXRlaG91c2UudjEuUmV2b2tlQWxsU2Vzc2lvbnNSZXNwb25zZRJeCg9MaXN0U2lnbmluZ0tleXMSJC5nYXRlaG91c2UudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBolLmdhdGVob3VzZS52MS5MaXN0U2lnbmluZ0tleXNSZXNwb25zZRJgChBSb3RhdGVTaWduaW5nS2V5EiUuZ2F0ZWhvdXNlLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiUuZ2F0ZWhvdXNlLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEmAKEFJldm9rZVNpZ25pbmdLZXkSJS5nYXRlaG91c2UudjEuUmV2b2tlU2lnbmluZ0tleVJlcXVlc3QaJS5nYXRlaG91c2UudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USXAoTQ3JlYXRlVHJ1c3RlZElzc3VlchIoLmdhdGVob3VzZS52MS5DcmVhdGVUcnVzdGVkSXNzdWVyUmVxdWVzdBobLmdhdGVob3VzZS52MS5UcnVzdGVkSXNzdWVyEmcKEkxpc3RUcnVzdGVkSXNzdWVycxInLmdhdGVob3VzZS52MS5MaXN0VHJ1c3RlZElzc3VlcnNSZXF1ZXN0GiguZ2F0ZWhvdXNlLnYxLkxpc3RUcnVzdGVkSXNzdWVyc1Jlc3BvbnNlElwKE1VwZGF0ZVRydXN0ZWRJc3N1ZXISKC5nYXRlaG91c2UudjEuVXBkYXRlVHJ1c3RlZElzc3VlclJlcXVlc3QaGy5nYXRlaG91c2UudjEuVHJ1c3RlZElzc3VlchJqChNEZWxldGVUcnVzdGVkSXNzdWVyEiguZ2F0ZWhvdXNlLnYxLkRlbGV0ZVRydXN0ZWRJc3N1ZXJSZXF1ZXN0GikuZ2F0ZWhvdXNlLnYxLkRlbGV0ZVRydXN0ZWRJc3N1ZXJSZXNwb25zZRJNCgxMaW5rSWRlbnRpdHkSIS5nYXRlaG91c2UudjEuTGlua0lkZW50aXR5UmVxdWVzdBoaLmdhdGVob3VzZS52MS5JZGVudGl0eUxpbmsSWwoOVW5saW5rSWRlbnRpdHkSIy5nYXRlaG91c2UudjEuVW5saW5rSWRlbnRpdHlSZXF1ZXN0GiQuZ2F0ZWhvdXNlLnYxLlVubGlua0lkZW50aXR5UmVzcG9uc2USZAoRTGlzdElkZW50aXR5TGlua3MSJi5nYXRlaG91c2UudjEuTGlzdElkZW50aXR5TGlua3NSZXF1ZXN0GicuZ2F0ZWhvdXNlLnYxLkxpc3RJZGVudGl0eUxpbmtzUmVzcG9uc2USXgoPTGlzdEF1ZGl0RXZlbnRzEiQuZ2F0ZWhvdXNlLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJS5nYXRlaG91c2UudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USUwoPUHV0Q2xhaW1Qcm9maWxlEiQuZ2F0ZWhvdXNlLnYxLlB1dENsYWltUHJvZmlsZVJlcXVlc3QaGi5nYXRlaG91c2UudjEuQ2xhaW1Qcm9maWxlElMKD0dldENsYWltUHJvZmlsZRIkLmdhdGVob3VzZS52MS5HZXRDbGFpbVByb2ZpbGVSZXF1ZXN0GhouZ2F0ZWhvdXNlLnYxLkNsYWltUHJvZmlsZRJkChFMaXN0Q2xhaW1Qcm9maWxlcxImLmdhdGVob3VzZS52MS5MaXN0Q2xhaW1Qcm9maWxlc1JlcXVlc3QaJy5nYXRlaG91c2UudjEuTGlzdENsYWltUHJvZmlsZXNSZXNwb25zZRJnChJEZWxldGVDbGFpbVByb2ZpbGUSJy5nYXRlaG91c2UudjEuRGVsZXRlQ2xhaW1Qcm9maWxlUmVxdWVzdBooLmdhdGVob3VzZS52MS5EZWxldGVDbGFpbVByb2ZpbGVSZXNwb25zZUI9WjtnaXRodWIuY29tL2dhdGVob3VzZS9nYXRlaG91c2UvZ2VuL2dhdGVob3VzZS92MTtnYXRlaG91c2V2MWIGcHJvdG8z", [file_gatehouse_v1_auth, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message gatehouse.v1.CreateUserRequest
@@ -402,6 +402,135 @@ export const DeleteServiceClientResponseSchema: GenMessage<DeleteServiceClientRe
   messageDesc(file_gatehouse_v1_admin, 17);
 
 /**
+ * @generated from message gatehouse.v1.GetClientOAuthSettingsRequest
+ */
+export type GetClientOAuthSettingsRequest = Message<"gatehouse.v1.GetClientOAuthSettingsRequest"> & {
+  /**
+   * The service client's account id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message gatehouse.v1.GetClientOAuthSettingsRequest.
+ * Use `create(GetClientOAuthSettingsRequestSchema)` to create a new message.
+ */
+export const GetClientOAuthSettingsRequestSchema: GenMessage<GetClientOAuthSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_gatehouse_v1_admin, 18);
+
+/**
+ * @generated from message gatehouse.v1.SetClientOAuthSettingsRequest
+ */
+export type SetClientOAuthSettingsRequest = Message<"gatehouse.v1.SetClientOAuthSettingsRequest"> & {
+  /**
+   * The service client's account id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Replaces every setting; id and client_id in it are ignored.
+   *
+   * @generated from field: gatehouse.v1.ClientOAuthSettings settings = 2;
+   */
+  settings?: ClientOAuthSettings | undefined;
+};
+
+/**
+ * Describes the message gatehouse.v1.SetClientOAuthSettingsRequest.
+ * Use `create(SetClientOAuthSettingsRequestSchema)` to create a new message.
+ */
+export const SetClientOAuthSettingsRequestSchema: GenMessage<SetClientOAuthSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_gatehouse_v1_admin, 19);
+
+/**
+ * ClientOAuthSettings are a service client's OAuth 2.0 / OIDC settings.
+ *
+ * @generated from message gatehouse.v1.ClientOAuthSettings
+ */
+export type ClientOAuthSettings = Message<"gatehouse.v1.ClientOAuthSettings"> & {
+  /**
+   * The account id (output only).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The client_id (output only).
+   *
+   * @generated from field: string client_id = 2;
+   */
+  clientId: string;
+
+  /**
+   * Redirect URIs of the authorization code flow, matched exactly: https,
+   * or http on localhost, 127.0.0.1 or [::1]; no fragment. At most 20.
+   *
+   * @generated from field: repeated string redirect_uris = 3;
+   */
+  redirectUris: string[];
+
+  /**
+   * Where RP-initiated logout may return to (same rules).
+   *
+   * @generated from field: repeated string post_logout_redirect_uris = 4;
+   */
+  postLogoutRedirectUris: string[];
+
+  /**
+   * Grants the client may use: authorization_code, refresh_token,
+   * client_credentials, password,
+   * urn:ietf:params:oauth:grant-type:token-exchange. Empty: every grant
+   * but authorization_code.
+   *
+   * @generated from field: repeated string grant_types = 5;
+   */
+  grantTypes: string[];
+
+  /**
+   * A public client has no secret (token_endpoint_auth_method none) and
+   * must use PKCE with S256.
+   *
+   * @generated from field: bool public = 6;
+   */
+  public: boolean;
+
+  /**
+   * First-party clients are never asked for consent; gatehouse has no
+   * consent page, so only they may use the authorization endpoint.
+   *
+   * @generated from field: bool first_party = 7;
+   */
+  firstParty: boolean;
+
+  /**
+   * id_token_signed_response_alg: RS256 (default, empty), ES256 or EdDSA
+   * (the latter two only when access tokens use that algorithm).
+   *
+   * @generated from field: string id_token_signed_response_alg = 8;
+   */
+  idTokenSignedResponseAlg: string;
+
+  /**
+   * Whether the client has a secret (output only).
+   *
+   * @generated from field: bool has_secret = 9;
+   */
+  hasSecret: boolean;
+};
+
+/**
+ * Describes the message gatehouse.v1.ClientOAuthSettings.
+ * Use `create(ClientOAuthSettingsSchema)` to create a new message.
+ */
+export const ClientOAuthSettingsSchema: GenMessage<ClientOAuthSettings> = /*@__PURE__*/
+  messageDesc(file_gatehouse_v1_admin, 20);
+
+/**
  * @generated from message gatehouse.v1.SetServiceClientAudiencesRequest
  */
 export type SetServiceClientAudiencesRequest = Message<"gatehouse.v1.SetServiceClientAudiencesRequest"> & {
@@ -426,7 +555,7 @@ export type SetServiceClientAudiencesRequest = Message<"gatehouse.v1.SetServiceC
  * Use `create(SetServiceClientAudiencesRequestSchema)` to create a new message.
  */
 export const SetServiceClientAudiencesRequestSchema: GenMessage<SetServiceClientAudiencesRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 18);
+  messageDesc(file_gatehouse_v1_admin, 21);
 
 /**
  * @generated from message gatehouse.v1.ListSessionsRequest
@@ -445,7 +574,7 @@ export type ListSessionsRequest = Message<"gatehouse.v1.ListSessionsRequest"> & 
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 19);
+  messageDesc(file_gatehouse_v1_admin, 22);
 
 /**
  * @generated from message gatehouse.v1.ListSessionsResponse
@@ -462,7 +591,7 @@ export type ListSessionsResponse = Message<"gatehouse.v1.ListSessionsResponse"> 
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 20);
+  messageDesc(file_gatehouse_v1_admin, 23);
 
 /**
  * Session is one login: a chain of rotating refresh tokens, or one offline
@@ -519,7 +648,7 @@ export type Session = Message<"gatehouse.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 21);
+  messageDesc(file_gatehouse_v1_admin, 24);
 
 /**
  * @generated from message gatehouse.v1.RevokeSessionRequest
@@ -536,7 +665,7 @@ export type RevokeSessionRequest = Message<"gatehouse.v1.RevokeSessionRequest"> 
  * Use `create(RevokeSessionRequestSchema)` to create a new message.
  */
 export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 22);
+  messageDesc(file_gatehouse_v1_admin, 25);
 
 /**
  * @generated from message gatehouse.v1.RevokeSessionResponse
@@ -549,7 +678,7 @@ export type RevokeSessionResponse = Message<"gatehouse.v1.RevokeSessionResponse"
  * Use `create(RevokeSessionResponseSchema)` to create a new message.
  */
 export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 23);
+  messageDesc(file_gatehouse_v1_admin, 26);
 
 /**
  * @generated from message gatehouse.v1.RevokeAllSessionsRequest
@@ -568,7 +697,7 @@ export type RevokeAllSessionsRequest = Message<"gatehouse.v1.RevokeAllSessionsRe
  * Use `create(RevokeAllSessionsRequestSchema)` to create a new message.
  */
 export const RevokeAllSessionsRequestSchema: GenMessage<RevokeAllSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 24);
+  messageDesc(file_gatehouse_v1_admin, 27);
 
 /**
  * @generated from message gatehouse.v1.RevokeAllSessionsResponse
@@ -585,7 +714,7 @@ export type RevokeAllSessionsResponse = Message<"gatehouse.v1.RevokeAllSessionsR
  * Use `create(RevokeAllSessionsResponseSchema)` to create a new message.
  */
 export const RevokeAllSessionsResponseSchema: GenMessage<RevokeAllSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 25);
+  messageDesc(file_gatehouse_v1_admin, 28);
 
 /**
  * @generated from message gatehouse.v1.UnlockAccountRequest
@@ -604,7 +733,7 @@ export type UnlockAccountRequest = Message<"gatehouse.v1.UnlockAccountRequest"> 
  * Use `create(UnlockAccountRequestSchema)` to create a new message.
  */
 export const UnlockAccountRequestSchema: GenMessage<UnlockAccountRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 26);
+  messageDesc(file_gatehouse_v1_admin, 29);
 
 /**
  * @generated from message gatehouse.v1.UnlockAccountResponse
@@ -623,7 +752,7 @@ export type UnlockAccountResponse = Message<"gatehouse.v1.UnlockAccountResponse"
  * Use `create(UnlockAccountResponseSchema)` to create a new message.
  */
 export const UnlockAccountResponseSchema: GenMessage<UnlockAccountResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 27);
+  messageDesc(file_gatehouse_v1_admin, 30);
 
 /**
  * @generated from message gatehouse.v1.ListSigningKeysRequest
@@ -636,7 +765,7 @@ export type ListSigningKeysRequest = Message<"gatehouse.v1.ListSigningKeysReques
  * Use `create(ListSigningKeysRequestSchema)` to create a new message.
  */
 export const ListSigningKeysRequestSchema: GenMessage<ListSigningKeysRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 28);
+  messageDesc(file_gatehouse_v1_admin, 31);
 
 /**
  * @generated from message gatehouse.v1.ListSigningKeysResponse
@@ -653,7 +782,7 @@ export type ListSigningKeysResponse = Message<"gatehouse.v1.ListSigningKeysRespo
  * Use `create(ListSigningKeysResponseSchema)` to create a new message.
  */
 export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 29);
+  messageDesc(file_gatehouse_v1_admin, 32);
 
 /**
  * SigningKey is a token signing key's public description.
@@ -709,7 +838,7 @@ export type SigningKey = Message<"gatehouse.v1.SigningKey"> & {
  * Use `create(SigningKeySchema)` to create a new message.
  */
 export const SigningKeySchema: GenMessage<SigningKey> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 30);
+  messageDesc(file_gatehouse_v1_admin, 33);
 
 /**
  * @generated from message gatehouse.v1.RotateSigningKeyRequest
@@ -726,7 +855,7 @@ export type RotateSigningKeyRequest = Message<"gatehouse.v1.RotateSigningKeyRequ
  * Use `create(RotateSigningKeyRequestSchema)` to create a new message.
  */
 export const RotateSigningKeyRequestSchema: GenMessage<RotateSigningKeyRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 31);
+  messageDesc(file_gatehouse_v1_admin, 34);
 
 /**
  * @generated from message gatehouse.v1.RevokeSigningKeyRequest
@@ -743,7 +872,7 @@ export type RevokeSigningKeyRequest = Message<"gatehouse.v1.RevokeSigningKeyRequ
  * Use `create(RevokeSigningKeyRequestSchema)` to create a new message.
  */
 export const RevokeSigningKeyRequestSchema: GenMessage<RevokeSigningKeyRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 32);
+  messageDesc(file_gatehouse_v1_admin, 35);
 
 /**
  * TrustedIssuer is a company IdP and how its identities map to local ones.
@@ -869,7 +998,7 @@ export type TrustedIssuer = Message<"gatehouse.v1.TrustedIssuer"> & {
  * Use `create(TrustedIssuerSchema)` to create a new message.
  */
 export const TrustedIssuerSchema: GenMessage<TrustedIssuer> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 33);
+  messageDesc(file_gatehouse_v1_admin, 36);
 
 /**
  * IdentityLink binds a trusted issuer's stable subject to a local account.
@@ -918,7 +1047,7 @@ export type IdentityLink = Message<"gatehouse.v1.IdentityLink"> & {
  * Use `create(IdentityLinkSchema)` to create a new message.
  */
 export const IdentityLinkSchema: GenMessage<IdentityLink> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 34);
+  messageDesc(file_gatehouse_v1_admin, 37);
 
 /**
  * @generated from message gatehouse.v1.LinkIdentityRequest
@@ -949,7 +1078,7 @@ export type LinkIdentityRequest = Message<"gatehouse.v1.LinkIdentityRequest"> & 
  * Use `create(LinkIdentityRequestSchema)` to create a new message.
  */
 export const LinkIdentityRequestSchema: GenMessage<LinkIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 35);
+  messageDesc(file_gatehouse_v1_admin, 38);
 
 /**
  * @generated from message gatehouse.v1.UnlinkIdentityRequest
@@ -973,7 +1102,7 @@ export type UnlinkIdentityRequest = Message<"gatehouse.v1.UnlinkIdentityRequest"
  * Use `create(UnlinkIdentityRequestSchema)` to create a new message.
  */
 export const UnlinkIdentityRequestSchema: GenMessage<UnlinkIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 36);
+  messageDesc(file_gatehouse_v1_admin, 39);
 
 /**
  * @generated from message gatehouse.v1.UnlinkIdentityResponse
@@ -986,7 +1115,7 @@ export type UnlinkIdentityResponse = Message<"gatehouse.v1.UnlinkIdentityRespons
  * Use `create(UnlinkIdentityResponseSchema)` to create a new message.
  */
 export const UnlinkIdentityResponseSchema: GenMessage<UnlinkIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 37);
+  messageDesc(file_gatehouse_v1_admin, 40);
 
 /**
  * @generated from message gatehouse.v1.ListIdentityLinksRequest
@@ -1005,7 +1134,7 @@ export type ListIdentityLinksRequest = Message<"gatehouse.v1.ListIdentityLinksRe
  * Use `create(ListIdentityLinksRequestSchema)` to create a new message.
  */
 export const ListIdentityLinksRequestSchema: GenMessage<ListIdentityLinksRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 38);
+  messageDesc(file_gatehouse_v1_admin, 41);
 
 /**
  * @generated from message gatehouse.v1.ListIdentityLinksResponse
@@ -1022,7 +1151,7 @@ export type ListIdentityLinksResponse = Message<"gatehouse.v1.ListIdentityLinksR
  * Use `create(ListIdentityLinksResponseSchema)` to create a new message.
  */
 export const ListIdentityLinksResponseSchema: GenMessage<ListIdentityLinksResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 39);
+  messageDesc(file_gatehouse_v1_admin, 42);
 
 /**
  * RoleMapping grants local roles to holders of an IdP group.
@@ -1046,7 +1175,7 @@ export type RoleMapping = Message<"gatehouse.v1.RoleMapping"> & {
  * Use `create(RoleMappingSchema)` to create a new message.
  */
 export const RoleMappingSchema: GenMessage<RoleMapping> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 40);
+  messageDesc(file_gatehouse_v1_admin, 43);
 
 /**
  * @generated from message gatehouse.v1.CreateTrustedIssuerRequest
@@ -1063,7 +1192,7 @@ export type CreateTrustedIssuerRequest = Message<"gatehouse.v1.CreateTrustedIssu
  * Use `create(CreateTrustedIssuerRequestSchema)` to create a new message.
  */
 export const CreateTrustedIssuerRequestSchema: GenMessage<CreateTrustedIssuerRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 41);
+  messageDesc(file_gatehouse_v1_admin, 44);
 
 /**
  * @generated from message gatehouse.v1.UpdateTrustedIssuerRequest
@@ -1085,7 +1214,7 @@ export type UpdateTrustedIssuerRequest = Message<"gatehouse.v1.UpdateTrustedIssu
  * Use `create(UpdateTrustedIssuerRequestSchema)` to create a new message.
  */
 export const UpdateTrustedIssuerRequestSchema: GenMessage<UpdateTrustedIssuerRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 42);
+  messageDesc(file_gatehouse_v1_admin, 45);
 
 /**
  * @generated from message gatehouse.v1.ListTrustedIssuersRequest
@@ -1098,7 +1227,7 @@ export type ListTrustedIssuersRequest = Message<"gatehouse.v1.ListTrustedIssuers
  * Use `create(ListTrustedIssuersRequestSchema)` to create a new message.
  */
 export const ListTrustedIssuersRequestSchema: GenMessage<ListTrustedIssuersRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 43);
+  messageDesc(file_gatehouse_v1_admin, 46);
 
 /**
  * @generated from message gatehouse.v1.ListTrustedIssuersResponse
@@ -1115,7 +1244,7 @@ export type ListTrustedIssuersResponse = Message<"gatehouse.v1.ListTrustedIssuer
  * Use `create(ListTrustedIssuersResponseSchema)` to create a new message.
  */
 export const ListTrustedIssuersResponseSchema: GenMessage<ListTrustedIssuersResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 44);
+  messageDesc(file_gatehouse_v1_admin, 47);
 
 /**
  * @generated from message gatehouse.v1.DeleteTrustedIssuerRequest
@@ -1132,7 +1261,7 @@ export type DeleteTrustedIssuerRequest = Message<"gatehouse.v1.DeleteTrustedIssu
  * Use `create(DeleteTrustedIssuerRequestSchema)` to create a new message.
  */
 export const DeleteTrustedIssuerRequestSchema: GenMessage<DeleteTrustedIssuerRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 45);
+  messageDesc(file_gatehouse_v1_admin, 48);
 
 /**
  * @generated from message gatehouse.v1.DeleteTrustedIssuerResponse
@@ -1145,7 +1274,7 @@ export type DeleteTrustedIssuerResponse = Message<"gatehouse.v1.DeleteTrustedIss
  * Use `create(DeleteTrustedIssuerResponseSchema)` to create a new message.
  */
 export const DeleteTrustedIssuerResponseSchema: GenMessage<DeleteTrustedIssuerResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 46);
+  messageDesc(file_gatehouse_v1_admin, 49);
 
 /**
  * @generated from message gatehouse.v1.SetRolesRequest
@@ -1169,7 +1298,7 @@ export type SetRolesRequest = Message<"gatehouse.v1.SetRolesRequest"> & {
  * Use `create(SetRolesRequestSchema)` to create a new message.
  */
 export const SetRolesRequestSchema: GenMessage<SetRolesRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 47);
+  messageDesc(file_gatehouse_v1_admin, 50);
 
 /**
  * @generated from message gatehouse.v1.ListAuditEventsRequest
@@ -1224,7 +1353,7 @@ export type ListAuditEventsRequest = Message<"gatehouse.v1.ListAuditEventsReques
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 48);
+  messageDesc(file_gatehouse_v1_admin, 51);
 
 /**
  * @generated from message gatehouse.v1.ListAuditEventsResponse
@@ -1248,7 +1377,7 @@ export type ListAuditEventsResponse = Message<"gatehouse.v1.ListAuditEventsRespo
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 49);
+  messageDesc(file_gatehouse_v1_admin, 52);
 
 /**
  * AuditEvent is one entry of the audit trail. Detail never holds a
@@ -1321,7 +1450,7 @@ export type AuditEvent = Message<"gatehouse.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 50);
+  messageDesc(file_gatehouse_v1_admin, 53);
 
 /**
  * ClaimProfile shapes the access tokens issued for one audience. gatehouse's
@@ -1382,7 +1511,7 @@ export type ClaimProfile = Message<"gatehouse.v1.ClaimProfile"> & {
  * Use `create(ClaimProfileSchema)` to create a new message.
  */
 export const ClaimProfileSchema: GenMessage<ClaimProfile> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 51);
+  messageDesc(file_gatehouse_v1_admin, 54);
 
 /**
  * ProfileClaim is one extra claim of a claim profile.
@@ -1431,7 +1560,7 @@ export type ProfileClaim = Message<"gatehouse.v1.ProfileClaim"> & {
  * Use `create(ProfileClaimSchema)` to create a new message.
  */
 export const ProfileClaimSchema: GenMessage<ProfileClaim> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 52);
+  messageDesc(file_gatehouse_v1_admin, 55);
 
 /**
  * @generated from message gatehouse.v1.PutClaimProfileRequest
@@ -1484,7 +1613,7 @@ export type PutClaimProfileRequest = Message<"gatehouse.v1.PutClaimProfileReques
  * Use `create(PutClaimProfileRequestSchema)` to create a new message.
  */
 export const PutClaimProfileRequestSchema: GenMessage<PutClaimProfileRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 53);
+  messageDesc(file_gatehouse_v1_admin, 56);
 
 /**
  * @generated from message gatehouse.v1.GetClaimProfileRequest
@@ -1501,7 +1630,7 @@ export type GetClaimProfileRequest = Message<"gatehouse.v1.GetClaimProfileReques
  * Use `create(GetClaimProfileRequestSchema)` to create a new message.
  */
 export const GetClaimProfileRequestSchema: GenMessage<GetClaimProfileRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 54);
+  messageDesc(file_gatehouse_v1_admin, 57);
 
 /**
  * @generated from message gatehouse.v1.ListClaimProfilesRequest
@@ -1514,7 +1643,7 @@ export type ListClaimProfilesRequest = Message<"gatehouse.v1.ListClaimProfilesRe
  * Use `create(ListClaimProfilesRequestSchema)` to create a new message.
  */
 export const ListClaimProfilesRequestSchema: GenMessage<ListClaimProfilesRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 55);
+  messageDesc(file_gatehouse_v1_admin, 58);
 
 /**
  * @generated from message gatehouse.v1.ListClaimProfilesResponse
@@ -1531,7 +1660,7 @@ export type ListClaimProfilesResponse = Message<"gatehouse.v1.ListClaimProfilesR
  * Use `create(ListClaimProfilesResponseSchema)` to create a new message.
  */
 export const ListClaimProfilesResponseSchema: GenMessage<ListClaimProfilesResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 56);
+  messageDesc(file_gatehouse_v1_admin, 59);
 
 /**
  * @generated from message gatehouse.v1.DeleteClaimProfileRequest
@@ -1548,7 +1677,7 @@ export type DeleteClaimProfileRequest = Message<"gatehouse.v1.DeleteClaimProfile
  * Use `create(DeleteClaimProfileRequestSchema)` to create a new message.
  */
 export const DeleteClaimProfileRequestSchema: GenMessage<DeleteClaimProfileRequest> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 57);
+  messageDesc(file_gatehouse_v1_admin, 60);
 
 /**
  * @generated from message gatehouse.v1.DeleteClaimProfileResponse
@@ -1561,7 +1690,7 @@ export type DeleteClaimProfileResponse = Message<"gatehouse.v1.DeleteClaimProfil
  * Use `create(DeleteClaimProfileResponseSchema)` to create a new message.
  */
 export const DeleteClaimProfileResponseSchema: GenMessage<DeleteClaimProfileResponse> = /*@__PURE__*/
-  messageDesc(file_gatehouse_v1_admin, 58);
+  messageDesc(file_gatehouse_v1_admin, 61);
 
 /**
  * AdminService manages users and service clients. Every call needs a bearer
@@ -1683,6 +1812,28 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof SetServiceClientAudiencesRequestSchema;
     output: typeof AccountSchema;
+  },
+  /**
+   * GetClientOAuthSettings returns a service client's OAuth 2.0 / OpenID
+   * Connect settings (authorization code flow, logout).
+   *
+   * @generated from rpc gatehouse.v1.AdminService.GetClientOAuthSettings
+   */
+  getClientOAuthSettings: {
+    methodKind: "unary";
+    input: typeof GetClientOAuthSettingsRequestSchema;
+    output: typeof ClientOAuthSettingsSchema;
+  },
+  /**
+   * SetClientOAuthSettings replaces them. Making a client public removes
+   * its secret.
+   *
+   * @generated from rpc gatehouse.v1.AdminService.SetClientOAuthSettings
+   */
+  setClientOAuthSettings: {
+    methodKind: "unary";
+    input: typeof SetClientOAuthSettingsRequestSchema;
+    output: typeof ClientOAuthSettingsSchema;
   },
   /**
    * SetRoles replaces the roles of a user or service client.
