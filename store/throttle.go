@@ -196,6 +196,92 @@ func (s *Store) ReserveAttempt(ctx context.Context, now time.Time, counters []Th
 	return refused, locked, nil
 }
 
+// CheckAttempt is ReserveAttempt's refusal rule without counting, for
+// credentials that were checked first (service clients: their secrets are
+// random, so there is nothing to guess, and counting correct attempts in
+// flight would lock a busy client out). It reads only: refused is the end
+// of the lockout that refuses the attempt (zero when none applies);
+// pairClean reports that the (account, IP) counter has no failures and is
+// trusted until at least trustUntil, so that a success has nothing to write.
+func (s *Store) CheckAttempt(ctx context.Context, now time.Time, counters []ThrottleCounter, trustUntil time.Time) (refused time.Time, pairClean bool, err error) {
+	now = now.UTC()
+	keys := make([]string, 0, len(counters))
+	for _, c := range counters {
+		keys = append(keys, c.Key)
+	}
+	es, err := s.client.Throttle.Query().Where(throttle.KeyIn(keys...)).All(ctx)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read throttles: %w", mapErr(err))
+	}
+	rows := make(map[string]*ent.Throttle, len(es))
+	for _, e := range es {
+		rows[e.Key] = e
+	}
+	trusted, pairClean := false, true
+	for _, c := range counters {
+		r := rows[c.Key]
+		if !c.Pair {
+			continue
+		}
+		if r != nil && r.TrustedUntil != nil && r.TrustedUntil.After(now) {
+			trusted = true
+		}
+		if r != nil && (r.Failures > 0 || r.LockedUntil != nil) {
+			pairClean = false
+		}
+		if !trustUntil.IsZero() && (r == nil || r.TrustedUntil == nil || r.TrustedUntil.Before(trustUntil.Add(-time.Hour))) {
+			pairClean = false // trust renewed at most hourly, not on every call
+		}
+	}
+	for _, c := range counters {
+		r := rows[c.Key]
+		if r != nil && r.LockedUntil != nil && r.LockedUntil.After(now) && (c.Pair || !trusted) && r.LockedUntil.After(refused) {
+			refused = r.LockedUntil.UTC()
+		}
+	}
+	return refused, pairClean, nil
+}
+
+// RecordSuccess is a success checked by CheckAttempt: the (account, IP)
+// counter is cleared and trusted until trustUntil (zero: not trusted); the
+// other counters keep their failures (nothing was reserved).
+func (s *Store) RecordSuccess(ctx context.Context, now time.Time, counters []ThrottleCounter, trustUntil time.Time) error {
+	var pair []ThrottleCounter
+	for _, c := range counters {
+		if c.Pair {
+			pair = append(pair, c)
+		}
+	}
+	if len(pair) == 0 {
+		return nil
+	}
+	now = now.UTC()
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		rows, err := s.lockCounters(ctx, tx, now, pair, !trustUntil.IsZero())
+		if err != nil {
+			return err
+		}
+		for _, c := range uniqueCounters(pair) {
+			r := rows[c.Key]
+			if r == nil {
+				continue
+			}
+			u := tx.Throttle.UpdateOneID(r.ID).SetFailures(0).ClearLockedUntil()
+			if !trustUntil.IsZero() && (r.TrustedUntil == nil || trustUntil.After(*r.TrustedUntil)) {
+				u.SetTrustedUntil(trustUntil.UTC())
+			}
+			if err := u.Exec(ctx); err != nil {
+				return fmt.Errorf("record success: %w", mapErr(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record success: %w", err)
+	}
+	return nil
+}
+
 // ReleaseAttempt gives back a reservation of ReserveAttempt after a
 // successful authentication: the pair counter is cleared and trusted until
 // trustUntil (when later than its current trust), and every other counter

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -126,21 +127,44 @@ func (s *Service) checkClient(ctx context.Context, clientID, secret, ip string) 
 		return store.Account{}, errs.New(errs.InvalidArgument, "client_id and client_secret are required").WithOAuth("invalid_request")
 	}
 	counters := s.clientCounters(clientID, ip)
-	if err := s.reserveAttempt(ctx, KindClient, clientID, counters); err != nil {
-		return store.Account{}, err
+	// Client secrets are random 256-bit values: there is nothing to guess,
+	// so the secret is checked first and only a wrong one is counted. (Users'
+	// passwords are counted before argon2 instead: see authenticateUser.)
+	// Counting correct attempts in flight would lock out a busy client.
+	var a store.Account
+	var err error
+	good := false
+	if len(clientID) <= 128 && len(secret) <= 256 {
+		a, err = s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the client")
+		}
+		// Unknown clients run the same comparison as known ones.
+		good = s.secrets.Equal(secret, a.SecretHash) && err == nil && a.Kind == store.KindService
 	}
-	if len(clientID) > 128 || len(secret) > 256 {
-		return store.Account{}, errBadClient // counted by the reservation
+	if !good {
+		if err := s.reserveAttempt(ctx, KindClient, clientID, counters); err != nil {
+			return store.Account{}, err // locked out
+		}
+		return store.Account{}, errBadClient // counted
 	}
-	a, err := s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the client")
+	now := s.now().UTC()
+	var trust time.Time
+	if s.cfg.TrustedPairTTL > 0 {
+		trust = now.Add(s.cfg.TrustedPairTTL)
 	}
-	// Unknown clients run the same comparison as known ones.
-	if !s.secrets.Equal(secret, a.SecretHash) || err != nil || a.Kind != store.KindService {
-		return store.Account{}, errBadClient // counted by the reservation
+	until, clean, err := s.store.CheckAttempt(ctx, now, counters, trust)
+	if err != nil {
+		return store.Account{}, errs.Wrap(errs.Unavailable, err, "the login throttle is unavailable; try again later")
 	}
-	s.releaseAttempt(ctx, counters)
+	if !until.IsZero() {
+		return store.Account{}, tooManyAttempts(until.Sub(now))
+	}
+	if !clean {
+		if err := s.store.RecordSuccess(ctx, now, counters, trust); err != nil {
+			s.log.Warn("could not record a client's successful authentication", "err", err)
+		}
+	}
 	if !a.Active {
 		return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client").WithReason(ReasonDisabled)
 	}
