@@ -22,31 +22,36 @@ type jwxVerifier struct {
 
 // newReferenceVerifier parses the JWKS with jwx.
 func newReferenceVerifier(jwksJSON []byte, mode string) (tokenVerifier, error) {
-	set, err := jwk.Parse(jwksJSON)
-	if err != nil {
-		return nil, fmt.Errorf("jwx: parse JWKS: %w", err)
-	}
-	if set.Len() == 0 {
-		return nil, errors.New("jwx: JWKS has no keys")
-	}
-	v := &jwxVerifier{set: set, mode: mode}
-	for i := range set.Len() {
-		k, _ := set.Key(i)
-		if a := k.Algorithm(); a == nil || a.String() == "" {
-			// jwx insists on an "alg" per key; without one, let it infer
-			// the algorithm from the key type.
-			v.infer = true
-		}
-	}
-	if v.infer {
-		v.sub = append(v.sub, jws.WithInferAlgorithmFromKey(true))
-	}
 	switch mode {
 	case jwxModeVerify, jwxModeParse:
 	default:
 		return nil, fmt.Errorf("jwx: unknown mode %q", mode)
 	}
-	return v, nil
+	set, sub, err := parseKeySet(jwksJSON)
+	if err != nil {
+		return nil, err
+	}
+	return &jwxVerifier{set: set, mode: mode, infer: len(sub) > 0, sub: sub}, nil
+}
+
+// parseKeySet parses a JWKS with jwx and returns the key-set suboptions
+// verification needs: jwx insists on an "alg" per key, so when a key has
+// none it is told to infer the algorithm from the key type.
+func parseKeySet(jwksJSON []byte) (jwk.Set, []jws.WithKeySetSuboption, error) {
+	set, err := jwk.Parse(jwksJSON)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwx: parse JWKS: %w", err)
+	}
+	if set.Len() == 0 {
+		return nil, nil, errors.New("jwx: JWKS has no keys")
+	}
+	for i := range set.Len() {
+		k, _ := set.Key(i)
+		if a := k.Algorithm(); a == nil || a.String() == "" {
+			return set, []jws.WithKeySetSuboption{jws.WithInferAlgorithmFromKey(true)}, nil
+		}
+	}
+	return set, nil, nil
 }
 
 func (v *jwxVerifier) newWorker() func([]byte) error {

@@ -40,8 +40,11 @@ const (
 	maxConcurrency = 4096
 	maxTokens      = 100_000
 	maxConns       = 64
-	setupTimeout   = 60 * time.Second
-	tokenMargin    = 30 * time.Second // tokens must outlive a scenario by this much
+	// serverVerifyCache is gatehouse's default --verify-cache-size: with
+	// more -tokens than this, every validation verifies a signature.
+	serverVerifyCache = 10_000
+	setupTimeout      = 60 * time.Second
+	tokenMargin       = 30 * time.Second // tokens must outlive a scenario by this much
 
 	exitOK          = 0
 	exitFailure     = 1
@@ -65,6 +68,7 @@ type config struct {
 	jsonOut      bool
 	allowRemote  bool
 	jwxMode      string
+	everyCall    bool // the server verifies a signature on every ValidateToken
 	verbose      bool
 	shown        []flagValue // the effective flags, secrets redacted
 }
@@ -166,6 +170,9 @@ type bench struct {
 	rest   restClient
 	tokens tokenSet
 	chains chains // the refresh workers' refresh-token chains
+	// yard is the yardstick-grpc scenario's client pool, nil when that
+	// scenario does not run or its setup failed.
+	yard *grpcPool
 }
 
 // runAll sets up and runs the selected scenarios in order. On ctx's end the
@@ -189,6 +196,15 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 	}
 
+	yardSkip := ""
+	if slices.Contains(cfg.scenarios, scYardstickGRPC) {
+		var stop func()
+		if stop, yardSkip = b.setupYardstick(ctx); stop != nil {
+			defer stop()
+			meta.Yardstick = describeYardstick
+		}
+	}
+
 	results := make([]result, 0, len(cfg.scenarios))
 	for _, name := range cfg.scenarios {
 		if err := ctx.Err(); err != nil {
@@ -197,6 +213,10 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 		if name == scJWXVerify && verifier == nil {
 			results = append(results, result{Scenario: name, Skipped: jwxSkip})
+			continue
+		}
+		if name == scYardstickGRPC && b.yard == nil {
+			results = append(results, result{Scenario: name, Skipped: yardSkip})
 			continue
 		}
 		if needsTokens(name) && !b.tokens.fresh(cfg.duration+tokenMargin) {
@@ -335,6 +355,8 @@ func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
 		return introspectGRPC(b.grpc, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
 	case scIntrospectREST:
 		return introspectREST(b.rest, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
+	case scYardstickGRPC:
+		return validateGRPC(b.yard, b.tokens.tokens), nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }
@@ -361,6 +383,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.jsonOut, "json", false, "also print the results as JSON lines")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow targets that are not loopback (127.0.0.0/8, ::1, localhost)")
 	fs.StringVar(&cfg.jwxMode, "jwx-mode", jwxModeVerify, "jwx-verify reference: `verify` (jws.Verify) or parse (jwt.Parse with validation)")
+	fs.BoolVar(&cfg.everyCall, "every-call", false, fmt.Sprintf("the server verifies a signature on every ValidateToken (it runs with --verify-cache-size 0);\n"+
+		"judges validate-grpc against the every-call goal (default: true when -tokens > %d, its default cache)", serverVerifyCache))
 	fs.BoolVar(&cfg.verbose, "v", false, "debug logging")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -372,6 +396,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["every-call"] && cfg.tokens > serverVerifyCache {
+		cfg.everyCall = true
+		_ = fs.Set("every-call", "true") // so that the report shows it
+	}
 	idFrom, secretFrom := "flag", "flag"
 	if !set["client-id"] {
 		cfg.clientID, idFrom = getenv(envClientID), "$"+envClientID
@@ -519,12 +547,28 @@ Further scenarios, run only when named in -scenarios:
                    request) over gRPC, expecting active=true
   introspect-rest  POST /oauth2/introspect, form token=..., HTTP Basic client
                    authentication, expecting {"active":true,...}
+  yardstick-grpc   the yardstick: ValidateToken over gRPC against a bare
+                   server inside this process (127.0.0.1, ephemeral port)
+                   that only runs jwx (jwt.Parse with signature and
+                   exp/nbf/iat checks) on the server's JWKS; same client
+                   code, callers, connections and tokens as validate-grpc
 
 Setup issues -tokens access tokens over gRPC and fetches the JWKS over HTTP.
 The server remembers verified tokens (VerifyCacheSize, 10000 by default): with
 fewer -tokens the validate scenarios measure cache hits; use more (e.g.
 -tokens 20000) to measure signature verification on every call. The
 introspect scenarios rotate through the same tokens.
+
+With validate-grpc and yardstick-grpc in one run the report prints
+validate-grpc/yardstick for req/s and p99. The tool cannot change the
+server: for the "every call verifies" comparison start the server with
+--verify-cache-size 0 and give -every-call (implied by -tokens above %[5]d,
+the default cache size); otherwise repeated tokens hit its verify cache.
+When the scenarios they need ran, a table judges the production-speed goals:
+introspect-rest >= %[6]d req/s, issue-rest >= %[7]d req/s,
+validate-grpc/yardstick >= %.2[8]fx (repeated tokens) or >= %.2[9]fx (every call
+verifies), and validate-grpc p99 <= %.2[10]fx the yardstick's. A goal of a
+scenario that had errors is not met.
 
 The refresh scenarios need a user's credentials (%[3]s and
 %[4]s, or -username/-password; the service client's are not
@@ -544,8 +588,11 @@ Only loopback targets (127.0.0.0/8, ::1, localhost) are loaded unless
 Examples:
   gatehouse-bench -c 64 -d 20s -scenarios validate-grpc,jwx-verify -json
   gatehouse-bench -c 16 -d 5s -scenarios refresh-grpc,refresh-rest,introspect-grpc,introspect-rest
+  gatehouse-bench -c 32 -d 10s -scenarios validate-grpc,yardstick-grpc,issue-rest,introspect-rest
+  gatehouse-bench -c 32 -d 10s -every-call -scenarios validate-grpc,yardstick-grpc   # server: --verify-cache-size 0
 
 Flags:
-`, envClientID, envClientSecret, envUsername, envPassword)
+`, envClientID, envClientSecret, envUsername, envPassword, serverVerifyCache,
+		goalIntrospectRESTRPS, goalIssueRESTRPS, goalRepeatedRatio, goalEveryCallRatio, goalP99Ratio)
 	fs.PrintDefaults()
 }

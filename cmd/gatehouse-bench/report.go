@@ -19,6 +19,8 @@ type runMeta struct {
 	Started    time.Time
 	Flags      []flagValue
 	Reference  string // the jwx verifier used, if any
+	Yardstick  string // the yardstick server, if it ran
+	EveryCall  bool   // the server verifies every call (-every-call)
 }
 
 func newRunMeta(cfg config) runMeta {
@@ -30,6 +32,7 @@ func newRunMeta(cfg config) runMeta {
 		NumCPU:     runtime.NumCPU(),
 		Started:    time.Now(),
 		Flags:      cfg.shown,
+		EveryCall:  cfg.everyCall,
 	}
 }
 
@@ -88,6 +91,9 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	if meta.Reference != "" {
 		fmt.Fprintf(&b, "reference: %s\n", meta.Reference)
 	}
+	if meta.Yardstick != "" {
+		fmt.Fprintf(&b, "yardstick: %s\n", meta.Yardstick)
+	}
 	b.WriteString("\n")
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -129,6 +135,17 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 			fmt.Fprintf(&b, "  %-28s %.3f\n", q.Name, q.Value)
 		}
 	}
+	if rps, p99, ok := yardstickRatios(results); ok {
+		mode := "repeated tokens (server verify cache on)"
+		if meta.EveryCall {
+			mode = "every call verifies (server --verify-cache-size 0)"
+		}
+		fmt.Fprintf(&b, "\nvalidate-grpc relative to the jwx yardstick, %s:\n", mode)
+		fmt.Fprintf(&b, "  %-28s %.3f\n  %-28s %.3f\n", "req/s ratio", rps, "p99 ratio", p99)
+	}
+	if err := writeGoals(&b, goals(results, meta.EveryCall)); err != nil {
+		return err
+	}
 	_, err := io.WriteString(w, b.String())
 	return err // the caller names what it was writing
 }
@@ -164,6 +181,18 @@ type jsonMeta struct {
 	Started    time.Time         `json:"started"`
 	Flags      map[string]string `json:"flags"`
 	Reference  string            `json:"reference,omitempty"`
+	Yardstick  string            `json:"yardstick,omitempty"`
+	EveryCall  bool              `json:"every_call"`
+}
+
+type jsonGoal struct {
+	Type   string  `json:"type"`
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Target float64 `json:"target"`
+	AtMost bool    `json:"at_most,omitempty"`
+	Met    bool    `json:"met"`
+	Errors string  `json:"errors_in,omitempty"`
 }
 
 type jsonRatio struct {
@@ -185,7 +214,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 	if err := enc.Encode(jsonMeta{
 		Type: "meta", Go: meta.GoVersion, OS: meta.OS, Arch: meta.Arch,
 		GOMAXPROCS: meta.GOMAXPROCS, NumCPU: meta.NumCPU, Started: meta.Started,
-		Flags: flags, Reference: meta.Reference,
+		Flags: flags, Reference: meta.Reference, Yardstick: meta.Yardstick, EveryCall: meta.EveryCall,
 	}); err != nil {
 		return fmt.Errorf("encode meta: %w", err)
 	}
@@ -204,9 +233,21 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 			return fmt.Errorf("encode result %s: %w", r.Scenario, err)
 		}
 	}
-	for _, q := range ratios(results) {
+	rs := ratios(results)
+	if rps, p99, ok := yardstickRatios(results); ok {
+		rs = append(rs,
+			ratio{Name: scValidateGRPC + "/" + scYardstickGRPC, Value: rps},
+			ratio{Name: scValidateGRPC + "/" + scYardstickGRPC + " p99", Value: p99})
+	}
+	for _, q := range rs {
 		if err := enc.Encode(jsonRatio{Type: "ratio", Name: q.Name, Value: q.Value}); err != nil {
 			return fmt.Errorf("encode ratio %s: %w", q.Name, err)
+		}
+	}
+	for _, g := range goals(results, meta.EveryCall) {
+		line := jsonGoal{Type: "goal", Name: g.Name, Value: g.Value, Target: g.Target, AtMost: g.AtMost, Met: g.Met(), Errors: g.Errored}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("encode goal %s: %w", g.Name, err)
 		}
 	}
 	return nil

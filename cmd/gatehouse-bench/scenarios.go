@@ -29,6 +29,7 @@ const (
 	scRefreshREST    = "refresh-rest"
 	scIntrospectGRPC = "introspect-grpc"
 	scIntrospectREST = "introspect-rest"
+	scYardstickGRPC  = "yardstick-grpc"
 )
 
 // defaultScenarios is the default -scenarios list (also what "default" and,
@@ -36,8 +37,8 @@ const (
 var defaultScenarios = []string{scValidateGRPC, scValidateREST, scIssueGRPC, scIssueREST, scJWXVerify}
 
 // extraScenarios run only when named: the refresh scenarios need a user's
-// credentials, and neither kind is part of the historical default run.
-var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST}
+// credentials, and none is part of the historical default run.
+var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC}
 
 // knownScenarios is every scenario -scenarios accepts.
 var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
@@ -45,7 +46,7 @@ var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
 // needsTokens reports whether a scenario rotates through issued tokens.
 func needsTokens(name string) bool {
 	switch name {
-	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST:
+	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC:
 		return true
 	}
 	return false

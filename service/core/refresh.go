@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse/gatehouse/service/errs"
@@ -80,6 +81,9 @@ func (s *Service) newSession(ctx context.Context, acct store.Account, clientID s
 	if _, err := s.store.CreateRefreshToken(ctx, t); err != nil {
 		return "", "", errs.Wrap(errs.Internal, err, "could not store the refresh token")
 	}
+	if offline {
+		s.offline.forgetUnknown(string(t.TokenHash))
+	}
 	return token, family, nil
 }
 
@@ -97,7 +101,14 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 		// The common case: served from the renew cache, no database.
 		return s.renewOffline(ctx, req.RefreshToken, checkClient)
 	}
-	old, err := s.store.RefreshTokenByHash(ctx, s.secrets.Hash(req.RefreshToken))
+	hash := s.secrets.Hash(req.RefreshToken)
+	if offline && s.offline.isUnknown(string(hash), s.now()) {
+		return TokenResponse{}, errBadRefresh
+	}
+	old, err := s.store.RefreshTokenByHash(ctx, hash)
+	if offline && errors.Is(err, store.ErrNotFound) {
+		s.offline.markUnknown(string(hash), s.now())
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && old.Offline != offline) {
 		return TokenResponse{}, errBadRefresh
 	}
@@ -276,7 +287,19 @@ type offlineCache struct {
 	mu      sync.RWMutex
 	entries map[string]offlineEntry // key: the token's keyed hash
 	flight  singleflight.Group
+	// unknown remembers, until the time stored, offline tokens that are not
+	// in the database, so that a client or attacker repeating a junk gho_
+	// token costs one database read per unknownTTL, not one per call. Only
+	// "not found" is kept, never "valid": revocation is never masked.
+	unknown *lru.Cache[string, time.Time]
 }
+
+// Bounds of the unknown-token cache: a flood of distinct junk tokens
+// pushes out only other junk tokens.
+const (
+	unknownTTL  = 30 * time.Second
+	unknownSize = 4096
+)
 
 // remaining is the cached response with expires_in counting down to the
 // token's exp: clients (x/oauth2, requests-oauthlib) renew by it, and the
@@ -300,7 +323,32 @@ type offlineEntry struct {
 }
 
 func newOfflineCache() *offlineCache {
-	return &offlineCache{entries: make(map[string]offlineEntry)}
+	unknown, err := lru.New[string, time.Time](unknownSize)
+	if err != nil { // only for a size <= 0
+		panic(err)
+	}
+	return &offlineCache{entries: make(map[string]offlineEntry), unknown: unknown}
+}
+
+// isUnknown reports whether key was not in the database less than
+// unknownTTL ago.
+func (c *offlineCache) isUnknown(key string, now time.Time) bool {
+	until, ok := c.unknown.Get(key)
+	if ok && !now.Before(until) {
+		c.unknown.Remove(key)
+		return false
+	}
+	return ok
+}
+
+func (c *offlineCache) markUnknown(key string, now time.Time) {
+	c.unknown.Add(key, now.Add(unknownTTL))
+}
+
+// forgetUnknown is for a token just created with key (a random 256-bit
+// token cannot have been presented before, but then it must work at once).
+func (c *offlineCache) forgetUnknown(key string) {
+	c.unknown.Remove(key)
 }
 
 func (c *offlineCache) get(key string) (offlineEntry, bool) {
@@ -355,8 +403,14 @@ func (s *Service) renewOffline(ctx context.Context, token string, checkClient fu
 		s.offline.drop(key)
 		return TokenResponse{}, errBadRefresh
 	}
+	if s.offline.isUnknown(key, now) {
+		return TokenResponse{}, errBadRefresh
+	}
 	v, err, _ := s.offline.flight.Do(key, func() (any, error) {
 		t, err := s.store.RefreshTokenByHash(ctx, hash)
+		if errors.Is(err, store.ErrNotFound) {
+			s.offline.markUnknown(key, s.now())
+		}
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !t.Offline) {
 			return nil, errBadRefresh
 		}

@@ -2,53 +2,114 @@ package core
 
 import (
 	"crypto/sha256"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/gatehouse/gatehouse/service/federation"
 	"github.com/gatehouse/gatehouse/service/keys"
 )
 
 // verifyCache remembers tokens whose signature already verified, so that a
 // service validating the same bearer token on every request pays for one
-// ECDSA verification per token, not per request. Only the signature and the
-// decoding are cached: time claims, audience, roles and the account's state
-// are checked on every call. An entry is only used with the key ring it was
-// verified against, so any key change (rotation, revocation) invalidates it.
+// signature verification per token, not per request. It holds gatehouse's
+// own access tokens and trusted issuers' tokens alike, keyed by the token's
+// SHA-256. Only the signature and the decoding are cached: time claims,
+// audience, roles and the account's state are checked on every call. An
+// entry is only used with what it was verified against — the key ring for
+// gatehouse's tokens, the issuer's federation.Generation for foreign ones —
+// so any key change (rotation, revocation, a changed JWKS) invalidates it.
+//
+// The bound is a least-recently-used list (O(1) per operation): tokens in
+// use stay, the coldest one leaves when a new one arrives.
 type verifyCache struct {
-	mu      sync.RWMutex
-	entries map[[sha256.Size]byte]verified
-	max     int
+	lru *lru.Cache[[sha256.Size]byte, verified]
 	// hits and misses count lookups, for the hit-ratio metric.
 	hits, misses atomic.Uint64
 }
 
+// verified is one cache entry: local (ring, claims) or foreign (gen,
+// foreign).
 type verified struct {
 	ring   *keys.Ring
 	claims *accessClaims
+
+	gen     federation.Generation
+	foreign *federation.Verified
 }
 
-func newVerifyCache(max int) *verifyCache {
-	if max <= 0 {
+func newVerifyCache(size int) *verifyCache {
+	if size <= 0 {
 		return nil
 	}
-	return &verifyCache{entries: make(map[[sha256.Size]byte]verified), max: max}
+	c, err := lru.New[[sha256.Size]byte, verified](size)
+	if err != nil { // only for size <= 0, excluded above
+		panic(err)
+	}
+	return &verifyCache{lru: c}
 }
 
-// get returns the claims of a token verified with ring.
+// get returns the claims of a gatehouse token verified with ring. A trusted
+// issuer's entry is left to getForeign, which counts it.
 func (c *verifyCache) get(key [sha256.Size]byte, ring *keys.Ring) (*accessClaims, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	v, ok := c.entries[key]
-	c.mu.RUnlock()
-	if !ok || v.ring != ring {
+	v, ok := c.lru.Get(key)
+	switch {
+	case ok && v.foreign != nil:
+		return nil, false
+	case !ok || v.ring != ring:
 		c.misses.Add(1)
 		return nil, false
 	}
 	c.hits.Add(1)
 	return v.claims, true
+}
+
+// put stores the verified claims of a gatehouse token. Expired tokens
+// need no sweep: checkClaims refuses them and newer tokens push them out.
+func (c *verifyCache) put(key [sha256.Size]byte, ring *keys.Ring, claims *accessClaims, _ time.Time) {
+	if c == nil {
+		return
+	}
+	c.lru.Add(key, verified{ring: ring, claims: claims})
+}
+
+// getForeign returns a trusted issuer's token verified under gen. It runs
+// after get (ValidateToken tries gatehouse's keys first), which counted an
+// absent entry already; getForeign counts hits and stale entries.
+func (c *verifyCache) getForeign(key [sha256.Size]byte, gen federation.Generation) (*federation.Verified, bool) {
+	if c == nil {
+		return nil, false
+	}
+	v, ok := c.lru.Get(key)
+	switch {
+	case !ok:
+		return nil, false
+	case v.foreign == nil || v.gen != gen:
+		c.misses.Add(1)
+		return nil, false
+	}
+	c.hits.Add(1)
+	return v.foreign, true
+}
+
+// putForeign stores a trusted issuer's token that verified under gen.
+func (c *verifyCache) putForeign(key [sha256.Size]byte, gen federation.Generation, v *federation.Verified) {
+	if c == nil {
+		return
+	}
+	c.lru.Add(key, verified{gen: gen, foreign: v})
+}
+
+// len is the number of entries (0 when disabled).
+func (c *verifyCache) len() int {
+	if c == nil {
+		return 0
+	}
+	return c.lru.Len()
 }
 
 // VerifyCacheStats returns how many validations found their token's
@@ -59,28 +120,4 @@ func (s *Service) VerifyCacheStats() (hits, misses uint64) {
 		return 0, 0
 	}
 	return s.cache.hits.Load(), s.cache.misses.Load()
-}
-
-// put stores verified claims, making room first by dropping expired entries
-// and, if that is not enough, an arbitrary quarter of the rest.
-func (c *verifyCache) put(key [sha256.Size]byte, ring *keys.Ring, claims *accessClaims, now time.Time) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for k, v := range c.entries {
-			if v.ring != ring || now.Unix() > v.claims.ExpiresAt {
-				delete(c.entries, k)
-			}
-		}
-		for k := range c.entries {
-			if len(c.entries) < c.max*3/4 {
-				break
-			}
-			delete(c.entries, k)
-		}
-	}
-	c.entries[key] = verified{ring: ring, claims: claims}
 }

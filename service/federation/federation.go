@@ -51,9 +51,11 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/httprc"
@@ -126,6 +128,9 @@ type Verifier struct {
 
 	mu      sync.RWMutex
 	issuers map[string]*entry // by exact issuer string
+	// gens hands out the numbers of Generation: every new issuer
+	// configuration and every changed key set takes the next one.
+	gens atomic.Uint64
 
 	// ctx lives until Close (Run's end); the jwk.Cache and every fetch
 	// run on it.
@@ -153,6 +158,7 @@ type Verifier struct {
 type entry struct {
 	cfg store.TrustedIssuer
 	ks  *keySource
+	gen uint64 // of cfg and ks, see Generation
 }
 
 // New returns a Verifier without issuers (see SetIssuers). log nil means
@@ -250,12 +256,17 @@ func (v *Verifier) SetIssuers(list []store.TrustedIssuer) {
 		}
 		cfg := WithDefaults(ti)
 		var ks *keySource
-		if prev, ok := old[ti.Issuer]; ok && prev.ks.explicitURI == ti.JWKSURI {
+		prev, ok := old[ti.Issuer]
+		if ok && prev.ks.explicitURI == ti.JWKSURI {
 			ks = prev.ks
 		} else {
 			ks = newKeySource(ti.Issuer, ti.JWKSURI)
 		}
-		next[ti.Issuer] = &entry{cfg: cfg, ks: ks}
+		gen := v.gens.Add(1)
+		if ok && prev.ks == ks && reflect.DeepEqual(prev.cfg, cfg) {
+			gen = prev.gen // a reload without change keeps cached verifications
+		}
+		next[ti.Issuer] = &entry{cfg: cfg, ks: ks, gen: gen}
 	}
 	v.issuers = next
 	v.mu.Unlock()
@@ -272,6 +283,36 @@ func (v *Verifier) SetIssuers(list []store.TrustedIssuer) {
 		}
 	}
 	v.poke()
+}
+
+// Generation identifies what a token of one issuer is verified with: the
+// issuer's configuration and its key set. It changes whenever the issuer is
+// reconfigured or replaced or its JWKS changes (a key added, rotated or
+// removed), so a cache of verified tokens keyed by it never outlives the
+// key that verified them. Values are comparable.
+type Generation struct {
+	config, keys uint64
+}
+
+// Generation returns iss's current Generation; ok is false when iss is not
+// trusted. Read it before Verify: a change during Verify then makes the
+// stored result stale rather than current.
+func (v *Verifier) Generation(iss string) (g Generation, ok bool) {
+	e := v.lookup(iss)
+	if e == nil {
+		return Generation{}, false
+	}
+	e.ks.mu.RLock()
+	defer e.ks.mu.RUnlock()
+	return Generation{config: e.gen, keys: e.ks.keysGen}, true
+}
+
+// Recheck applies the checks of Verify that depend on the time (exp, nbf,
+// iat with the leeway) and the issuer's claim rules again to a token Verify
+// accepted earlier under the same Generation, without the signature. It
+// returns the token's Verified afresh.
+func (v *Verifier) Recheck(vd *Verified) (*Verified, error) {
+	return checkClaims(vd.Issuer, vd.Claims, v.now())
 }
 
 // Trusted reports whether iss (exact string) is a trusted issuer.

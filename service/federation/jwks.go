@@ -125,6 +125,9 @@ type keySource struct {
 	nextRefresh    time.Time
 	lastKidRefetch time.Time
 	retired        bool
+	// keysGen changes with every accepted key set that differs from the
+	// previous one (see Verifier.Generation).
+	keysGen uint64
 }
 
 // pendingFetch is what the HTTP client learned about the answer that the
@@ -459,6 +462,9 @@ func (v *Verifier) recordSuccess(ks *keySource, p pendingFetch, set *keySet, ski
 	ks.mu.Lock()
 	recovered := ks.failures > 0
 	changed := !ks.fetched || !bytes.Equal(p.body, ks.body)
+	if changed {
+		ks.keysGen = v.gens.Add(1)
+	}
 	ks.set = set
 	ks.body, ks.etag = p.body, p.etag
 	ks.pending = pendingFetch{}

@@ -66,23 +66,28 @@ func (p Params) validate() error {
 // unauthenticated requests should bound how many run at once.
 type Hasher struct {
 	params Params
-	// dummy is the hash of a random, forgotten password with params, so that
-	// VerifyDummy costs exactly what Verify costs.
+	// dummy is a well-formed hash with params whose salt and key are
+	// random bytes, so that VerifyDummy does exactly the work of Verify
+	// (parse, argon2id, compare) without hashing anything up front: a
+	// real hash would cost Params.Memory (19 MiB by default) of resident
+	// memory and the time of one hash at every start.
 	dummy string
 }
 
-// NewHasher returns a Hasher that creates hashes with p. It computes one hash
-// up front for VerifyDummy.
+// NewHasher returns a Hasher that creates hashes with p.
 func NewHasher(p Params) (*Hasher, error) {
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("secrets: invalid argon2id params: %w", err)
 	}
-	h := &Hasher{params: p}
-	dummy, err := h.Hash(rand.Text())
-	if err != nil {
-		return nil, err
+	salt, key := make([]byte, p.SaltLen), make([]byte, p.KeyLen)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("secrets: generating the dummy hash: %w", err)
 	}
-	h.dummy = dummy
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("secrets: generating the dummy hash: %w", err)
+	}
+	h := &Hasher{params: p}
+	h.dummy = phc{memory: p.Memory, time: p.Time, threads: p.Threads, salt: salt, key: key}.String()
 	return h, nil
 }
 

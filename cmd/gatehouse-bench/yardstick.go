@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+)
+
+// yardstickServer is the bare ValidateToken the server is judged against:
+// gatehouse.v1.AuthService/ValidateToken answered by jwx alone (jwt.Parse
+// against the server's JWKS, signature and exp/nbf/iat checked), with no
+// policy, cache or account state. It runs in the tool's process on an
+// ephemeral 127.0.0.1 port and is driven by the same client code as
+// validate-grpc, so the two differ only in what answers.
+type yardstickServer struct {
+	gatehousev1.UnimplementedAuthServiceServer
+	opts []jwt.ParseOption
+}
+
+// ValidateToken verifies with jwx and returns the token's claims as a
+// Principal, or UNAUTHENTICATED.
+func (y *yardstickServer) ValidateToken(_ context.Context, req *gatehousev1.ValidateTokenRequest) (*gatehousev1.ValidateTokenResponse, error) {
+	tok, err := jwt.ParseString(req.GetToken(), y.opts...)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, "invalid token")
+	}
+	p := &gatehousev1.Principal{Subject: tok.Subject(), Issuer: tok.Issuer(), Audience: tok.Audience(), TokenId: tok.JwtID()}
+	if v, ok := tok.Get("client_id"); ok {
+		p.ClientId, _ = v.(string)
+	}
+	if v, ok := tok.Get("roles"); ok {
+		if roles, ok := v.([]any); ok {
+			for _, r := range roles {
+				if s, ok := r.(string); ok {
+					p.Roles = append(p.Roles, s)
+				}
+			}
+		}
+	}
+	return &gatehousev1.ValidateTokenResponse{Principal: p}, nil
+}
+
+// yardstick is a running yardstick server.
+type yardstick struct {
+	addr string
+	srv  *grpc.Server
+	done chan error
+}
+
+// describeYardstick names the yardstick in the report.
+const describeYardstick = "jwx/v2 jwt.Parse+validate behind a bare in-process gRPC server"
+
+// startYardstick serves the yardstick for the keys of jwksJSON on
+// 127.0.0.1 (never any other interface) until stop.
+func startYardstick(jwksJSON []byte) (*yardstick, error) {
+	set, sub, err := parseKeySet(jwksJSON)
+	if err != nil {
+		return nil, fmt.Errorf("yardstick: %w", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("yardstick: listen: %w", err)
+	}
+	subAny := make([]any, len(sub))
+	for i, s := range sub {
+		subAny[i] = s
+	}
+	srv := grpc.NewServer()
+	gatehousev1.RegisterAuthServiceServer(srv, &yardstickServer{
+		opts: []jwt.ParseOption{jwt.WithKeySet(set, subAny...), jwt.WithValidate(true)},
+	})
+	y := &yardstick{addr: lis.Addr().String(), srv: srv, done: make(chan error, 1)}
+	go func() { y.done <- srv.Serve(lis) }()
+	return y, nil
+}
+
+// stop ends the server and its connections.
+func (y *yardstick) stop() error {
+	y.srv.Stop()
+	if err := <-y.done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("yardstick: serve: %w", err)
+	}
+	return nil
+}
+
+// setupYardstick fetches the server's JWKS, starts the yardstick on it and
+// connects -conns clients to it. It returns a function that tears all of
+// it down, or a skip reason instead of failing the run.
+func (b *bench) setupYardstick(ctx context.Context) (stop func(), skip string) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	fail := func(err error) (func(), string) {
+		msg := b.red.clean(err.Error())
+		b.log.Error(scYardstickGRPC+" skipped", "err", msg)
+		return nil, msg
+	}
+	raw, err := fetchJWKS(ctx, b.rest)
+	if err != nil {
+		return fail(err)
+	}
+	y, err := startYardstick(raw)
+	if err != nil {
+		return fail(err)
+	}
+	pool, err := newGRPCPool(y.addr, b.cfg.conns, false)
+	if err == nil {
+		if err = pool.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
+			pool.close()
+		}
+	}
+	if err != nil {
+		_ = y.stop()
+		return fail(fmt.Errorf("yardstick: %w", err))
+	}
+	b.yard = pool
+	b.log.Info("yardstick ready", "addr", y.addr, "verifier", describeYardstick)
+	return func() {
+		pool.close()
+		if err := y.stop(); err != nil {
+			b.log.Warn("stopping the yardstick", "err", err)
+		}
+		b.yard = nil
+	}, ""
+}
