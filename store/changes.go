@@ -18,6 +18,11 @@ type Change struct {
 	CreatedAt time.Time
 }
 
+// ChangeThrottle: a login-throttle counter was locked, or its lockout was
+// lifted early. Subject is the counter key, or "" when the key is longer
+// than a subject holds (readers then re-read every running lockout).
+const ChangeThrottle = "throttle"
+
 func (s *Store) appendChange(ctx context.Context, tx *ent.Tx, kind, subject string) error {
 	if _, err := tx.Change.Create().
 		SetKind(kind).

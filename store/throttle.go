@@ -181,6 +181,9 @@ func (s *Store) ReserveAttempt(ctx context.Context, now time.Time, counters []Th
 			case failures >= c.Policy.MaxFailures:
 				u.SetLockedUntil(now.Add(c.Policy.Lockout))
 				locked = append(locked, c.Key)
+				if err := s.appendThrottleChange(ctx, tx, c.Key); err != nil {
+					return err
+				}
 			case r.LockedUntil != nil:
 				u.ClearLockedUntil()
 			}
@@ -273,6 +276,9 @@ func (s *Store) RecordSuccess(ctx context.Context, now time.Time, counters []Thr
 			if err := u.Exec(ctx); err != nil {
 				return fmt.Errorf("record success: %w", mapErr(err))
 			}
+			if err := s.lockLifted(ctx, tx, now, r); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -315,6 +321,11 @@ func (s *Store) ReleaseAttempt(ctx context.Context, now time.Time, counters []Th
 			}
 			if err := u.Exec(ctx); err != nil {
 				return fmt.Errorf("release attempt: %w", mapErr(err))
+			}
+			if c.Pair || max(r.Failures-1, 0) < c.Policy.MaxFailures {
+				if err := s.lockLifted(ctx, tx, now, r); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -381,6 +392,58 @@ func (s *Store) lockCounters(ctx context.Context, tx *ent.Tx, now time.Time, cou
 	return rows, nil
 }
 
+// appendThrottleChange tells every replica's view that key's lockout
+// changed. Keys longer than a change subject go as "": the view then
+// re-reads all running lockouts.
+func (s *Store) appendThrottleChange(ctx context.Context, tx *ent.Tx, key string) error {
+	if len(key) > maxChangeSubject {
+		key = ""
+	}
+	return s.appendChange(ctx, tx, ChangeThrottle, key)
+}
+
+// lockLifted appends a throttle change when r (as read before an update
+// that cleared its lockout) was locked at now; expired lockouts need none,
+// views drop them on their own.
+func (s *Store) lockLifted(ctx context.Context, tx *ent.Tx, now time.Time, r *ent.Throttle) error {
+	if r.LockedUntil == nil || !r.LockedUntil.After(now) {
+		return nil
+	}
+	return s.appendThrottleChange(ctx, tx, r.Key)
+}
+
+// maxChangeSubject is the longest change-log subject the schema stores.
+const maxChangeSubject = 128
+
+// CounterLock returns when key's lockout ends, or the zero time when the
+// counter does not exist or is not locked at now.
+func (s *Store) CounterLock(ctx context.Context, now time.Time, key string) (time.Time, error) {
+	e, err := s.client.Throttle.Query().Where(throttle.Key(key)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read throttle counter: %w", mapErr(err))
+	}
+	if e.LockedUntil == nil || !e.LockedUntil.After(now) {
+		return time.Time{}, nil
+	}
+	return e.LockedUntil.UTC(), nil
+}
+
+// RunningLockouts returns key → lockout end of every counter locked at now.
+func (s *Store) RunningLockouts(ctx context.Context, now time.Time) (map[string]time.Time, error) {
+	es, err := s.client.Throttle.Query().Where(throttle.LockedUntilGT(now.UTC())).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read running lockouts: %w", mapErr(err))
+	}
+	out := make(map[string]time.Time, len(es))
+	for _, e := range es {
+		out[e.Key] = e.LockedUntil.UTC()
+	}
+	return out, nil
+}
+
 // maxThrottleKey is the longest key the schema stores.
 const maxThrottleKey = 300
 
@@ -428,6 +491,13 @@ func (s *Store) ClearThrottles(ctx context.Context, now time.Time, keys, prefixe
 		}
 		if _, err := tx.Throttle.Update().Where(throttle.IDIn(ids...)).SetFailures(0).ClearLockedUntil().Save(ctx); err != nil {
 			return fmt.Errorf("clear throttle counters: %w", mapErr(err))
+		}
+		for _, e := range es {
+			if slices.Contains(ids, e.ID) {
+				if err := s.lockLifted(ctx, tx, now, e); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

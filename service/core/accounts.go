@@ -135,17 +135,45 @@ func (s *Service) checkClient(ctx context.Context, clientID, secret, ip string) 
 	var err error
 	good := false
 	if len(clientID) <= 128 && len(secret) <= 256 {
+		if id, va, ok := s.view.Client(clientID); ok && s.secrets.Equal(secret, va.SecretHash) {
+			// A right secret is answered from the view alone, without
+			// the database: refused while the view knows a lockout of
+			// the (client, IP) pair counter or the client counter. The
+			// IP counter's lockout does not apply: a right 256-bit
+			// secret is not a guess.
+			keys := make([]string, 0, len(counters))
+			for _, c := range counters {
+				if !strings.HasPrefix(c.Key, keyIP) {
+					keys = append(keys, c.Key)
+				}
+			}
+			now := s.now().UTC()
+			if until := s.view.LockedUntil(now, keys...); !until.IsZero() {
+				return store.Account{}, tooManyAttempts(until.Sub(now))
+			}
+			if !va.Active {
+				return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client").WithReason(ReasonDisabled)
+			}
+			return store.Account{ID: id, Kind: store.KindService, ClientID: va.ClientID, Email: va.Email,
+				DisplayName: va.DisplayName, Audiences: va.Audiences, Active: true, Roles: va.Roles}, nil
+		}
+		// Not in the view (created on another replica within the last poll
+		// interval), or a wrong secret (maybe rotated there meanwhile): the
+		// database decides, and a wrong secret is reserved and counted below.
 		a, err = s.store.GetAccount(ctx, store.AccountKey{ClientID: clientID})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.Account{}, errs.Wrap(errs.Internal, err, "could not read the client")
 		}
 		// Unknown clients run the same comparison as known ones.
-		good = s.secrets.Equal(secret, a.SecretHash) && err == nil && a.Kind == store.KindService
+		good = s.secrets.Equal(secret, a.SecretHash) && err == nil && a.Kind == store.KindService && a.ID != ""
 	}
 	if !good {
 		if err := s.reserveAttempt(ctx, KindClient, clientID, counters); err != nil {
 			return store.Account{}, err // locked out
 		}
+		// The failure may have locked the client: this replica's view,
+		// which answers right secrets, learns it now, not at the next poll.
+		s.syncView(ctx)
 		return store.Account{}, errBadClient // counted
 	}
 	now := s.now().UTC()

@@ -28,6 +28,11 @@ type Account struct {
 	Email    string
 	Active   bool
 	Roles    []string
+	// Service clients only: what authenticating one and issuing its
+	// token need (clients.go).
+	DisplayName string
+	SecretHash  []byte
+	Audiences   []string
 }
 
 // Status is the view's answer for a subject.
@@ -105,7 +110,9 @@ type View struct {
 
 	mu       sync.RWMutex
 	accounts map[string]*Account
-	links    links // (trusted issuer, subject) → account id
+	clients  map[string]string    // client id → account id (clients.go)
+	locks    map[string]time.Time // throttle counter key → running lockout end
+	links    links                // (trusted issuer, subject) → account id
 	deleted  map[string]time.Time
 	revoked  revocations
 	issuers  func([]store.TrustedIssuer)
@@ -206,6 +213,10 @@ func (v *View) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	locks, err := v.store.RunningLockouts(ctx, start)
+	if err != nil {
+		return err
+	}
 	deleted := make(map[string]time.Time)
 	revoked := newRevocations()
 	for after := int64(0); ; {
@@ -228,6 +239,7 @@ func (v *View) loadLocked(ctx context.Context) error {
 	v.mu.Lock()
 	oldAccounts, oldDeleted, oldRevoked := v.accounts, v.deleted, v.revoked
 	v.accounts, v.links, v.deleted, v.revoked = accounts, links, deleted, revoked
+	v.clients, v.locks = clientIndex(accounts), locks
 	if oldAccounts == nil {
 		v.withdrawn = make(map[string]time.Time)
 		v.feed.init(v.opts.WatchBuffer, seq)
@@ -283,6 +295,11 @@ func (v *View) Poll(ctx context.Context) error {
 					v.tail.forget(c.Seq) // retried on the next poll
 					return err
 				}
+			case store.ChangeThrottle:
+				if err := v.refreshLock(ctx, c.Subject); err != nil {
+					v.tail.forget(c.Seq) // retried on the next poll
+					return err
+				}
 			case store.ChangeKey:
 				reloadKeys = true
 			case store.ChangeIssuer:
@@ -333,6 +350,7 @@ func (v *View) refreshAccount(ctx context.Context, id string, seq int64) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var now *Account
+	old := v.accounts[id]
 	switch {
 	case err == nil:
 		now = fromStore(a)
@@ -344,6 +362,7 @@ func (v *View) refreshAccount(ctx context.Context, id string, seq int64) error {
 	default:
 		return err
 	}
+	v.indexClientLocked(id, old, now)
 	v.feed.append(seq, stateEvent(id, now, v.now()))
 	return nil
 }
@@ -397,6 +416,7 @@ func (v *View) prune(ctx context.Context, now time.Time) {
 		}
 	}
 	v.revoked.prune(cutoff)
+	v.pruneLocksLocked(now)
 	for kid, at := range v.withdrawn {
 		if at.Before(cutoff) {
 			delete(v.withdrawn, kid)
@@ -413,5 +433,9 @@ func fromStore(a store.Account) *Account {
 		Email:    a.Email,
 		Active:   a.Active,
 		Roles:    a.Roles,
+
+		DisplayName: a.DisplayName,
+		SecretHash:  a.SecretHash,
+		Audiences:   a.Audiences,
 	}
 }
