@@ -415,22 +415,6 @@ func (s *Store) lockLifted(ctx context.Context, tx *ent.Tx, now time.Time, r *en
 // maxChangeSubject is the longest change-log subject the schema stores.
 const maxChangeSubject = 128
 
-// CounterLock returns when key's lockout ends, or the zero time when the
-// counter does not exist or is not locked at now.
-func (s *Store) CounterLock(ctx context.Context, now time.Time, key string) (time.Time, error) {
-	e, err := s.client.Throttle.Query().Where(throttle.Key(key)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read throttle counter: %w", mapErr(err))
-	}
-	if e.LockedUntil == nil || !e.LockedUntil.After(now) {
-		return time.Time{}, nil
-	}
-	return e.LockedUntil.UTC(), nil
-}
-
 // RunningLockouts returns key → lockout end of every counter locked at now.
 func (s *Store) RunningLockouts(ctx context.Context, now time.Time) (map[string]time.Time, error) {
 	es, err := s.client.Throttle.Query().Where(throttle.LockedUntilGT(now.UTC())).All(ctx)

@@ -171,9 +171,6 @@ func (s *Service) checkClient(ctx context.Context, clientID, secret, ip string) 
 		if err := s.reserveAttempt(ctx, KindClient, clientID, counters); err != nil {
 			return store.Account{}, err // locked out
 		}
-		// The failure may have locked the client: this replica's view,
-		// which answers right secrets, learns it now, not at the next poll.
-		s.syncView(ctx)
 		return store.Account{}, errBadClient // counted
 	}
 	now := s.now().UTC()

@@ -101,6 +101,11 @@ func (s *Service) reserveAttempt(ctx context.Context, kind, name string, counter
 		s.obs.Observe(ctx, Event{Type: EventLockout, Kind: kind, Name: truncate(name), IP: ipOfCounters(counters),
 			Detail: map[string]string{"counter": counterKind(k), "until": lockedUntil.Format(time.RFC3339)}})
 	}
+	if len(locked) > 0 {
+		// The view answers right client secrets from memory: this replica
+		// learns the new lockout now, the others at their next poll.
+		s.syncView(ctx)
+	}
 	if !until.IsZero() {
 		return tooManyAttempts(until.Sub(now))
 	}
@@ -186,6 +191,9 @@ func (s *Service) clearLocksAudited(ctx context.Context, a store.Account, audit 
 	n, err := s.store.ClearThrottles(ctx, s.now().UTC(), keys, prefixes)
 	if err != nil {
 		return 0, errs.Wrap(errs.Unavailable, err, "could not clear the account's lockouts; try again")
+	}
+	if n > 0 {
+		s.syncView(ctx) // like every other write: this replica sees the unlock at once
 	}
 	return n, nil
 }

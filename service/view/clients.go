@@ -77,7 +77,7 @@ func (v *View) refreshLock(ctx context.Context, key string) error {
 		v.mu.Unlock()
 		return nil
 	}
-	until, err := v.store.CounterLock(ctx, now, key)
+	until, err := v.store.LockedUntil(ctx, now, key)
 	if err != nil {
 		return err
 	}
