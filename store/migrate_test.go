@@ -64,17 +64,11 @@ func TestMigrationsMatchSchema(t *testing.T) {
 
 func rawDB(t *testing.T, backend, dsn string) (*sql.DB, string) {
 	t.Helper()
-	driver, d := "pgx", dialect.Postgres
+	d := dialect.Postgres
 	if backend == "sqlite" {
-		driver, d = "sqlite", dialect.SQLite
-		dsn = "file:" + dsn + "?_pragma=foreign_keys(1)"
+		d = dialect.SQLite
 	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db, d
+	return storetest.OpenRaw(t, backend, dsn), d
 }
 
 // TestMigrationsExpandOnly replays the migrations one by one: none may drop

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -717,19 +716,15 @@ func TestOAuth2Introspect(t *testing.T) {
 // under older rules may hold it, and reloads the view.
 func (ts *testServer) renameClient(t *testing.T, from, to string) {
 	t.Helper()
-	driver, dsn := "pgx", ts.dsn
+	backend, dsn := "postgres", ts.dsn
 	if dsn == "" {
-		driver, dsn = "sqlite", filepath.Join(ts.dataDir, "gatehouse.db")
+		backend, dsn = "sqlite", filepath.Join(ts.dataDir, "gatehouse.db")
 	} else if !store.IsPostgres(dsn) {
-		driver = "sqlite"
+		backend = "sqlite"
 	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.OpenRaw(t, backend, dsn)
 	q := "UPDATE accounts SET client_id = $1 WHERE client_id = $2"
-	if driver == "sqlite" {
+	if backend == "sqlite" {
 		q = "UPDATE accounts SET client_id = ?1 WHERE client_id = ?2"
 	}
 	if res, err := db.Exec(q, to, from); err != nil {

@@ -96,6 +96,27 @@ func PostgresDSN(t testing.TB) string {
 	return u.String()
 }
 
+// OpenRaw opens a test database of backend ("sqlite" or "postgres") with
+// database/sql directly, for tests that must look or write behind the
+// store's back; it is closed when t ends.
+func OpenRaw(t testing.TB, backend, dsn string) *sql.DB {
+	t.Helper()
+	driver := "pgx"
+	if backend == "sqlite" {
+		driver = "sqlite"
+		if !strings.HasPrefix(dsn, "file:") {
+			dsn = "file:" + dsn
+		}
+		dsn += "?_pragma=foreign_keys(1)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // UpgradeFixture is a database written by a gatehouse release from before
 // versioned migrations (store/testdata/upgrade, made by make-fixture.sh),
 // with the secrets and tokens it holds.
@@ -141,16 +162,7 @@ func LoadUpgradeFixture(t testing.TB, backend, dsn string) UpgradeFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	driver, conn := "pgx", dsn
-	if backend == "sqlite" {
-		driver = "sqlite"
-	}
-	db, err := sql.Open(driver, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(string(script)); err != nil {
+	if _, err := OpenRaw(t, backend, dsn).Exec(string(script)); err != nil {
 		t.Fatalf("load the %s upgrade fixture: %v", backend, err)
 	}
 	return f
