@@ -53,6 +53,11 @@ func (s *Service) authenticateUser(ctx context.Context, username, password, ip s
 func (s *Service) checkUser(ctx context.Context, username, password, ip string) (store.Account, error) {
 	username = lookupUsername(username)
 	counters := s.userCounters(username, ip)
+	leave, err := s.gate.enter(ctx, counters[0].Key) // the pair counter (attemptgate.go)
+	if err != nil {
+		return store.Account{}, err
+	}
+	defer leave()
 	if err := s.reserveAttempt(ctx, KindUser, username, counters); err != nil {
 		return store.Account{}, err
 	}

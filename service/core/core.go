@@ -162,6 +162,7 @@ type Service struct {
 	secrets *secrets.SecretHasher
 	cache   *verifyCache
 	hashing hashSlots
+	gate    *attemptGate
 	offline *offlineCache
 	fed     *federation.Verifier
 	now     func() time.Time
@@ -207,7 +208,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Tracing = noop.NewTracerProvider()
 	}
 	tracer := d.Tracing.Tracer(tracerName)
-	return &Service{obs: d.Observer, cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(tracer), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log, tracer: tracer}, nil
+	return &Service{obs: d.Observer, cfg: cfg, store: d.Store, keys: d.Keys, view: d.View, pw: d.Passwords, secrets: d.Secrets, cache: newVerifyCache(cfg.VerifyCacheSize), hashing: newHashSlots(tracer), gate: newAttemptGate(), offline: newOfflineCache(), fed: d.Federation, now: d.Now, log: d.Log, tracer: tracer}, nil
 }
 
 // Config returns the token policy in force.

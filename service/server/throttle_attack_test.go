@@ -98,6 +98,37 @@ func TestThrottleConcurrentGuesses(t *testing.T) {
 	})
 }
 
+// TestThrottleConcurrentRightPasswords: more correct logins of one user
+// from one address at once than the pair limit all succeed and lock
+// nothing; they take turns instead of all being counted while in flight.
+func TestThrottleConcurrentRightPasswords(t *testing.T) {
+	throttleForEachBackend(t, nil, func(t *testing.T, ts *testServer) {
+		seed(t, ts)
+		const n = 16
+		got := make([]codes.Code, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i] = ts.loginFrom(t, "alice", "alice-password", "192.0.2.9")
+			}()
+		}
+		wg.Wait()
+		for i, c := range got {
+			if c != codes.OK {
+				t.Fatalf("concurrent login %d of %d with the right password: %v, want OK (all: %v)", i, n, c, got)
+			}
+		}
+		// Nothing was left counted: the pair still allows its full limit of
+		// guesses before it locks.
+		for range 4 {
+			wantLogin(t, ts, "alice", "wrong-password", "192.0.2.9", codes.Unauthenticated)
+		}
+		wantLogin(t, ts, "alice", "alice-password", "192.0.2.9", codes.OK)
+	})
+}
+
 // TestThrottlePairLockIsLocal: a lockout of (alice, ip1) does not stop
 // alice from ip2, and one source cannot lock the account for everyone.
 func TestThrottlePairLockIsLocal(t *testing.T) {
