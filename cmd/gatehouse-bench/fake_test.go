@@ -364,6 +364,16 @@ func (f *fakeGatehouse) httpHandler() http.Handler {
 			oauthError(w, http.StatusBadRequest, "invalid_request", "want a form body")
 			return
 		}
+		if id, secret, ok := r.BasicAuth(); ok && r.PostForm.Get("grant_type") == grantClientCredentials {
+			tok, err := f.issue(id, secret)
+			if err != nil {
+				oauthError(w, http.StatusUnauthorized, "invalid_client", status.Convert(err).Message())
+				return
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 900})
+			return
+		}
 		if r.Header.Get("Authorization") != "" || r.PostForm.Has("client_id") {
 			oauthError(w, http.StatusUnauthorized, "invalid_client", "the default client does not authenticate")
 			return

@@ -68,7 +68,10 @@ type config struct {
 	jsonOut      bool
 	allowRemote  bool
 	jwxMode      string
-	everyCall    bool // the server verifies a signature on every ValidateToken
+	everyCall    bool   // the server verifies a signature on every ValidateToken
+	label        string // names this run in the report, the JSON and a later -baseline
+	baselineFile string // a previous run's -json output to compare with
+	opsBase      string // the server's ops listener, for its RSS
 	verbose      bool
 	shown        []flagValue // the effective flags, secrets redacted
 }
@@ -103,8 +106,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	red := redactor{secrets: []string{cfg.clientSecret, cfg.password}}
 
+	meta := newRunMeta(cfg)
+	if cfg.baselineFile != "" {
+		// Before any load: a run is wasted if its comparison cannot be made.
+		if meta.Baseline, err = readBaseline(cfg.baselineFile); err != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: -baseline: %v\n", err)
+			return exitUsage
+		}
+	}
+
 	guard := loopbackGuard{allowRemote: cfg.allowRemote, lookup: net.DefaultResolver.LookupNetIP}
-	base, err := checkTargets(ctx, guard, cfg)
+	base, ops, err := checkTargets(ctx, guard, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
 		return exitUsage
@@ -114,6 +126,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	b := &bench{cfg: cfg, log: log, red: red}
+	if ops != nil {
+		// The idle RSS is read first, before setup issues tokens or logs in.
+		probe := newRSSProbe(ops, cfg.allowRemote)
+		defer probe.hc.CloseIdleConnections()
+		rctx, cancel := context.WithTimeout(ctx, rssReadTimeout)
+		meta.IdleRSS, err = probe.read(rctx)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: setup: -ops %s: server RSS: %s\n", cfg.opsBase, red.clean(err.Error()))
+			return exitFailure
+		}
+		meta.OpsURL = probe.url
+		b.rss = &probe
+		log.Info("server RSS", "idle", fmtBytes(meta.IdleRSS))
+	}
 	b.rest = restClient{hc: newHTTPClient(cfg.concurrency, cfg.allowRemote), base: base}
 	defer b.rest.hc.CloseIdleConnections()
 	if slices.ContainsFunc(cfg.scenarios, needsGRPC) {
@@ -124,7 +151,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer b.grpc.close()
 	}
 
-	meta := newRunMeta(cfg)
 	results, err := b.runAll(ctx, &meta)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
@@ -147,18 +173,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
-// checkTargets applies the loopback guard to both targets that will be
-// used and returns the parsed HTTP base.
-func checkTargets(ctx context.Context, g loopbackGuard, cfg config) (*url.URL, error) {
+// checkTargets applies the loopback guard to the targets that will be
+// used and returns the parsed HTTP base and ops URL (nil without -ops).
+func checkTargets(ctx context.Context, g loopbackGuard, cfg config) (httpBase, ops *url.URL, err error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	if slices.ContainsFunc(cfg.scenarios, needsGRPC) {
 		if err := g.checkGRPCTarget(ctx, cfg.grpcTarget); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// The HTTP base is parsed even when unused, so that a typo is reported.
-	return g.checkHTTPBase(ctx, cfg.httpBase)
+	if httpBase, err = g.checkHTTPBase(ctx, cfg.httpBase); err != nil {
+		return nil, nil, err
+	}
+	if cfg.opsBase != "" {
+		if ops, err = g.checkHTTPBase(ctx, cfg.opsBase); err != nil {
+			return nil, nil, fmt.Errorf("-ops: %w", err)
+		}
+	}
+	return httpBase, ops, nil
 }
 
 // bench holds the clients and state of one run.
@@ -173,6 +207,7 @@ type bench struct {
 	// yard is the yardstick-grpc scenario's client pool, nil when that
 	// scenario does not run or its setup failed.
 	yard *grpcPool
+	rss  *rssProbe // nil without -ops
 }
 
 // runAll sets up and runs the selected scenarios in order. On ctx's end the
@@ -235,12 +270,31 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 		runtime.GC() // start every scenario from a collected heap
 		b.log.Info("running", "scenario", name, "c", cfg.concurrency, "d", cfg.duration)
-		r := runScenario(ctx, name, cfg.concurrency, cfg.duration, factory, b.red)
+		r := b.runMeasured(ctx, name, factory)
 		b.log.Info("done", "scenario", name, "requests", r.requests(), "errors", r.errors,
 			"rps", fmt.Sprintf("%.0f", r.rps()), "p99", r.latency.P99)
 		results = append(results, r)
 	}
 	return results, ctx.Err()
+}
+
+// runMeasured runs one scenario, sampling the server's RSS meanwhile when
+// -ops is given.
+func (b *bench) runMeasured(ctx context.Context, name string, factory workerFactory) result {
+	cfg := b.cfg
+	if b.rss == nil {
+		return runScenario(ctx, name, cfg.concurrency, cfg.duration, factory, b.red)
+	}
+	var r result
+	peak := b.rss.peakDuring(ctx, func() {
+		r = runScenario(ctx, name, cfg.concurrency, cfg.duration, factory, b.red)
+	})
+	r.PeakRSS = peak.Bytes
+	if peak.Err != nil && ctx.Err() == nil {
+		b.log.Warn("server RSS samples failed", "scenario", name, "failed", peak.Failed, "ok", peak.Samples,
+			"first", b.red.clean(peak.Err.Error()))
+	}
+	return r
 }
 
 // setupReference fetches the JWKS and builds the jwx verifier. It returns
@@ -355,6 +409,8 @@ func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
 		return introspectGRPC(b.grpc, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
 	case scIntrospectREST:
 		return introspectREST(b.rest, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
+	case scOAuth2Token:
+		return oauth2Token(b.rest, cfg.clientID, cfg.clientSecret), nil
 	case scYardstickGRPC:
 		return validateGRPC(b.yard, b.tokens.tokens), nil
 	}
@@ -385,6 +441,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.jwxMode, "jwx-mode", jwxModeVerify, "jwx-verify reference: `verify` (jws.Verify) or parse (jwt.Parse with validation)")
 	fs.BoolVar(&cfg.everyCall, "every-call", false, fmt.Sprintf("the server verifies a signature on every ValidateToken (it runs with --verify-cache-size 0);\n"+
 		"judges validate-grpc against the every-call goal (default: true when -tokens > %d, its default cache)", serverVerifyCache))
+	fs.StringVar(&cfg.label, "label", "", "`name` of this run (e.g. sqlite, postgres) in the report and the JSON, for a later -baseline")
+	fs.StringVar(&cfg.baselineFile, "baseline", "", "`file` with a previous run's -json output: compare the scenarios that ran in both\n"+
+		"and judge the baseline goals")
+	fs.StringVar(&cfg.opsBase, "ops", "", "the server's ops listener `URL` (e.g. http://127.0.0.1:9090): report its RSS from /metrics,\n"+
+		"idle before setup and the peak of each scenario")
 	fs.BoolVar(&cfg.verbose, "v", false, "debug logging")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -547,6 +608,9 @@ Further scenarios, run only when named in -scenarios:
                    request) over gRPC, expecting active=true
   introspect-rest  POST /oauth2/introspect, form token=..., HTTP Basic client
                    authentication, expecting {"active":true,...}
+  oauth2-token     POST /oauth2/token, form grant_type=client_credentials,
+                   HTTP Basic client authentication (the RFC 6749 endpoint
+                   stock OAuth 2 clients call), expecting an access_token
   yardstick-grpc   the yardstick: ValidateToken over gRPC against a bare
                    server inside this process (127.0.0.1, ephemeral port)
                    that only runs jwx (jwt.Parse with signature and
@@ -565,10 +629,24 @@ server: for the "every call verifies" comparison start the server with
 --verify-cache-size 0 and give -every-call (implied by -tokens above %[5]d,
 the default cache size); otherwise repeated tokens hit its verify cache.
 When the scenarios they need ran, a table judges the production-speed goals:
-introspect-rest >= %[6]d req/s, issue-rest >= %[7]d req/s,
+introspect-rest >= %[6]d req/s, issue-rest and oauth2-token >= %[7]d req/s,
 validate-grpc/yardstick >= %.2[8]fx (repeated tokens) or >= %.2[9]fx (every call
 verifies), and validate-grpc p99 <= %.2[10]fx the yardstick's. A goal of a
 scenario that had errors is not met.
+
+-baseline FILE compares this run with a previous one: FILE is what that run
+printed with -json (the report lines in it are skipped). For every scenario
+that ran in both it prints this/baseline for req/s and p99, and it judges
+the baseline goals, set for PostgreSQL (-label postgres) against the
+embedded SQLite (-label sqlite): issue-rest, oauth2-token and introspect-rest req/s
+>= %.2[11]fx the baseline's with p99 <= %.2[12]fx, refresh-rest req/s >= %.2[13]fx
+with p99 <= %[14]s. Compare runs with the same -c and -d.
+
+-ops URL reads the server's resident set size (%[15]s)
+from /metrics on its ops listener (gatehouse serve --ops-addr; loopback
+only, like the other targets): once before setup (the idle RSS, in the
+header) and every %[16]s during each scenario (the peak RSS column).
+Setup fails when the listener does not answer or lacks the metric.
 
 The refresh scenarios need a user's credentials (%[3]s and
 %[4]s, or -username/-password; the service client's are not
@@ -590,9 +668,12 @@ Examples:
   gatehouse-bench -c 16 -d 5s -scenarios refresh-grpc,refresh-rest,introspect-grpc,introspect-rest
   gatehouse-bench -c 32 -d 10s -scenarios validate-grpc,yardstick-grpc,issue-rest,introspect-rest
   gatehouse-bench -c 32 -d 10s -every-call -scenarios validate-grpc,yardstick-grpc   # server: --verify-cache-size 0
+  gatehouse-bench -c 16 -scenarios issue-rest,introspect-rest,refresh-rest -ops http://127.0.0.1:9090 -label sqlite -json > sqlite.jsonl
+  gatehouse-bench -c 16 -scenarios issue-rest,introspect-rest,refresh-rest -ops http://127.0.0.1:9090 -label postgres -baseline sqlite.jsonl
 
 Flags:
 `, envClientID, envClientSecret, envUsername, envPassword, serverVerifyCache,
-		goalIntrospectRESTRPS, goalIssueRESTRPS, goalRepeatedRatio, goalEveryCallRatio, goalP99Ratio)
+		goalIntrospectRESTRPS, goalIssueRESTRPS, goalRepeatedRatio, goalEveryCallRatio, goalP99Ratio,
+		goalBaselineRatio, goalBaselineP99Ratio, goalRefreshBaselineRatio, goalRefreshP99, rssMetric, rssEvery)
 	fs.PrintDefaults()
 }

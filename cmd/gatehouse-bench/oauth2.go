@@ -253,3 +253,30 @@ func introspectREST(rc restClient, tokens []string, clientID, clientSecret strin
 		}
 	}
 }
+
+// oauth2Token: POST /oauth2/token, form grant_type=client_credentials, HTTP
+// Basic client authentication: the RFC 6749 token endpoint as stock OAuth 2
+// clients (golang.org/x/oauth2/clientcredentials, requests-oauthlib) call it.
+func oauth2Token(rc restClient, clientID, clientSecret string) workerFactory {
+	u := rc.url("/oauth2/token")
+	authz := basicAuth(clientID, clientSecret)
+	body := "grant_type=" + grantClientCredentials
+	return func(int) callFunc {
+		return func(ctx context.Context) error {
+			raw, err := rc.postForm(ctx, u, body, authz, maxTokenResponse)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(raw, &out); err != nil || out.AccessToken == "" {
+				if err == nil {
+					err = errors.New("no access_token")
+				}
+				return &kindError{kind: "bad response", err: fmt.Errorf("decode token response: %w", err)}
+			}
+			return nil
+		}
+	}
+}

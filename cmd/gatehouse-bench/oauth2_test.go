@@ -440,7 +440,7 @@ func TestRunNewScenariosTogether(t *testing.T) {
 	f := newFakeGatehouse(t)
 	var out, errb bytes.Buffer
 	args := []string{"-grpc", f.grpcAddr, "-http", f.httpURL, "-c", "2", "-d", "100ms", "-tokens", "3",
-		"-scenarios", "introspect-grpc,refresh-grpc,introspect-rest,refresh-rest", "-json"}
+		"-scenarios", "introspect-grpc,refresh-grpc,introspect-rest,refresh-rest,oauth2-token", "-json"}
 	if code := run(t.Context(), args, bothEnv, &out, &errb); code != exitOK {
 		t.Fatalf("exit = %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
@@ -453,7 +453,7 @@ func TestRunNewScenariosTogether(t *testing.T) {
 			t.Errorf("%s: %v", r["scenario"], r)
 		}
 	}
-	if want := []string{scIntrospectGRPC, scRefreshGRPC, scIntrospectREST, scRefreshREST}; !slices.Equal(names, want) {
+	if want := []string{scIntrospectGRPC, scRefreshGRPC, scIntrospectREST, scRefreshREST, scOAuth2Token}; !slices.Equal(names, want) {
 		t.Errorf("scenarios run = %v, want %v", names, want)
 	}
 	if f.reuses.Load() != 0 || f.logins.Load() != 2 || f.revoked.Load() != 2 {
@@ -493,5 +493,20 @@ func TestRefreshRESTRequest(t *testing.T) {
 	}
 	if ch[0] != "next+/=" {
 		t.Errorf("chain = %q", ch[0])
+	}
+}
+
+// TestOAuth2TokenWrongSecret: a refused client_credentials call at
+// /oauth2/token is an error, not a success.
+func TestOAuth2TokenWrongSecret(t *testing.T) {
+	f := newFakeGatehouse(t)
+	base, _ := url.Parse(f.httpURL)
+	rc := restClient{hc: newHTTPClient(1, false), base: base}
+	t.Cleanup(rc.hc.CloseIdleConnections)
+	if err := oauth2Token(rc, testClientID, "wrong-secret")(0)(t.Context()); err == nil {
+		t.Fatal("client_credentials with a wrong secret counted as a success")
+	}
+	if err := oauth2Token(rc, testClientID, f.clientSecret)(0)(t.Context()); err != nil {
+		t.Fatalf("client_credentials with the right secret: %v", err)
 	}
 }

@@ -21,6 +21,10 @@ type runMeta struct {
 	Reference  string // the jwx verifier used, if any
 	Yardstick  string // the yardstick server, if it ran
 	EveryCall  bool   // the server verifies every call (-every-call)
+	Label      string
+	OpsURL     string       // where the server's RSS was read (-ops), if anywhere
+	IdleRSS    uint64       // the server's RSS before setup; 0 without -ops
+	Baseline   *baselineRun // the run -baseline names, if any
 }
 
 func newRunMeta(cfg config) runMeta {
@@ -33,7 +37,18 @@ func newRunMeta(cfg config) runMeta {
 		Started:    time.Now(),
 		Flags:      cfg.shown,
 		EveryCall:  cfg.everyCall,
+		Label:      cfg.label,
 	}
+}
+
+// runGoals judges every goal whose scenarios ran: the production-speed
+// goals and, with a baseline, the goals against it.
+func runGoals(meta runMeta, results []result) []goal {
+	gs := goals(results, meta.EveryCall)
+	if meta.Baseline != nil {
+		gs = append(gs, baselineGoals(compare(results, meta.Baseline), meta.Label, meta.Baseline)...)
+	}
+	return gs
 }
 
 // ratio compares a server scenario's rate with the jwx reference.
@@ -88,6 +103,12 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 		flags[i] = "-" + f.Name + "=" + f.Value
 	}
 	fmt.Fprintf(&b, "flags: %s\n", strings.Join(flags, " "))
+	if meta.Label != "" {
+		fmt.Fprintf(&b, "label: %s\n", meta.Label)
+	}
+	if meta.OpsURL != "" {
+		fmt.Fprintf(&b, "server RSS: %s idle (before setup), from %s %s\n", fmtBytes(meta.IdleRSS), meta.OpsURL, rssMetric)
+	}
 	if meta.Reference != "" {
 		fmt.Fprintf(&b, "reference: %s\n", meta.Reference)
 	}
@@ -96,16 +117,24 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	}
 	b.WriteString("\n")
 
+	// The peak RSS column only when it was measured (-ops).
+	withRSS := meta.OpsURL != ""
+	rssCol := func(v string) string {
+		if !withRSS {
+			return ""
+		}
+		return v + "\t"
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\t")
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\t"+rssCol("peak RSS"))
 	for _, r := range results {
 		if r.Skipped != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.Scenario, rssCol("-"))
 			continue
 		}
 		l := r.latency
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n",
-			r.Scenario, r.requests(), r.errors, r.rps(), fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.Max))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\n",
+			r.Scenario, r.requests(), r.errors, r.rps(), fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.Max), rssCol(fmtBytes(r.PeakRSS)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("format table: %w", err)
@@ -143,7 +172,10 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 		fmt.Fprintf(&b, "\nvalidate-grpc relative to the jwx yardstick, %s:\n", mode)
 		fmt.Fprintf(&b, "  %-28s %.3f\n  %-28s %.3f\n", "req/s ratio", rps, "p99 ratio", p99)
 	}
-	if err := writeGoals(&b, goals(results, meta.EveryCall)); err != nil {
+	if err := writeComparison(&b, meta.Label, meta.Baseline, compare(results, meta.Baseline)); err != nil {
+		return err
+	}
+	if err := writeGoals(&b, runGoals(meta, results)); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, b.String())
@@ -169,6 +201,7 @@ type jsonResult struct {
 	P90US        float64          `json:"p90_us"`
 	P99US        float64          `json:"p99_us"`
 	MaxUS        float64          `json:"max_us"`
+	PeakRSS      uint64           `json:"peak_rss_bytes,omitempty"` // with -ops
 }
 
 type jsonMeta struct {
@@ -183,6 +216,28 @@ type jsonMeta struct {
 	Reference  string            `json:"reference,omitempty"`
 	Yardstick  string            `json:"yardstick,omitempty"`
 	EveryCall  bool              `json:"every_call"`
+	Label      string            `json:"label,omitempty"`
+	IdleRSS    uint64            `json:"idle_rss_bytes,omitempty"` // with -ops
+	Baseline   *jsonBaselineRef  `json:"baseline,omitempty"`
+}
+
+// jsonBaselineRef names the run -baseline compared with.
+type jsonBaselineRef struct {
+	File    string    `json:"file"`
+	Label   string    `json:"label,omitempty"`
+	Started time.Time `json:"started"`
+}
+
+// jsonComparison is one scenario against the baseline.
+type jsonComparison struct {
+	Type          string  `json:"type"` // "baseline"
+	Scenario      string  `json:"scenario"`
+	RPS           float64 `json:"rps"`
+	BaselineRPS   float64 `json:"baseline_rps"`
+	RPSRatio      float64 `json:"rps_ratio"`
+	P99US         float64 `json:"p99_us"`
+	BaselineP99US float64 `json:"baseline_p99_us"`
+	P99Ratio      float64 `json:"p99_ratio"`
 }
 
 type jsonGoal struct {
@@ -203,19 +258,25 @@ type jsonRatio struct {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// writeJSON prints a "meta" line, one "result" line per scenario and one
-// "ratio" line per ratio.
+// writeJSON prints a "meta" line, one "result" line per scenario, one
+// "ratio" line per ratio, one "baseline" line per scenario compared with
+// the baseline and one "goal" line per goal judged.
 func writeJSON(w io.Writer, meta runMeta, results []result) error {
 	enc := json.NewEncoder(w)
 	flags := make(map[string]string, len(meta.Flags))
 	for _, f := range meta.Flags {
 		flags[f.Name] = f.Value
 	}
-	if err := enc.Encode(jsonMeta{
+	jm := jsonMeta{
 		Type: "meta", Go: meta.GoVersion, OS: meta.OS, Arch: meta.Arch,
 		GOMAXPROCS: meta.GOMAXPROCS, NumCPU: meta.NumCPU, Started: meta.Started,
 		Flags: flags, Reference: meta.Reference, Yardstick: meta.Yardstick, EveryCall: meta.EveryCall,
-	}); err != nil {
+		Label: meta.Label, IdleRSS: meta.IdleRSS,
+	}
+	if b := meta.Baseline; b != nil {
+		jm.Baseline = &jsonBaselineRef{File: b.File, Label: b.Label, Started: b.Started}
+	}
+	if err := enc.Encode(jm); err != nil {
 		return fmt.Errorf("encode meta: %w", err)
 	}
 	for _, r := range results {
@@ -225,6 +286,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 			ElapsedS: r.Elapsed.Seconds(), Requests: r.requests(), OK: r.ok, Errors: r.errors,
 			FirstError: r.firstError, RPS: r.rps(),
 			MinUS: us(l.Min), MeanUS: us(l.Mean), P50US: us(l.P50), P90US: us(l.P90), P99US: us(l.P99), MaxUS: us(l.Max),
+			PeakRSS: r.PeakRSS,
 		}
 		if len(r.byKind) > 0 {
 			line.ErrorsByKind = r.byKind
@@ -244,7 +306,16 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 			return fmt.Errorf("encode ratio %s: %w", q.Name, err)
 		}
 	}
-	for _, g := range goals(results, meta.EveryCall) {
+	for _, c := range compare(results, meta.Baseline) {
+		line := jsonComparison{
+			Type: "baseline", Scenario: c.Scenario, RPS: c.This.RPS, BaselineRPS: c.Base.RPS, RPSRatio: c.rpsRatio(),
+			P99US: us(c.This.P99), BaselineP99US: us(c.Base.P99), P99Ratio: c.p99Ratio(),
+		}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("encode baseline %s: %w", c.Scenario, err)
+		}
+	}
+	for _, g := range runGoals(meta, results) {
 		line := jsonGoal{Type: "goal", Name: g.Name, Value: g.Value, Target: g.Target, AtMost: g.AtMost, Met: g.Met(), Errors: g.Errored}
 		if err := enc.Encode(line); err != nil {
 			return fmt.Errorf("encode goal %s: %w", g.Name, err)

@@ -29,6 +29,7 @@ const (
 	scRefreshREST    = "refresh-rest"
 	scIntrospectGRPC = "introspect-grpc"
 	scIntrospectREST = "introspect-rest"
+	scOAuth2Token    = "oauth2-token"
 	scYardstickGRPC  = "yardstick-grpc"
 )
 
@@ -38,7 +39,7 @@ var defaultScenarios = []string{scValidateGRPC, scValidateREST, scIssueGRPC, scI
 
 // extraScenarios run only when named: the refresh scenarios need a user's
 // credentials, and none is part of the historical default run.
-var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC}
+var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scOAuth2Token, scYardstickGRPC}
 
 // knownScenarios is every scenario -scenarios accepts.
 var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
@@ -54,7 +55,7 @@ func needsTokens(name string) bool {
 
 // needsGRPC reports whether a scenario, or its setup, uses the gRPC port.
 // (refresh-rest logs its workers in over gRPC.)
-func needsGRPC(name string) bool { return name != scIssueREST }
+func needsGRPC(name string) bool { return name != scIssueREST && name != scOAuth2Token }
 
 // needsLogin reports whether a scenario needs a user's credentials: each
 // of its workers keeps a refresh-token chain started by a password grant.
@@ -111,6 +112,7 @@ type result struct {
 	Skipped     string // reason; empty when the scenario ran
 	Concurrency int
 	Elapsed     time.Duration
+	PeakRSS     uint64 // the server's, in bytes; 0 when not sampled (-ops)
 	merged
 }
 
