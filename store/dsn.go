@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -94,6 +95,29 @@ func ParseDSN(s string) (DSN, error) {
 		return DSN{}, errors.New("the database URL is neither a PostgreSQL keyword string nor a file path: " + dsnForms)
 	}
 	return DSN{Dialect: dialect.SQLite, Conn: s, Path: s}, nil
+}
+
+// sharedFile reports whether d is a SQLite database file that every new
+// connection opens as the same database with its own cache, so that reader
+// connections can work beside the writer (readers.go). Not so: an in-memory
+// database (":memory:", mode=memory), which a second connection would see as
+// another, empty one; an empty path (a private temporary database per
+// connection); a shared cache, whose connections take table locks on each
+// other instead of reading WAL snapshots, and fail with SQLITE_LOCKED without
+// waiting; and a VFS chosen in the DSN (memdb, ...), whose sharing we cannot
+// tell.
+func (d DSN) sharedFile() bool {
+	if d.Dialect != dialect.SQLite || d.Path == "" || strings.HasPrefix(d.Path, ":memory:") {
+		return false
+	}
+	_, query, _ := strings.Cut(d.Conn, "?")
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return false // the driver will make sense of it, or refuse it
+	}
+	return !strings.EqualFold(params.Get("mode"), "memory") &&
+		!strings.EqualFold(params.Get("cache"), "shared") &&
+		params.Get("vfs") == ""
 }
 
 // checkKeywordDSN checks that s is a libpq keyword/value string whose every

@@ -75,3 +75,37 @@ func TestParseDSN(t *testing.T) {
 		}
 	}
 }
+
+func TestDSNSharedFile(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"data/gatehouse.db", true},
+		{"/var/lib/gatehouse/gh.db", true},
+		{"sqlite:data/gh.db", true},
+		{"sqlite:///var/gh.db?mode=ro", true},
+		{"file:data/gh.db", true},
+		{"file:data/gh.db?_pragma=cache_size(-4000)", true},
+		{":memory:", false},
+		{"sqlite::memory:", false},
+		{"file::memory:", false},
+		{"file::memory:?cache=shared", false},
+		{"file:mem?mode=memory", false},
+		{"file:mem?MODE=memory", true}, // SQLite's URI parameters are case-sensitive: a file
+		{"file:mem?mode=memory&cache=private", false},
+		{"file:data/gh.db?cache=shared", false},
+		{"file:/mem.db?vfs=memdb", false},
+		{"file:data/gh.db?mode=%zz", false},
+		{"postgres://db/gh", false},
+	} {
+		d, err := ParseDSN(tc.in)
+		if err != nil {
+			t.Errorf("ParseDSN(%q): %v", tc.in, err)
+			continue
+		}
+		if got := d.sharedFile(); got != tc.want {
+			t.Errorf("ParseDSN(%q).sharedFile() = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

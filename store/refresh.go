@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/gatehouse/gatehouse/store/ent"
+	"github.com/gatehouse/gatehouse/store/ent/account"
+	"github.com/gatehouse/gatehouse/store/ent/predicate"
 	"github.com/gatehouse/gatehouse/store/ent/refreshtoken"
 )
 
@@ -152,6 +155,152 @@ func (s *Store) RotateRefreshTokenGrace(ctx context.Context, hash []byte, now ti
 		return RefreshToken{}, false, ErrTokenReused
 	}
 	return out, retry, nil
+}
+
+// errNotLive ends the transaction of a live rotation that found its token
+// no longer live.
+var errNotLive = errors.New("refresh token is no longer live")
+
+// RotateLiveRefreshToken is the fast path of RotateRefreshTokenGrace for a
+// token the caller has just read and found current: it marks old rotated
+// and inserts next (the successor RotateRefreshTokenGrace's next would
+// make) at once, provided old is still live: not rotated, not revoked, not
+// offline, and its account exists and is active. Otherwise it writes
+// nothing and reports false; the caller then runs RotateRefreshTokenGrace,
+// which decides as always (replay, retry within the grace, revoked token).
+// Of many concurrent calls with one token exactly one reports true.
+//
+// The caller checks the client and the lifetime (absolute expiry, idle
+// time since last_used_at) on the row it read, before this call. That
+// stays right at the write: client_id and expires_at are immutable, and
+// last_used_at of a rotating (not offline) token changes only together
+// with rotated_at (TouchRefreshToken is for offline tokens), which the
+// write requires to be still unset.
+//
+// The account is checked in the write as well, so that a caller may take
+// the account from a cache: an account disabled or deleted meanwhile makes
+// this report false, and the caller reads it afresh.
+//
+// A ctx carrying audit events (WithAudit) gets false at once, so that
+// RotateRefreshTokenGrace writes them with the rotation.
+func (s *Store) RotateLiveRefreshToken(ctx context.Context, old, next RefreshToken, now time.Time) (bool, error) {
+	if old.Offline || next.Offline || hasPendingAudit(ctx) {
+		return false, nil
+	}
+	if s.dialect == dialect.Postgres {
+		return s.rotateLivePostgres(ctx, old, next, now)
+	}
+	// SQLite has no data-modifying WITH; its transactions are in-process
+	// and serialised by its single connection, so a conditional UPDATE and
+	// the INSERT in one transaction cost little (and no row lock is needed).
+	err := s.inTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.RefreshToken.Update().
+			Where(
+				refreshtoken.ID(old.ID),
+				refreshtoken.TokenHash(old.TokenHash),
+				refreshtoken.FamilyID(next.FamilyID),
+				refreshtoken.AccountID(next.AccountID),
+				refreshtoken.RotatedAtIsNil(),
+				refreshtoken.RevokedAtIsNil(),
+				refreshtoken.Offline(false),
+				accountActive(),
+			).
+			SetRotatedAt(now).
+			SetLastUsedAt(now).
+			Save(ctx)
+		switch {
+		case err != nil:
+			return fmt.Errorf("mark refresh token used: %w", mapErr(err))
+		case n == 0:
+			return errNotLive
+		}
+		_, err = createRefreshToken(ctx, tx, next)
+		return err
+	})
+	switch {
+	case errors.Is(err, errNotLive):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// rotateLiveSQL is RotateLiveRefreshToken on PostgreSQL in one statement,
+// so one round trip and no explicit transaction: the UPDATE takes the row
+// lock, and concurrent callers with the same token wait for it and then,
+// re-checking rotated_at IS NULL on the committed row (READ COMMITTED),
+// update nothing, so that their INSERT has no row to insert.
+//
+// Parameters: $1 id, $2 token_hash of the old token; $3 now; then the
+// successor: $4 id, $5 token_hash, $6 family_id, $7 account_id, $8
+// client_id, $9 scope, $10 created_at, $11 family_created_at, $12
+// last_used_at, $13 expires_at (NULL: none). The casts type the parameters
+// of the SELECT list, which PostgreSQL would otherwise take as text.
+//
+// Prepared statements: store.Open hands the DSN to pgx's database/sql
+// driver as it is, whose default query mode is QueryExecModeCacheStatement
+// (statement_cache_capacity 512), so this statement is parsed once per
+// pooled connection and then only bound and executed, unless an operator
+// sets default_query_exec_mode in the DSN (e.g. for PgBouncer).
+const rotateLiveSQL = `WITH old AS (
+	UPDATE refresh_tokens SET rotated_at = $3, last_used_at = $3
+	WHERE id = $1 AND token_hash = $2 AND family_id = $6 AND account_id = $7
+		AND rotated_at IS NULL AND revoked_at IS NULL AND NOT offline
+		AND EXISTS (SELECT 1 FROM accounts WHERE accounts.id = refresh_tokens.account_id AND accounts.active)
+	RETURNING 1
+)
+INSERT INTO refresh_tokens (id, token_hash, family_id, account_id, client_id, scope, offline,
+	created_at, family_created_at, last_used_at, expires_at)
+SELECT $4::varchar, $5::bytea, $6::varchar, $7::varchar, $8::varchar, $9::varchar, false,
+	$10::timestamptz, $11::timestamptz, $12::timestamptz, $13::timestamptz
+FROM old`
+
+func (s *Store) rotateLivePostgres(ctx context.Context, old, next RefreshToken, now time.Time) (bool, error) {
+	var expires any // NULL
+	if !next.ExpiresAt.IsZero() {
+		expires = next.ExpiresAt
+	}
+	// The client's ExecContext goes through the store's driver: bounded by
+	// the operation timeout, its errors classified, traced as db.exec.
+	res, err := s.client.ExecContext(ctx, rotateLiveSQL,
+		old.ID, old.TokenHash, now,
+		next.ID, next.TokenHash, next.FamilyID, next.AccountID, next.ClientID, next.Scope,
+		next.CreatedAt, next.FamilyCreatedAt, next.LastUsedAt, expires)
+	if err != nil {
+		return false, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return n == 1, nil
+}
+
+// accountActive holds for a token whose account exists and is active.
+func accountActive() predicate.RefreshToken {
+	return func(s *entsql.Selector) {
+		a := entsql.Table(account.Table)
+		s.Where(entsql.Exists(entsql.Dialect(s.Dialect()).
+			Select(a.C(account.FieldID)).
+			From(a).
+			Where(entsql.And(
+				entsql.ColumnsEQ(a.C(account.FieldID), s.C(refreshtoken.FieldAccountID)),
+				entsql.EQ(a.C(account.FieldActive), true),
+			))))
+	}
+}
+
+// hasPendingAudit reports whether ctx carries audit events for the next
+// transaction.
+func hasPendingAudit(ctx context.Context) bool {
+	b, ok := ctx.Value(auditKey{}).(*auditBatch)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.events) > 0
 }
 
 // lockRefreshToken reads the token with the given hash, locking its row

@@ -1,6 +1,13 @@
 // Package store is gatehouse's persistence: the ent schema, the generated ent
 // code and the Store type. It is the only package that knows ent or a SQL
 // driver; everything above it works with the plain structs defined here.
+//
+// PostgreSQL gets one bounded connection pool. SQLite allows one writer at a
+// time, so a SQLite file gets one writer connection, for every write and
+// every transaction, and beside it a small pool of read-only connections for
+// the reads outside transactions: in WAL mode a reader neither blocks the
+// writer nor waits for it, so logins and lookups do not queue behind a
+// refresh rotation's transaction (readers.go).
 package store
 
 import (
@@ -29,8 +36,11 @@ var (
 
 // Store is the database behind gatehouse. It is safe for concurrent use.
 type Store struct {
-	client  *ent.Client
+	client *ent.Client
+	// db runs every write and transaction (SQLite: its only writer);
+	// reader, when not nil, the reads outside transactions (readers.go).
 	db      *sql.DB
+	reader  *sql.DB
 	dialect string
 	now     func() time.Time
 	// maxConns bounds PostgreSQL's connection pool; opTimeout each
@@ -64,7 +74,9 @@ type Option func(*Store)
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // WithMaxConns bounds the PostgreSQL connection pool to n open connections
-// (0: DefaultMaxConns). SQLite always uses one.
+// (0: DefaultMaxConns). SQLite always writes through one connection and
+// reads a file through a few more (GOMAXPROCS of them, 4 to 16), whatever n
+// is.
 func WithMaxConns(n int) Option { return func(s *Store) { s.maxConns = n } }
 
 // WithOpTimeout bounds every statement and transaction, including the wait
@@ -127,14 +139,33 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
 	}
-	s.client = ent.NewClient(ent.Driver(s.traced(&boundedDriver{Driver: entsql.OpenDB(s.dialect, s.db), s: s})))
+	// The writer has set WAL on the file by now; readers work on a fresh
+	// file as well, and see the tables Migrate creates once it has.
+	if s.dialect == dialect.SQLite {
+		if err := s.openReaders(ctx, target); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
+	drv := s.driver(s.db)
+	if s.reader != nil {
+		drv = &splitDriver{writer: drv, reader: s.driver(s.reader)}
+	}
+	s.client = ent.NewClient(ent.Driver(drv))
 	if s.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
-			s.db.Close()
+			s.client.Close()
 			return nil, fmt.Errorf("migrate schema: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// driver is ent's driver over db with the store's wrappers: the operation
+// bound and, when configured, tracing.
+func (s *Store) driver(db *sql.DB) entDriver {
+	// Both of traced's results are entDrivers (readers.go checks it).
+	return s.traced(&boundedDriver{Driver: entsql.OpenDB(s.dialect, db), s: s}).(entDriver)
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database (see ParseDSN).
@@ -147,6 +178,18 @@ func IsPostgres(dsn string) bool {
 // relies on: foreign keys, WAL for concurrent readers, and a busy timeout for
 // other processes (the CLI) writing to the same file.
 func sqliteDSN(dsn string) string {
+	return withParams(dsn, "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+}
+
+// sqliteReaderDSN is sqliteDSN for the reader connections. query_only makes a
+// write sent to a reader by mistake fail instead of racing the writer; the
+// journal mode is the writer's to set (it is a property of the file).
+func sqliteReaderDSN(dsn string) string {
+	return withParams(dsn, "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+}
+
+// withParams makes dsn a "file:" URI and appends the query parameters.
+func withParams(dsn, params string) string {
 	if !strings.HasPrefix(dsn, "file:") {
 		dsn = "file:" + dsn
 	}
@@ -154,7 +197,7 @@ func sqliteDSN(dsn string) string {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	return dsn + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	return dsn + sep + params
 }
 
 // clock returns the current time as both databases store it: UTC, with
@@ -165,10 +208,16 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 func (s *Store) Dialect() string { return s.dialect }
 
 // Pool is the connection pool, for its statistics only (the Prometheus
-// DB stats collector); queries go through the Store's methods.
+// DB stats collector); queries go through the Store's methods. On SQLite it
+// is the writer, whose single connection is the one callers can queue for;
+// ReaderPool has the readers.
 func (s *Store) Pool() *sql.DB { return s.db }
 
-// Close releases the database connections.
+// ReaderPool is the pool of SQLite reader connections, for its statistics
+// only; nil when there is none (PostgreSQL, an in-memory database).
+func (s *Store) ReaderPool() *sql.DB { return s.reader }
+
+// Close releases the database connections, the readers' included.
 func (s *Store) Close() error { return s.client.Close() }
 
 // Ping checks that the database answers. While Monitor runs it answers

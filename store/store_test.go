@@ -312,3 +312,97 @@ func testDeleteAccountDropsLinks(t *testing.T, s *store.Store) {
 		t.Fatalf("relink after the account was deleted: %v", err)
 	}
 }
+
+// TestSQLiteConnections: a SQLite file gets one writer connection and a
+// bounded reader pool; a database a second connection would not share (in
+// memory, a shared cache) keeps its single connection and works through it;
+// PostgreSQL has one pool.
+func TestSQLiteConnections(t *testing.T) {
+	ctx := context.Background()
+	file := func(t *testing.T) string { return storetest.SQLiteDSN(t) }
+	for _, tc := range []struct {
+		name    string
+		dsn     func(t *testing.T) string
+		readers bool
+	}{
+		{"file", file, true},
+		{"file: URI", func(t *testing.T) string { return "file:" + file(t) }, true},
+		{":memory:", func(*testing.T) string { return ":memory:" }, false},
+		{"file::memory:", func(*testing.T) string { return "file::memory:" }, false},
+		{"mode=memory", func(t *testing.T) string { return "file:" + t.Name() + "?mode=memory&cache=shared" }, false},
+		{"cache=shared file", func(t *testing.T) string { return "file:" + file(t) + "?cache=shared" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := store.Open(ctx, tc.dsn(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if n := s.Pool().Stats().MaxOpenConnections; n != 1 {
+				t.Errorf("writer pool of %d connections, want 1", n)
+			}
+			r := s.ReaderPool()
+			if (r != nil) != tc.readers {
+				t.Fatalf("reader pool %v, want one: %v", r != nil, tc.readers)
+			}
+			if r != nil {
+				if n := r.Stats().MaxOpenConnections; n < 2 || n > 16 {
+					t.Errorf("reader pool of %d connections, want a bound in [2, 16]", n)
+				}
+			}
+			// Whatever the connections, reads see the writes.
+			if _, err := s.CreateAccount(ctx, user("u1", "alice", "r")); err != nil {
+				t.Fatal(err)
+			}
+			if a, err := s.GetAccount(ctx, store.AccountKey{Username: "alice"}); err != nil || a.ID != "u1" {
+				t.Errorf("read after write = %+v, %v", a, err)
+			}
+		})
+	}
+	if storetest.PostgresConfigured() {
+		t.Run("postgres", func(t *testing.T) {
+			s, err := store.Open(ctx, storetest.PostgresDSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.ReaderPool() != nil {
+				t.Error("PostgreSQL has a reader pool, want its one pool")
+			}
+		})
+	}
+}
+
+// TestSQLiteReadersOnAFreshFile: the readers connect before the schema
+// exists (gatehouse serve opens without migrating, then migrates) and see
+// the tables once Migrate has created them.
+func TestSQLiteReadersOnAFreshFile(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, storetest.SQLiteDSN(t), store.WithoutMigration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ReaderPool() == nil {
+		t.Fatal("no reader pool")
+	}
+	if s.ReaderPool().Stats().OpenConnections == 0 {
+		t.Fatal("the readers did not connect at Open")
+	}
+	if _, err := s.GetAccount(ctx, store.AccountKey{ID: "u1"}); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("read before migrating: %v, want a missing table", err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAccount(ctx, user("u1", "alice", "r")); err != nil {
+		t.Fatal(err)
+	}
+	// Reads one at a time reuse the idle reader that connected at Open.
+	if a, err := s.GetAccount(ctx, store.AccountKey{ID: "u1"}); err != nil || a.Username != "alice" {
+		t.Fatalf("read after migrating = %+v, %v", a, err)
+	}
+	if n := s.ReaderPool().Stats().OpenConnections; n != 1 {
+		t.Errorf("%d reader connections, want the one from Open", n)
+	}
+}

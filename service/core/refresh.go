@@ -126,22 +126,48 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 		// A narrower scope is a new access token, not the cached one.
 		return s.signForSession(ctx, old, splitScope(scopes))
 	}
-	acct, err := s.sessionAccount(ctx, old)
-	if err != nil {
-		return TokenResponse{}, err
+	acct, cached := s.viewSessionAccount(old.AccountID)
+	if !cached {
+		var err error
+		if acct, err = s.sessionAccount(ctx, old); err != nil {
+			return TokenResponse{}, err
+		}
 	}
 	now := s.now().UTC()
 	next, err := s.successorToken(req.RefreshToken)
 	if err != nil {
 		return TokenResponse{}, err
 	}
+	successor := func(cur store.RefreshToken) store.RefreshToken {
+		cur.ID, cur.TokenHash = uuid.NewString(), s.secrets.Hash(next)
+		cur.CreatedAt, cur.LastUsedAt = now, now
+		return cur
+	}
+	// The common case, a current token, rotates in one statement. The
+	// client was checked above and the lifetime is checked here, both on
+	// the row just read: RotateLiveRefreshToken rotates only while that
+	// row is unchanged in what they depend on, and only while the account
+	// is active, so a cached account is safe to sign for.
+	if old.RotatedAt.IsZero() && old.RevokedAt.IsZero() && s.checkRefreshLifetime(old, now) == nil {
+		ok, err := s.store.RotateLiveRefreshToken(ctx, old, successor(old), now)
+		if err != nil {
+			return TokenResponse{}, errs.Wrap(errs.Internal, err, "could not rotate the refresh token")
+		}
+		if ok {
+			return s.signRefreshed(ctx, acct, old, scopes, next)
+		}
+	}
+	// Anything else (rotated or revoked meanwhile, a replay, a retry, an
+	// expired token, an account changed since the view saw it) is decided
+	// in a transaction on the locked row, with the account read afresh.
+	if cached {
+		if acct, err = s.sessionAccount(ctx, old); err != nil {
+			return TokenResponse{}, err
+		}
+	}
 	succ, retry, err := s.store.RotateRefreshTokenGrace(ctx, old.TokenHash, now, s.cfg.RefreshReuseGrace,
 		func(cur store.RefreshToken) error { return s.checkRefreshLifetime(cur, now) },
-		func(cur store.RefreshToken) store.RefreshToken {
-			cur.ID, cur.TokenHash = uuid.NewString(), s.secrets.Hash(next)
-			cur.CreatedAt, cur.LastUsedAt = now, now
-			return cur
-		})
+		successor)
 	switch {
 	case errors.Is(err, store.ErrTokenReused):
 		s.log.Warn("refresh token replayed: session revoked", "session", old.FamilyID, "account", old.AccountID)
@@ -160,6 +186,12 @@ func (s *Service) refreshGrant(ctx context.Context, req TokenRequest) (TokenResp
 		// again from the presented token, so next is that successor.
 		s.log.Info("refresh token retried within the reuse grace: same successor returned", "session", succ.FamilyID, "account", succ.AccountID)
 	}
+	return s.signRefreshed(ctx, acct, old, scopes, next)
+}
+
+// signRefreshed answers a rotation: an access token for the session of old
+// and next, its successor.
+func (s *Service) signRefreshed(ctx context.Context, acct store.Account, old store.RefreshToken, scopes, next string) (TokenResponse, error) {
 	res, err := s.sign(ctx, acct, acct.ID, old.ClientID, splitScope(scopes), old.FamilyID)
 	if err != nil {
 		return TokenResponse{}, err
@@ -248,6 +280,23 @@ func (s *Service) checkRefreshLifetime(t store.RefreshToken, now time.Time) erro
 		return errBadRefresh
 	}
 	return nil
+}
+
+// viewSessionAccount returns the account of a session from the view, with
+// true, when the view knows it as active; anything else (unknown to the
+// view, disabled, deleted) is for sessionAccount to tell from the database.
+// The view trails the database by up to a poll interval, so the caller
+// must have the account's state confirmed where it writes (see
+// Store.RotateLiveRefreshToken); roles and profile changed within that
+// interval may still be missing from the access token, as on any replica
+// whose view has not caught up.
+func (s *Service) viewSessionAccount(id string) (store.Account, bool) {
+	a, status := s.view.Account(id)
+	if status != view.Present || !a.Active {
+		return store.Account{}, false
+	}
+	return store.Account{ID: id, Kind: a.Kind, Username: a.Username, ClientID: a.ClientID, Email: a.Email,
+		DisplayName: a.DisplayName, Audiences: a.Audiences, Active: true, Roles: a.Roles}, true
 }
 
 // sessionAccount returns the account of a session if it may still get tokens.

@@ -32,6 +32,10 @@ func watchState(reg prometheus.Registerer, st *store.Store, v *view.View, c *cor
 		telemetry.NewStateCollector(telemetry.State{Now: now, LastSync: v.LastSync, Ring: v.Ring, VerifyCache: c.VerifyCacheStats}),
 		collectors.NewDBStatsCollector(st.Pool(), st.Dialect()),
 	)
+	if r := st.ReaderPool(); r != nil {
+		// The embedded SQLite's read-only connections (db_name="sqlite3-readers").
+		reg.MustRegister(collectors.NewDBStatsCollector(r, st.Dialect()+"-readers"))
+	}
 }
 
 // appTelemetry is the App's serving-time observability: the request
