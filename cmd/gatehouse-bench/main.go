@@ -207,7 +207,10 @@ type bench struct {
 	// yard is the yardstick-grpc scenario's client pool, nil when that
 	// scenario does not run or its setup failed.
 	yard *grpcPool
-	rss  *rssProbe // nil without -ops
+	// floor is the http-floor scenario's client, nil when that scenario
+	// does not run.
+	floor *restClient
+	rss   *rssProbe // nil without -ops
 }
 
 // runAll sets up and runs the selected scenarios in order. On ctx's end the
@@ -240,6 +243,15 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 	}
 
+	floorSkip := ""
+	if slices.Contains(cfg.scenarios, scHTTPFloor) {
+		var stop func()
+		if stop, floorSkip = b.setupHTTPFloor(); stop != nil {
+			defer stop()
+			meta.HTTPFloor = describeHTTPFloor
+		}
+	}
+
 	results := make([]result, 0, len(cfg.scenarios))
 	for _, name := range cfg.scenarios {
 		if err := ctx.Err(); err != nil {
@@ -252,6 +264,10 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 		if name == scYardstickGRPC && b.yard == nil {
 			results = append(results, result{Scenario: name, Skipped: yardSkip})
+			continue
+		}
+		if name == scHTTPFloor && b.floor == nil {
+			results = append(results, result{Scenario: name, Skipped: floorSkip})
 			continue
 		}
 		if needsTokens(name) && !b.tokens.fresh(cfg.duration+tokenMargin) {
@@ -413,6 +429,9 @@ func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
 		return oauth2Token(b.rest, cfg.clientID, cfg.clientSecret), nil
 	case scYardstickGRPC:
 		return validateGRPC(b.yard, b.tokens.tokens), nil
+	case scHTTPFloor:
+		// introspect-rest's bodies and client authentication, answered by the floor.
+		return introspectREST(*b.floor, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }
@@ -611,6 +630,12 @@ Further scenarios, run only when named in -scenarios:
   oauth2-token     POST /oauth2/token, form grant_type=client_credentials,
                    HTTP Basic client authentication (the RFC 6749 endpoint
                    stock OAuth 2 clients call), expecting an access_token
+  http-floor       this machine's HTTP floor: introspect-rest's requests
+                   (same client code, callers and bodies) against a bare
+                   net/http server inside this process (127.0.0.1,
+                   ephemeral port) that parses the form and answers
+                   {"active":true}; the report prints the REST scenarios'
+                   rates relative to it
   yardstick-grpc   the yardstick: ValidateToken over gRPC against a bare
                    server inside this process (127.0.0.1, ephemeral port)
                    that only runs jwx (jwt.Parse with signature and

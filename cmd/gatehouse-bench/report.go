@@ -20,6 +20,7 @@ type runMeta struct {
 	Flags      []flagValue
 	Reference  string // the jwx verifier used, if any
 	Yardstick  string // the yardstick server, if it ran
+	HTTPFloor  string // the HTTP floor server, if it ran
 	EveryCall  bool   // the server verifies every call (-every-call)
 	Label      string
 	OpsURL     string       // where the server's RSS was read (-ops), if anywhere
@@ -112,6 +113,9 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	if meta.Reference != "" {
 		fmt.Fprintf(&b, "reference: %s\n", meta.Reference)
 	}
+	if meta.HTTPFloor != "" {
+		fmt.Fprintf(&b, "http floor: %s\n", meta.HTTPFloor)
+	}
 	if meta.Yardstick != "" {
 		fmt.Fprintf(&b, "yardstick: %s\n", meta.Yardstick)
 	}
@@ -161,6 +165,12 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	if len(rs) > 0 {
 		b.WriteString("\nserver rate relative to jwx's in-process verify rate:\n")
 		for _, q := range rs {
+			fmt.Fprintf(&b, "  %-28s %.3f\n", q.Name, q.Value)
+		}
+	}
+	if fs := floorRatios(results); len(fs) > 0 {
+		b.WriteString("\nREST rates relative to this machine's HTTP floor (http-floor):\n")
+		for _, q := range fs {
 			fmt.Fprintf(&b, "  %-28s %.3f\n", q.Name, q.Value)
 		}
 	}
@@ -215,6 +225,7 @@ type jsonMeta struct {
 	Flags      map[string]string `json:"flags"`
 	Reference  string            `json:"reference,omitempty"`
 	Yardstick  string            `json:"yardstick,omitempty"`
+	HTTPFloor  string            `json:"http_floor,omitempty"`
 	EveryCall  bool              `json:"every_call"`
 	Label      string            `json:"label,omitempty"`
 	IdleRSS    uint64            `json:"idle_rss_bytes,omitempty"` // with -ops
@@ -270,7 +281,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 	jm := jsonMeta{
 		Type: "meta", Go: meta.GoVersion, OS: meta.OS, Arch: meta.Arch,
 		GOMAXPROCS: meta.GOMAXPROCS, NumCPU: meta.NumCPU, Started: meta.Started,
-		Flags: flags, Reference: meta.Reference, Yardstick: meta.Yardstick, EveryCall: meta.EveryCall,
+		Flags: flags, Reference: meta.Reference, Yardstick: meta.Yardstick, HTTPFloor: meta.HTTPFloor, EveryCall: meta.EveryCall,
 		Label: meta.Label, IdleRSS: meta.IdleRSS,
 	}
 	if b := meta.Baseline; b != nil {
@@ -295,7 +306,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 			return fmt.Errorf("encode result %s: %w", r.Scenario, err)
 		}
 	}
-	rs := ratios(results)
+	rs := append(ratios(results), floorRatios(results)...)
 	if rps, p99, ok := yardstickRatios(results); ok {
 		rs = append(rs,
 			ratio{Name: scValidateGRPC + "/" + scYardstickGRPC, Value: rps},

@@ -30,6 +30,7 @@ const (
 	scIntrospectGRPC = "introspect-grpc"
 	scIntrospectREST = "introspect-rest"
 	scOAuth2Token    = "oauth2-token"
+	scHTTPFloor      = "http-floor"
 	scYardstickGRPC  = "yardstick-grpc"
 )
 
@@ -39,7 +40,7 @@ var defaultScenarios = []string{scValidateGRPC, scValidateREST, scIssueGRPC, scI
 
 // extraScenarios run only when named: the refresh scenarios need a user's
 // credentials, and none is part of the historical default run.
-var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scOAuth2Token, scYardstickGRPC}
+var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scOAuth2Token, scYardstickGRPC, scHTTPFloor}
 
 // knownScenarios is every scenario -scenarios accepts.
 var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
@@ -47,7 +48,7 @@ var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
 // needsTokens reports whether a scenario rotates through issued tokens.
 func needsTokens(name string) bool {
 	switch name {
-	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC:
+	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC, scHTTPFloor:
 		return true
 	}
 	return false
