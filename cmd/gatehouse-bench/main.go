@@ -37,6 +37,7 @@ const (
 	jwxModeParse  = "parse"
 
 	maxDuration    = 10 * time.Minute
+	maxRounds      = 20
 	maxConcurrency = 4096
 	maxTokens      = 100_000
 	maxConns       = 64
@@ -62,6 +63,7 @@ type config struct {
 	password     string
 	concurrency  int
 	duration     time.Duration
+	rounds       int // each scenario runs this often, alternating; the median round is reported
 	scenarios    []string
 	tokens       int
 	conns        int
@@ -252,46 +254,60 @@ func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
 		}
 	}
 
-	results := make([]result, 0, len(cfg.scenarios))
-	for _, name := range cfg.scenarios {
-		if err := ctx.Err(); err != nil {
-			results = append(results, result{Scenario: name, Skipped: "interrupted"})
-			continue
-		}
-		if name == scJWXVerify && verifier == nil {
-			results = append(results, result{Scenario: name, Skipped: jwxSkip})
-			continue
-		}
-		if name == scYardstickGRPC && b.yard == nil {
-			results = append(results, result{Scenario: name, Skipped: yardSkip})
-			continue
-		}
-		if name == scHTTPFloor && b.floor == nil {
-			results = append(results, result{Scenario: name, Skipped: floorSkip})
-			continue
-		}
-		if needsTokens(name) && !b.tokens.fresh(cfg.duration+tokenMargin) {
-			if err := b.refreshTokens(ctx); err != nil {
-				return results, fmt.Errorf("setup: %w", err)
-			}
-		}
-		if needsLogin(name) {
-			if err := b.login(ctx); err != nil {
-				return results, fmt.Errorf("setup: %w", err)
-			}
-		}
-		factory, err := b.factory(name, verifier)
-		if err != nil {
-			return results, err
-		}
-		runtime.GC() // start every scenario from a collected heap
-		b.log.Info("running", "scenario", name, "c", cfg.concurrency, "d", cfg.duration)
-		r := b.runMeasured(ctx, name, factory)
-		b.log.Info("done", "scenario", name, "requests", r.requests(), "errors", r.errors,
-			"rps", fmt.Sprintf("%.0f", r.rps()), "p99", r.latency.P99)
-		results = append(results, r)
+	skips := map[string]string{}
+	if verifier == nil {
+		skips[scJWXVerify] = jwxSkip
 	}
-	return results, ctx.Err()
+	if b.yard == nil {
+		skips[scYardstickGRPC] = yardSkip
+	}
+	if b.floor == nil {
+		skips[scHTTPFloor] = floorSkip
+	}
+	// Rounds alternate the scenarios (a b c, a b c, …) so that a slow spell
+	// of a shared machine does not fall on one scenario only.
+	rounds := make(map[string][]result, len(cfg.scenarios))
+	for range max(cfg.rounds, 1) {
+		for _, name := range cfg.scenarios {
+			r, err := b.runOne(ctx, name, verifier, skips)
+			if err != nil {
+				return medianRounds(cfg.scenarios, rounds), err
+			}
+			rounds[name] = append(rounds[name], r)
+		}
+	}
+	return medianRounds(cfg.scenarios, rounds), ctx.Err()
+}
+
+// runOne runs one round of scenario name, or reports it skipped.
+func (b *bench) runOne(ctx context.Context, name string, verifier tokenVerifier, skips map[string]string) (result, error) {
+	cfg := b.cfg
+	if err := ctx.Err(); err != nil {
+		return result{Scenario: name, Skipped: "interrupted"}, nil
+	}
+	if why, skipped := skips[name]; skipped {
+		return result{Scenario: name, Skipped: why}, nil
+	}
+	if needsTokens(name) && !b.tokens.fresh(cfg.duration+tokenMargin) {
+		if err := b.refreshTokens(ctx); err != nil {
+			return result{}, fmt.Errorf("setup: %w", err)
+		}
+	}
+	if needsLogin(name) {
+		if err := b.login(ctx); err != nil {
+			return result{}, fmt.Errorf("setup: %w", err)
+		}
+	}
+	factory, err := b.factory(name, verifier)
+	if err != nil {
+		return result{}, err
+	}
+	runtime.GC() // start every scenario from a collected heap
+	b.log.Info("running", "scenario", name, "c", cfg.concurrency, "d", cfg.duration)
+	r := b.runMeasured(ctx, name, factory)
+	b.log.Info("done", "scenario", name, "requests", r.requests(), "errors", r.errors,
+		"rps", fmt.Sprintf("%.0f", r.rps()), "p99", r.latency.P99)
+	return r, nil
 }
 
 // runMeasured runs one scenario, sampling the server's RSS meanwhile when
@@ -450,6 +466,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.password, "password", "", "that user's `password` (default $"+envPassword+"; prefer the variable)")
 	fs.IntVar(&cfg.concurrency, "c", 32, "concurrent callers per scenario")
 	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of each scenario (at most 10m)")
+	fs.IntVar(&cfg.rounds, "rounds", 1, "run the scenario list this many times, alternating, and report each scenario's median round (at most 20)")
 	scenarios := fs.String("scenarios", strings.Join(defaultScenarios, ","),
 		"comma-separated `list` of scenarios to run, in order; \"default\" (or \"all\") stands for the default list,\n"+
 			"others: "+strings.Join(extraScenarios, ", "))
@@ -498,6 +515,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var errs []error
 	if cfg.concurrency < 1 || cfg.concurrency > maxConcurrency {
 		errs = append(errs, fmt.Errorf("-c %d: must be between 1 and %d", cfg.concurrency, maxConcurrency))
+	}
+	if cfg.rounds < 1 || cfg.rounds > maxRounds {
+		errs = append(errs, fmt.Errorf("-rounds %d: must be between 1 and %d", cfg.rounds, maxRounds))
 	}
 	if cfg.duration <= 0 || cfg.duration > maxDuration {
 		errs = append(errs, fmt.Errorf("-d %s: must be > 0 and <= %s", cfg.duration, maxDuration))
@@ -666,6 +686,11 @@ the baseline goals, set for PostgreSQL (-label postgres) against the
 embedded SQLite (-label sqlite): issue-rest, oauth2-token and introspect-rest req/s
 >= %.2[11]fx the baseline's with p99 <= %.2[12]fx, refresh-rest req/s >= %.2[13]fx
 with p99 <= %[14]s. Compare runs with the same -c and -d.
+
+-rounds N runs the whole scenario list N times, alternating (a b c, a b c,
+...), and reports for each scenario its median round by req/s, with every
+round's rate; errors count over all rounds. On a shared or noisy machine
+this keeps one slow spell from deciding a ratio.
 
 -ops URL reads the server's resident set size (%[15]s)
 from /metrics on its ops listener (gatehouse serve --ops-addr; loopback

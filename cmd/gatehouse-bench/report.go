@@ -144,6 +144,18 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 		return fmt.Errorf("format table: %w", err)
 	}
 	b.WriteString("req/s counts successful calls; percentiles are over successful calls.\n")
+	if roundsRan(results) {
+		b.WriteString("each row is the scenario's median round (errors: all rounds); req/s of every round:\n")
+		for _, r := range results {
+			if len(r.RoundsRPS) > 1 {
+				rates := make([]string, len(r.RoundsRPS))
+				for i, v := range r.RoundsRPS {
+					rates[i] = fmt.Sprintf("%.0f", v)
+				}
+				fmt.Fprintf(&b, "  %-16s %s\n", r.Scenario, strings.Join(rates, " / "))
+			}
+		}
+	}
 
 	for _, r := range results {
 		if r.Skipped != "" {
@@ -212,6 +224,7 @@ type jsonResult struct {
 	P99US        float64          `json:"p99_us"`
 	MaxUS        float64          `json:"max_us"`
 	PeakRSS      uint64           `json:"peak_rss_bytes,omitempty"` // with -ops
+	RoundsRPS    []float64        `json:"rounds_rps,omitempty"`     // with -rounds above 1
 }
 
 type jsonMeta struct {
@@ -297,7 +310,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 			ElapsedS: r.Elapsed.Seconds(), Requests: r.requests(), OK: r.ok, Errors: r.errors,
 			FirstError: r.firstError, RPS: r.rps(),
 			MinUS: us(l.Min), MeanUS: us(l.Mean), P50US: us(l.P50), P90US: us(l.P90), P99US: us(l.P99), MaxUS: us(l.Max),
-			PeakRSS: r.PeakRSS,
+			PeakRSS: r.PeakRSS, RoundsRPS: r.RoundsRPS,
 		}
 		if len(r.byKind) > 0 {
 			line.ErrorsByKind = r.byKind
@@ -333,4 +346,14 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 		}
 	}
 	return nil
+}
+
+// roundsRan reports whether any scenario ran more than one round.
+func roundsRan(results []result) bool {
+	for _, r := range results {
+		if len(r.RoundsRPS) > 1 {
+			return true
+		}
+	}
+	return false
 }

@@ -114,6 +114,10 @@ type result struct {
 	Concurrency int
 	Elapsed     time.Duration
 	PeakRSS     uint64 // the server's, in bytes; 0 when not sampled (-ops)
+	// RoundsRPS is the rate of every round, in run order, when -rounds ran
+	// the scenario more than once; the other fields are the median round's,
+	// except the errors, which add up all rounds (see medianRounds).
+	RoundsRPS []float64
 	merged
 }
 
