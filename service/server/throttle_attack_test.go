@@ -71,22 +71,26 @@ func lockPair(t testing.TB, ts *testServer, username, ip string) {
 	wantLogin(t, ts, username, "alice-password", ip, codes.ResourceExhausted)
 }
 
+// concurrentLogins sends n password logins of username from ip at once,
+// the i-th with password(i), and returns their status codes in order.
+func concurrentLogins(t *testing.T, ts *testServer, n int, username string, password func(i int) string, ip string) []codes.Code {
+	t.Helper()
+	got := make([]codes.Code, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i] = ts.loginFrom(t, username, password(i), ip) })
+	}
+	wg.Wait()
+	return got
+}
+
 // TestThrottleConcurrentGuesses: 200 wrong guesses at once get at most the
 // limit evaluated, and the right password sent after them is refused.
 func TestThrottleConcurrentGuesses(t *testing.T) {
 	throttleForEachBackend(t, nil, func(t *testing.T, ts *testServer) {
 		seed(t, ts)
 		const n = 200
-		got := make([]codes.Code, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got[i] = ts.loginFrom(t, "alice", fmt.Sprintf("guess-%03d", i), "192.0.2.1")
-			}()
-		}
-		wg.Wait()
+		got := concurrentLogins(t, ts, n, "alice", func(i int) string { return fmt.Sprintf("guess-%03d", i) }, "192.0.2.1")
 		count := map[codes.Code]int{}
 		for _, c := range got {
 			count[c]++
@@ -105,16 +109,7 @@ func TestThrottleConcurrentRightPasswords(t *testing.T) {
 	throttleForEachBackend(t, nil, func(t *testing.T, ts *testServer) {
 		seed(t, ts)
 		const n = 16
-		got := make([]codes.Code, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got[i] = ts.loginFrom(t, "alice", "alice-password", "192.0.2.9")
-			}()
-		}
-		wg.Wait()
+		got := concurrentLogins(t, ts, n, "alice", func(int) string { return "alice-password" }, "192.0.2.9")
 		for i, c := range got {
 			if c != codes.OK {
 				t.Fatalf("concurrent login %d of %d with the right password: %v, want OK (all: %v)", i, n, c, got)
