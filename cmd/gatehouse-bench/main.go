@@ -32,6 +32,10 @@ const (
 	envClientSecret = "GATEHOUSE_BENCH_CLIENT_SECRET"
 	envUsername     = "GATEHOUSE_BENCH_USERNAME"
 	envPassword     = "GATEHOUSE_BENCH_PASSWORD"
+	// The live baseline server's own credentials (-baseline-grpc/-http);
+	// its client id and user name are the same as the main server's.
+	envBaselineClientSecret = "GATEHOUSE_BENCH_BASELINE_CLIENT_SECRET"
+	envBaselinePassword     = "GATEHOUSE_BENCH_BASELINE_PASSWORD"
 
 	jwxModeVerify = "verify"
 	jwxModeParse  = "parse"
@@ -70,10 +74,11 @@ type config struct {
 	jsonOut      bool
 	allowRemote  bool
 	jwxMode      string
-	everyCall    bool   // the server verifies a signature on every ValidateToken
-	label        string // names this run in the report, the JSON and a later -baseline
-	baselineFile string // a previous run's -json output to compare with
-	opsBase      string // the server's ops listener, for its RSS
+	everyCall    bool          // the server verifies a signature on every ValidateToken
+	label        string        // names this run in the report, the JSON and a later -baseline
+	baselineFile string        // a previous run's -json output to compare with
+	live         *liveBaseline // a second server loaded alongside as the baseline, nil when none
+	opsBase      string        // the server's ops listener, for its RSS
 	verbose      bool
 	shown        []flagValue // the effective flags, secrets redacted
 }
@@ -107,6 +112,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	red := redactor{secrets: []string{cfg.clientSecret, cfg.password}}
+	if cfg.live != nil {
+		red.secrets = append(red.secrets, cfg.live.clientSecret, cfg.live.password)
+	}
 
 	meta := newRunMeta(cfg)
 	if cfg.baselineFile != "" {
@@ -127,36 +135,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("-allow-remote: the loopback guard is off", "grpc", cfg.grpcTarget, "http", cfg.httpBase)
 	}
 
-	b := &bench{cfg: cfg, log: log, red: red}
-	if ops != nil {
-		// The idle RSS is read first, before setup issues tokens or logs in.
-		probe := newRSSProbe(ops, cfg.allowRemote)
-		defer probe.hc.CloseIdleConnections()
-		rctx, cancel := context.WithTimeout(ctx, rssReadTimeout)
-		meta.IdleRSS, err = probe.read(rctx)
-		cancel()
-		if err != nil {
-			fmt.Fprintf(stderr, "gatehouse-bench: setup: -ops %s: server RSS: %s\n", cfg.opsBase, red.clean(err.Error()))
-			return exitFailure
-		}
-		meta.OpsURL = probe.url
-		b.rss = &probe
-		log.Info("server RSS", "idle", fmtBytes(meta.IdleRSS))
+	b, done, err := openBench(ctx, cfg, log, red, base, ops)
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
+		return exitFailure
 	}
-	b.rest = restClient{hc: newHTTPClient(cfg.concurrency, cfg.allowRemote), base: base}
-	defer b.rest.hc.CloseIdleConnections()
-	if slices.ContainsFunc(cfg.scenarios, needsGRPC) {
-		if b.grpc, err = newGRPCPool(cfg.grpcTarget, cfg.conns, cfg.allowRemote); err != nil {
-			fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
+	defer done()
+	meta.IdleRSS, meta.OpsURL = b.idleRSS, b.opsURL
+	benches, metas := []*bench{b}, []*runMeta{&meta}
+	var baseMeta runMeta
+	if cfg.live != nil {
+		bcfg := cfg.liveConfig()
+		baseMeta = newRunMeta(bcfg)
+		bbase, bops, err := checkTargets(ctx, guard, bcfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: baseline: %s\n", red.clean(err.Error()))
+			return exitUsage
+		}
+		bb, bdone, err := openBench(ctx, bcfg, log.With("server", bcfg.label), red, bbase, bops)
+		if err != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: baseline: %s\n", red.clean(err.Error()))
 			return exitFailure
 		}
-		defer b.grpc.close()
+		defer bdone()
+		baseMeta.IdleRSS, baseMeta.OpsURL = bb.idleRSS, bb.opsURL
+		benches, metas = append(benches, bb), append(metas, &baseMeta)
 	}
 
-	results, err := b.runAll(ctx, &meta)
+	all, err := runAll(ctx, benches, metas)
+	results := all[0]
+	if cfg.live != nil {
+		meta.Baseline = liveRun(baseMeta, all[1])
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "gatehouse-bench: %s\n", red.clean(err.Error()))
 		return exitFailure
+	}
+	if cfg.live != nil {
+		// The baseline's own report first, then this server's with the comparison.
+		if werr := writeReport(stdout, baseMeta, all[1]); werr != nil {
+			fmt.Fprintf(stderr, "gatehouse-bench: write report: %v\n", werr)
+			return exitFailure
+		}
+		fmt.Fprintln(stdout)
 	}
 	if werr := writeReport(stdout, meta, results); werr != nil {
 		fmt.Fprintf(stderr, "gatehouse-bench: write report: %v\n", werr)
@@ -213,70 +234,140 @@ type bench struct {
 	// does not run.
 	floor *restClient
 	rss   *rssProbe // nil without -ops
+	// idleRSS is the server's RSS read before setup, at opsURL (-ops).
+	idleRSS uint64
+	opsURL  string
 }
 
-// runAll sets up and runs the selected scenarios in order. On ctx's end the
+// openBench connects the clients of one server and reads its idle RSS
+// (with -ops), before setup issues tokens or logs in. done releases what
+// it opened.
+func openBench(ctx context.Context, cfg config, log *slog.Logger, red redactor, base, ops *url.URL) (b *bench, done func(), err error) {
+	b = &bench{cfg: cfg, log: log, red: red}
+	var closers []func()
+	done = func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	if ops != nil {
+		probe := newRSSProbe(ops, cfg.allowRemote)
+		closers = append(closers, probe.hc.CloseIdleConnections)
+		rctx, cancel := context.WithTimeout(ctx, rssReadTimeout)
+		b.idleRSS, err = probe.read(rctx)
+		cancel()
+		if err != nil {
+			done()
+			return nil, nil, fmt.Errorf("setup: -ops %s: server RSS: %w", cfg.opsBase, err)
+		}
+		b.opsURL, b.rss = probe.url, &probe
+		log.Info("server RSS", "idle", fmtBytes(b.idleRSS))
+	}
+	b.rest = restClient{hc: newHTTPClient(cfg.concurrency, cfg.allowRemote), base: base}
+	closers = append(closers, b.rest.hc.CloseIdleConnections)
+	if slices.ContainsFunc(cfg.scenarios, needsGRPC) {
+		if b.grpc, err = newGRPCPool(cfg.grpcTarget, cfg.conns, cfg.allowRemote); err != nil {
+			done()
+			return nil, nil, err
+		}
+		closers = append(closers, b.grpc.close)
+	}
+	return b, done, nil
+}
+
+// runAll sets up every bench (the main server's and a live baseline's)
+// and runs the selected scenarios in rounds: each scenario on every
+// server back to back, the servers' order alternating from round to round,
+// so that both meet the same state of a shared machine. It returns each
+// bench's results, the median round of every scenario. On ctx's end the
 // remaining scenarios are reported as skipped and ctx's error returned.
-func (b *bench) runAll(ctx context.Context, meta *runMeta) ([]result, error) {
+func runAll(ctx context.Context, benches []*bench, metas []*runMeta) ([][]result, error) {
+	cfg := benches[0].cfg
+	preps := make([]prepared, len(benches))
+	for i, b := range benches {
+		defer b.logout(ctx)
+		p, err := b.setup(ctx, metas[i])
+		defer p.stop()
+		if err != nil {
+			return make([][]result, len(benches)), err
+		}
+		preps[i] = p
+	}
+	rounds := make([]map[string][]result, len(benches))
+	for i := range rounds {
+		rounds[i] = make(map[string][]result, len(cfg.scenarios))
+	}
+	medians := func() [][]result {
+		out := make([][]result, len(benches))
+		for i := range benches {
+			out[i] = medianRounds(cfg.scenarios, rounds[i])
+		}
+		return out
+	}
+	for round := range max(cfg.rounds, 1) {
+		for _, name := range cfg.scenarios {
+			for k := range benches {
+				i := (k + round) % len(benches)
+				r, err := benches[i].runOne(ctx, name, preps[i].verifier, preps[i].skips)
+				if err != nil {
+					return medians(), err
+				}
+				rounds[i][name] = append(rounds[i][name], r)
+			}
+		}
+	}
+	return medians(), ctx.Err()
+}
+
+// prepared is what setup made ready for the scenarios of one bench.
+type prepared struct {
+	verifier tokenVerifier     // jwx-verify's, nil when it does not run
+	skips    map[string]string // scenario → why it cannot run
+	stops    []func()
+}
+
+func (p prepared) stop() {
+	for _, s := range slices.Backward(p.stops) {
+		s()
+	}
+}
+
+// setup connects to the server and starts what the selected scenarios
+// need besides it: the jwx reference, the yardstick, the HTTP floor.
+func (b *bench) setup(ctx context.Context, meta *runMeta) (prepared, error) {
 	cfg := b.cfg
-	defer b.logout(ctx)
+	p := prepared{skips: map[string]string{}}
 	if b.grpc != nil {
 		b.log.Info("connecting", "grpc", cfg.grpcTarget, "conns", cfg.conns)
 		if err := b.grpc.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
-			return nil, fmt.Errorf("setup: %w", err)
+			return p, fmt.Errorf("setup: %w", err)
 		}
 	}
-
-	var verifier tokenVerifier
-	jwxSkip := ""
 	if slices.Contains(cfg.scenarios, scJWXVerify) {
-		verifier, jwxSkip = b.setupReference(ctx)
-		if verifier != nil {
-			meta.Reference = verifier.describe()
+		var why string
+		if p.verifier, why = b.setupReference(ctx); p.verifier != nil {
+			meta.Reference = p.verifier.describe()
+		} else {
+			p.skips[scJWXVerify] = why
 		}
 	}
-
-	yardSkip := ""
 	if slices.Contains(cfg.scenarios, scYardstickGRPC) {
-		var stop func()
-		if stop, yardSkip = b.setupYardstick(ctx); stop != nil {
-			defer stop()
+		if stop, why := b.setupYardstick(ctx); stop != nil {
+			p.stops = append(p.stops, stop)
 			meta.Yardstick = describeYardstick
+		} else {
+			p.skips[scYardstickGRPC] = why
 		}
 	}
-
-	floorSkip := ""
 	if slices.Contains(cfg.scenarios, scHTTPFloor) {
-		var stop func()
-		if stop, floorSkip = b.setupHTTPFloor(); stop != nil {
-			defer stop()
+		if stop, why := b.setupHTTPFloor(); stop != nil {
+			p.stops = append(p.stops, stop)
 			meta.HTTPFloor = describeHTTPFloor
+		} else {
+			p.skips[scHTTPFloor] = why
 		}
 	}
-
-	skips := map[string]string{}
-	if verifier == nil {
-		skips[scJWXVerify] = jwxSkip
-	}
-	if b.yard == nil {
-		skips[scYardstickGRPC] = yardSkip
-	}
-	if b.floor == nil {
-		skips[scHTTPFloor] = floorSkip
-	}
-	// Rounds alternate the scenarios (a b c, a b c, …) so that a slow spell
-	// of a shared machine does not fall on one scenario only.
-	rounds := make(map[string][]result, len(cfg.scenarios))
-	for range max(cfg.rounds, 1) {
-		for _, name := range cfg.scenarios {
-			r, err := b.runOne(ctx, name, verifier, skips)
-			if err != nil {
-				return medianRounds(cfg.scenarios, rounds), err
-			}
-			rounds[name] = append(rounds[name], r)
-		}
-	}
-	return medianRounds(cfg.scenarios, rounds), ctx.Err()
+	return p, nil
 }
 
 // runOne runs one round of scenario name, or reports it skipped.
@@ -480,6 +571,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.label, "label", "", "`name` of this run (e.g. sqlite, postgres) in the report and the JSON, for a later -baseline")
 	fs.StringVar(&cfg.baselineFile, "baseline", "", "`file` with a previous run's -json output: compare the scenarios that ran in both\n"+
 		"and judge the baseline goals")
+	var live liveBaseline
+	fs.StringVar(&live.grpcTarget, "baseline-grpc", "", "gRPC `target` of a second server loaded in the same run as the baseline\n"+
+		"(with -baseline-http; credentials: the same client id and user name, the secret and password from\n"+
+		"$"+envBaselineClientSecret+" and $"+envBaselinePassword+")")
+	fs.StringVar(&live.httpBase, "baseline-http", "", "REST base `URL` of that server")
+	fs.StringVar(&live.opsBase, "baseline-ops", "", "ops listener `URL` of that server, for its RSS")
+	fs.StringVar(&live.label, "baseline-label", "baseline", "`name` of that server in the report")
 	fs.StringVar(&cfg.opsBase, "ops", "", "the server's ops listener `URL` (e.g. http://127.0.0.1:9090): report its RSS from /metrics,\n"+
 		"idle before setup and the peak of each scenario")
 	fs.BoolVar(&cfg.verbose, "v", false, "debug logging")
@@ -513,6 +611,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 
 	var errs []error
+	if live.grpcTarget != "" || live.httpBase != "" || live.opsBase != "" {
+		live.clientSecret, live.password = getenv(envBaselineClientSecret), getenv(envBaselinePassword)
+		switch {
+		case live.grpcTarget == "" || live.httpBase == "":
+			errs = append(errs, errors.New("a live baseline needs both -baseline-grpc and -baseline-http"))
+		case cfg.baselineFile != "":
+			errs = append(errs, errors.New("-baseline FILE and a live baseline (-baseline-grpc/-baseline-http) exclude each other"))
+		}
+		cfg.live = &live
+	}
 	if cfg.concurrency < 1 || cfg.concurrency > maxConcurrency {
 		errs = append(errs, fmt.Errorf("-c %d: must be between 1 and %d", cfg.concurrency, maxConcurrency))
 	}
@@ -542,6 +650,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if need := filter(cfg.scenarios, needsLogin); len(need) > 0 && (cfg.username == "" || cfg.password == "") {
 		errs = append(errs, fmt.Errorf("missing user credentials (needed by %s): set %s and %s (or -username/-password)",
 			strings.Join(need, ", "), envUsername, envPassword))
+	}
+	if l := cfg.live; l != nil {
+		if need := filter(cfg.scenarios, needsClient); len(need) > 0 && l.clientSecret == "" {
+			errs = append(errs, fmt.Errorf("missing the baseline server's client secret (needed by %s): set %s", strings.Join(need, ", "), envBaselineClientSecret))
+		}
+		if need := filter(cfg.scenarios, needsLogin); len(need) > 0 && l.password == "" {
+			errs = append(errs, fmt.Errorf("missing the baseline server's password (needed by %s): set %s", strings.Join(need, ", "), envBaselinePassword))
+		}
 	}
 	if len(errs) > 0 {
 		return config{}, errors.Join(errs...)
@@ -687,6 +803,15 @@ embedded SQLite (-label sqlite): issue-rest, oauth2-token and introspect-rest re
 >= %.2[11]fx the baseline's with p99 <= %.2[12]fx, refresh-rest req/s >= %.2[13]fx
 with p99 <= %[14]s. Compare runs with the same -c and -d.
 
+-baseline-grpc and -baseline-http name a second server instead (a live
+baseline, with -baseline-ops and -baseline-label): every scenario then runs
+on both servers back to back, their order alternating from round to round,
+and the report shows the baseline's results, then this server's with the
+comparison and the baseline goals. On a machine whose speed drifts this
+compares the two at the same moments. The second server's secret and
+password come from $%[17]s and
+$%[18]s (client id and user name are shared).
+
 -rounds N runs the whole scenario list N times, alternating (a b c, a b c,
 ...), and reports for each scenario its median round by req/s, with every
 round's rate; errors count over all rounds. On a shared or noisy machine
@@ -724,6 +849,6 @@ Examples:
 Flags:
 `, envClientID, envClientSecret, envUsername, envPassword, serverVerifyCache,
 		goalIntrospectRESTRPS, goalIssueRESTRPS, goalRepeatedRatio, goalEveryCallRatio, goalP99Ratio,
-		goalBaselineRatio, goalBaselineP99Ratio, goalRefreshBaselineRatio, goalRefreshP99, rssMetric, rssEvery)
+		goalBaselineRatio, goalBaselineP99Ratio, goalRefreshBaselineRatio, goalRefreshP99, rssMetric, rssEvery, envBaselineClientSecret, envBaselinePassword)
 	fs.PrintDefaults()
 }

@@ -304,18 +304,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 		return fmt.Errorf("encode meta: %w", err)
 	}
 	for _, r := range results {
-		l := r.latency
-		line := jsonResult{
-			Type: "result", Scenario: r.Scenario, Skipped: r.Skipped, Concurrency: r.Concurrency,
-			ElapsedS: r.Elapsed.Seconds(), Requests: r.requests(), OK: r.ok, Errors: r.errors,
-			FirstError: r.firstError, RPS: r.rps(),
-			MinUS: us(l.Min), MeanUS: us(l.Mean), P50US: us(l.P50), P90US: us(l.P90), P99US: us(l.P99), MaxUS: us(l.Max),
-			PeakRSS: r.PeakRSS, RoundsRPS: r.RoundsRPS,
-		}
-		if len(r.byKind) > 0 {
-			line.ErrorsByKind = r.byKind
-		}
-		if err := enc.Encode(line); err != nil {
+		if err := enc.Encode(toJSONResult(r)); err != nil {
 			return fmt.Errorf("encode result %s: %w", r.Scenario, err)
 		}
 	}
@@ -356,4 +345,20 @@ func roundsRan(results []result) bool {
 		}
 	}
 	return false
+}
+
+// toJSONResult is the JSON line of a result.
+func toJSONResult(r result) jsonResult {
+	l := r.latency
+	line := jsonResult{
+		Type: "result", Scenario: r.Scenario, Skipped: r.Skipped, Concurrency: r.Concurrency,
+		ElapsedS: r.Elapsed.Seconds(), Requests: r.requests(), OK: r.ok, Errors: r.errors,
+		FirstError: r.firstError, RPS: r.rps(),
+		MinUS: us(l.Min), MeanUS: us(l.Mean), P50US: us(l.P50), P90US: us(l.P90), P99US: us(l.P99), MaxUS: us(l.Max),
+		PeakRSS: r.PeakRSS, RoundsRPS: r.RoundsRPS,
+	}
+	if len(r.byKind) > 0 {
+		line.ErrorsByKind = r.byKind
+	}
+	return line
 }
