@@ -146,6 +146,18 @@ func ensureAudit(ctx context.Context) context.Context {
 	return WithAudit(ctx)
 }
 
+// hasPendingAudit reports whether ctx's batch holds events for the next
+// transaction (pendingAudit would take some).
+func hasPendingAudit(ctx context.Context) bool {
+	b, ok := ctx.Value(auditKey{}).(*auditBatch)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.events) > 0
+}
+
 // pendingAudit takes the events ctx's batch holds (nil when none).
 func pendingAudit(ctx context.Context) []AuditEvent {
 	if b, ok := ctx.Value(auditKey{}).(*auditBatch); ok {

@@ -291,18 +291,6 @@ func accountActive() predicate.RefreshToken {
 	}
 }
 
-// hasPendingAudit reports whether ctx carries audit events for the next
-// transaction.
-func hasPendingAudit(ctx context.Context) bool {
-	b, ok := ctx.Value(auditKey{}).(*auditBatch)
-	if !ok {
-		return false
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.events) > 0
-}
-
 // lockRefreshToken reads the token with the given hash, locking its row
 // until the transaction ends (SQLite's immediate transactions lock the
 // whole database already).

@@ -159,8 +159,7 @@ func (s *Service) checkClient(ctx context.Context, clientID, secret, ip string) 
 			if !va.Active {
 				return store.Account{}, errs.New(errs.PermissionDenied, "the client is disabled").WithOAuth("unauthorized_client").WithReason(ReasonDisabled)
 			}
-			return store.Account{ID: id, Kind: store.KindService, ClientID: va.ClientID, Email: va.Email,
-				DisplayName: va.DisplayName, Audiences: va.Audiences, Active: true, Roles: va.Roles}, nil
+			return storeAccount(id, va), nil // a service client (view.Client), active
 		}
 		// Not in the view (created on another replica within the last poll
 		// interval), or a wrong secret (maybe rotated there meanwhile): the

@@ -313,6 +313,13 @@ func viewAccount(a store.Account) view.Account {
 	return view.Account{Kind: a.Kind, Username: a.Username, ClientID: a.ClientID, Email: a.Email, Active: a.Active, Roles: a.Roles}
 }
 
+// storeAccount is the account with id as the view holds it, with what
+// signing a token for it needs (not its password or secret hash).
+func storeAccount(id string, a view.Account) store.Account {
+	return store.Account{ID: id, Kind: a.Kind, Username: a.Username, ClientID: a.ClientID, Email: a.Email,
+		DisplayName: a.DisplayName, Audiences: a.Audiences, Active: a.Active, Roles: a.Roles}
+}
+
 // isAppOnly reports whether a token stands for an application rather than
 // a user: Entra ID marks those with idtyp "app" (optional claim) and gives
 // them no scp; any token without a user identity claim counts too.

@@ -295,8 +295,7 @@ func (s *Service) viewSessionAccount(id string) (store.Account, bool) {
 	if status != view.Present || !a.Active {
 		return store.Account{}, false
 	}
-	return store.Account{ID: id, Kind: a.Kind, Username: a.Username, ClientID: a.ClientID, Email: a.Email,
-		DisplayName: a.DisplayName, Audiences: a.Audiences, Active: true, Roles: a.Roles}, true
+	return storeAccount(id, a), true
 }
 
 // sessionAccount returns the account of a session if it may still get tokens.
