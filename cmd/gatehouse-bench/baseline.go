@@ -168,10 +168,15 @@ func compare(results []result, base *baselineRun) []comparison {
 // pairName names the ratio this/baseline by the runs' labels, e.g.
 // "postgres/sqlite".
 func pairName(thisLabel string, base *baselineRun) string {
-	if thisLabel == "" {
-		thisLabel = "this"
+	return thisName(thisLabel) + "/" + base.name()
+}
+
+// thisName is how the report calls this run beside a baseline.
+func thisName(label string) string {
+	if label == "" {
+		return "this"
 	}
-	return thisLabel + "/" + base.name()
+	return label
 }
 
 // baselineGoals judges the goals of the scenarios compared.
@@ -214,10 +219,7 @@ func writeComparison(b *strings.Builder, thisLabel string, base *baselineRun, cs
 		b.WriteString("  no scenario ran in both runs\n")
 		return nil
 	}
-	this := thisLabel
-	if this == "" {
-		this = "this"
-	}
+	this := thisName(thisLabel)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "  scenario\t%[1]s req/s\t%[2]s req/s\tratio\t%[1]s p99\t%[2]s p99\tratio\t\n", this, base.name())
 	for _, c := range cs {

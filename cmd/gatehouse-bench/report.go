@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -173,19 +174,8 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 		}
 		fmt.Fprintf(&b, "%s errors: %s\n  first: %s\n", r.Scenario, strings.Join(parts, ", "), r.firstError)
 	}
-	rs := ratios(results)
-	if len(rs) > 0 {
-		b.WriteString("\nserver rate relative to jwx's in-process verify rate:\n")
-		for _, q := range rs {
-			fmt.Fprintf(&b, "  %-28s %.3f\n", q.Name, q.Value)
-		}
-	}
-	if fs := floorRatios(results); len(fs) > 0 {
-		b.WriteString("\nREST rates relative to this machine's HTTP floor (http-floor):\n")
-		for _, q := range fs {
-			fmt.Fprintf(&b, "  %-28s %.3f\n", q.Name, q.Value)
-		}
-	}
+	writeRatios(&b, "server rate relative to jwx's in-process verify rate", ratios(results))
+	writeRatios(&b, "REST rates relative to this machine's HTTP floor (http-floor)", floorRatios(results))
 	if rps, p99, ok := yardstickRatios(results); ok {
 		mode := "repeated tokens (server verify cache on)"
 		if meta.EveryCall {
@@ -339,12 +329,18 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 
 // roundsRan reports whether any scenario ran more than one round.
 func roundsRan(results []result) bool {
-	for _, r := range results {
-		if len(r.RoundsRPS) > 1 {
-			return true
-		}
+	return slices.ContainsFunc(results, func(r result) bool { return len(r.RoundsRPS) > 1 })
+}
+
+// writeRatios appends a titled list of ratios; nothing when there is none.
+func writeRatios(b *strings.Builder, title string, rs []ratio) {
+	if len(rs) == 0 {
+		return
 	}
-	return false
+	fmt.Fprintf(b, "\n%s:\n", title)
+	for _, q := range rs {
+		fmt.Fprintf(b, "  %-28s %.3f\n", q.Name, q.Value)
+	}
 }
 
 // toJSONResult is the JSON line of a result.

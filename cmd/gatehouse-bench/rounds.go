@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"slices"
 )
 
@@ -26,15 +27,7 @@ func medianRounds(names []string, rounds map[string][]result) []result {
 			continue
 		}
 		byRate := slices.Clone(rs)
-		slices.SortStableFunc(byRate, func(a, b result) int {
-			switch {
-			case a.rps() < b.rps():
-				return -1
-			case a.rps() > b.rps():
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(byRate, func(a, b result) int { return cmp.Compare(a.rps(), b.rps()) })
 		med := byRate[(len(byRate)-1)/2]
 		med.RoundsRPS = make([]float64, len(rs))
 		var errors int64
