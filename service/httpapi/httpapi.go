@@ -58,7 +58,7 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 	if opts.JWKSMaxAge <= 0 {
 		opts.JWKSMaxAge = 5 * time.Minute
 	}
-	doc, err := newAPIDoc(ctx)
+	doc, err := newAPIDoc()
 	if err != nil {
 		return nil, err
 	}
