@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -69,22 +71,22 @@ func propagator() propagation.TextMapPropagator {
 //   - OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG (default
 //     parentbased_always_on) and OTEL_BSP_*: read by the SDK.
 //
-// The exporter, the protocol and the sampler are those of the OpenTelemetry
-// SDK and the autoexport contrib module; only the default (off unless an
-// endpoint is named) is gatehouse's.
+// The exporter names, the protocols and their default are those of the
+// OpenTelemetry specification (and of the autoexport contrib module); only
+// the default exporter (off unless an endpoint is named) is gatehouse's.
+//
+// The exporters are chosen here rather than by autoexport: autoexport
+// links the metrics and logs SDKs with their OTLP, stdout and Prometheus
+// exporters (70 packages gatehouse never calls), which cost every server
+// 1.5 MiB of idle RSS (41.6 → 40.1 MiB, measured on one machine).
 func NewTracing(ctx context.Context) (*Tracing, error) {
 	name := tracesExporter()
 	if name == "none" {
 		return Disabled(), nil
 	}
-	// autoexport reads OTEL_TRACES_EXPORTER itself; an unset variable means
-	// otlp there too, which is what tracesExporter decided.
-	exp, err := autoexport.NewSpanExporter(ctx)
+	exp, err := spanExporter(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER=%s: %w", name, err)
-	}
-	if autoexport.IsNoneSpanExporter(exp) {
-		return Disabled(), nil
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(DefaultServiceName)),
@@ -98,6 +100,31 @@ func NewTracing(ctx context.Context) (*Tracing, error) {
 	// No WithSampler: the SDK takes OTEL_TRACES_SAMPLER(_ARG).
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Tracing{Provider: tp, Propagator: propagator(), sdk: tp, exporter: name}, nil
+}
+
+// spanExporter builds the exporter called name: otlp over the protocol of
+// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL
+// (http/protobuf by default), or console (JSON lines on standard output).
+func spanExporter(ctx context.Context, name string) (sdktrace.SpanExporter, error) {
+	switch name {
+	case "otlp":
+		protocol := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+		if protocol == "" {
+			protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+		}
+		switch protocol {
+		case "", "http/protobuf":
+			return otlptracehttp.New(ctx)
+		case "grpc":
+			return otlptracegrpc.New(ctx)
+		default:
+			return nil, fmt.Errorf("OTLP protocol %q: want grpc or http/protobuf", protocol)
+		}
+	case "console":
+		return stdouttrace.New()
+	default:
+		return nil, fmt.Errorf("unknown exporter %q: want otlp, console or none", name)
+	}
 }
 
 // tracesExporter is the exporter the environment asks for, gatehouse's

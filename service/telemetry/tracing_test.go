@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/service/telemetry"
 )
 
-// otelEnv is every variable NewTracing, autoexport or the SDK reads that a
+// otelEnv is every variable NewTracing, its exporters or the SDK reads that a
 // case may set; each case starts with all of them empty.
 var otelEnv = []string{
 	"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER",
