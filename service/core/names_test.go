@@ -1,6 +1,7 @@
 package core
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -122,5 +123,41 @@ func TestMixedScripts(t *testing.T) {
 		if got := mixedScripts(in); got != want {
 			t.Errorf("mixedScripts(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestNamePatternsKeepTheirBounds: each name pattern accepts what the
+// bounded expression it replaces accepted, up to its length exactly.
+func TestNamePatternsKeepTheirBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		p       namePattern
+		bounded string
+		alpha   string // characters of the class, and some outside it
+	}{
+		{"username", usernamePattern, `^[a-z0-9][a-z0-9._@-]{0,127}$`, "a0._@-A:/ é"},
+		{"client id", clientIDPattern, `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, "aZ9._-:/@ "},
+		{"role", rolePattern, `^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`, "aZ9._:/-@ "},
+		{"claim name", claimNamePattern, `^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`, "aZ9_.:-/@ "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := regexp.MustCompile(tc.bounded)
+			for n := 0; n <= tc.p.max+2; n++ {
+				for i, c := range tc.alpha {
+					// A name of length n made of the class's first
+					// character, with c at one place.
+					s := []byte(strings.Repeat(tc.alpha[:1], n))
+					if n > 0 {
+						s = append(s[:i%n], append([]byte(string(c)), s[i%n+1:]...)...)
+					}
+					if got, w := tc.p.MatchString(string(s)), want.MatchString(string(s)); got != w {
+						t.Fatalf("%q (%d bytes): match %v, the bounded expression %v", s, len(s), got, w)
+					}
+				}
+			}
+			if !tc.p.MatchString(strings.Repeat(tc.alpha[:1], tc.p.max)) || tc.p.MatchString(strings.Repeat(tc.alpha[:1], tc.p.max+1)) {
+				t.Errorf("the bound is not %d", tc.p.max)
+			}
+		})
 	}
 }

@@ -71,7 +71,7 @@ func reservedClaims() []string {
 }
 
 // ASCII only, so that a case-insensitive comparison is plain ASCII folding.
-var claimNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
+var claimNamePattern = namePattern{regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]*$`), 64}
 
 // AirflowRoleOrder is the default role order of the airflow profile:
 // Airflow's FAB role names, most privileged first.
