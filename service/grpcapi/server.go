@@ -181,16 +181,7 @@ func NewServer(c *core.Service, hs *health.Server, log *slog.Logger, lim Limits,
 	if err != nil {
 		return nil, err
 	}
-	g := newGate(c, log)
-	ri := requestInfo{core: c}
-	unary := append([]grpc.UnaryServerInterceptor{ri.unary}, o.unary...)
-	stream := append([]grpc.StreamServerInterceptor{ri.stream}, o.stream...)
-	if o.accessLog {
-		u, s := accessLog(log)
-		unary, stream = append(unary, u), append(stream, s)
-	}
-	unary = append(unary, recoverUnary(log), g.unary)
-	stream = append(stream, recoverStream(log), g.stream)
+	unary, stream := interceptorChain(c, log, o)
 	srvOpts := append(lim.options(),
 		grpc.ForceServerCodecV2(cdc),
 		// Reused handler goroutines keep their grown stacks: a new goroutine
@@ -207,6 +198,23 @@ func NewServer(c *core.Service, hs *health.Server, log *slog.Logger, lim Limits,
 	healthpb.RegisterHealthServer(reg, hs)
 	reflection.Register(reg)
 	return srv, nil
+}
+
+// interceptorChain is every call's way to its handler, outermost first:
+// the request info, the observing interceptors, the access log, recovery
+// and the authorization gate.
+func interceptorChain(c *core.Service, log *slog.Logger, o serverOptions) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	g := newGate(c, log)
+	ri := requestInfo{core: c}
+	unary := append([]grpc.UnaryServerInterceptor{ri.unary}, o.unary...)
+	stream := append([]grpc.StreamServerInterceptor{ri.stream}, o.stream...)
+	if o.accessLog {
+		u, s := accessLog(log)
+		unary, stream = append(unary, u), append(stream, s)
+	}
+	unary = append(unary, recoverUnary(log), g.unary)
+	stream = append(stream, recoverStream(log), g.stream)
+	return unary, stream
 }
 
 // recoverUnary turns a panic into INTERNAL and logs the stack, so that a

@@ -51,10 +51,10 @@ type Options struct {
 
 // Handler returns the HTTP handler of the whole HTTP port. The REST routes
 // under /v1/ call the gRPC server through conn, an in-process connection
-// (grpcapi.InProcessListener), so that every REST call passes the same
+// (grpcapi.Direct), so that every REST call passes the same
 // interceptor chain as a gRPC call: the authorization gate, logging,
 // recovery. The RFC endpoints call the core directly.
-func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts Options, log *slog.Logger) (http.Handler, error) {
+func Handler(ctx context.Context, c *core.Service, conn grpc.ClientConnInterface, opts Options, log *slog.Logger) (http.Handler, error) {
 	if opts.JWKSMaxAge <= 0 {
 		opts.JWKSMaxAge = 5 * time.Minute
 	}
@@ -100,10 +100,10 @@ func Handler(ctx context.Context, c *core.Service, conn *grpc.ClientConn, opts O
 	if conn == nil {
 		return nil, errors.New("the REST gateway needs a connection to the gRPC server")
 	}
-	if err := gatehousev1.RegisterAuthServiceHandler(ctx, gw, conn); err != nil {
+	if err := gatehousev1.RegisterAuthServiceHandlerClient(ctx, gw, gatehousev1.NewAuthServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("register AuthService gateway: %w", err)
 	}
-	if err := gatehousev1.RegisterAdminServiceHandler(ctx, gw, conn); err != nil {
+	if err := gatehousev1.RegisterAdminServiceHandlerClient(ctx, gw, gatehousev1.NewAdminServiceClient(conn)); err != nil {
 		return nil, fmt.Errorf("register AdminService gateway: %w", err)
 	}
 	h := &handlers{core: c, opts: opts, log: log, doc: doc, web: newWebPages(opts.AllowedRedirectOrigins, log)}

@@ -526,11 +526,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		return fmt.Errorf("gRPC server: %w", err)
 	}
 	httpOpts := a.httpOptions()
-	gwConn, err := a.gatewayConn(ctx, hs)
-	if err != nil {
-		return err
-	}
-	h, err := httpapi.Handler(ctx, a.core, gwConn, httpOpts, a.log)
+	h, err := httpapi.Handler(ctx, a.core, a.gatewayConn(), httpOpts, a.log)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 
 	"github.com/gatehouse/gatehouse/service/grpcapi"
 	"github.com/gatehouse/gatehouse/store"
@@ -46,29 +47,34 @@ func (a *App) grpcServerTracing() grpcapi.Option {
 	if !a.tracingEnabled() {
 		return grpcapi.WithServerOptions()
 	}
+	return grpcapi.WithServerOptions(grpc.StatsHandler(a.grpcServerStats()))
+}
+
+func (a *App) grpcServerStats() stats.Handler {
 	t := a.cfg.Tracing
-	return grpcapi.WithServerOptions(grpc.StatsHandler(otelgrpc.NewServerHandler(
+	return otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(t.TracerProvider()),
 		otelgrpc.WithPropagators(t.TextMapPropagator()),
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
-	)))
+	)
 }
 
-// gatewayTracing is the client stats handler of the REST gateway's
-// in-process connection: it writes the HTTP request's trace context into
-// the call's metadata, so that the in-process gRPC server continues the
-// same trace.
-func (a *App) gatewayTracing() grpc.DialOption {
+// gatewayTracing traces the REST gateway's in-process calls as a client
+// and a server connection would: a client span under the HTTP request's,
+// whose trace context travels in the call's metadata, and a server span
+// under it.
+func (a *App) gatewayTracing() []grpcapi.DirectOption {
 	if !a.tracingEnabled() {
-		return grpc.EmptyDialOption{}
+		return nil
 	}
 	t := a.cfg.Tracing
-	return grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+	client := otelgrpc.NewClientHandler(
 		otelgrpc.WithTracerProvider(t.TracerProvider()),
 		otelgrpc.WithPropagators(t.TextMapPropagator()),
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
-	))
+	)
+	return []grpcapi.DirectOption{grpcapi.WithDirectStats(client, a.grpcServerStats())}
 }
 
 // traceHTTP wraps the public HTTP handler with a server span per request,
