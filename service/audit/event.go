@@ -17,6 +17,10 @@ const ActorAnonymous = "anonymous"
 // successful client logins (client_credentials runs thousands of times a
 // second; metrics count them).
 func fromCore(ctx context.Context, e core.Event) (store.AuditEvent, bool) {
+	if !kept(e) {
+		// Decided before anything is built: most events are not kept.
+		return store.AuditEvent{}, false
+	}
 	out := store.AuditEvent{Type: string(e.Type), AuditOrigin: store.AuditOrigin{Actor: ActorAnonymous, IP: e.IP}}
 	if ri := core.RequestInfoFrom(ctx); ri != nil {
 		out.RequestID = ri.ID
@@ -35,9 +39,6 @@ func fromCore(ctx context.Context, e core.Event) (store.AuditEvent, bool) {
 	}
 	switch e.Type {
 	case core.EventLoginSucceeded:
-		if e.Kind != core.KindUser {
-			return store.AuditEvent{}, false
-		}
 		out.Actor, out.ActorName = e.Subject, e.Name
 		out.Target, out.TargetName = e.Subject, e.Name
 	case core.EventLoginFailed:
@@ -57,8 +58,6 @@ func fromCore(ctx context.Context, e core.Event) (store.AuditEvent, bool) {
 			out.Target = e.Detail["jti"]
 		}
 		set("account", e.Subject)
-	default:
-		return store.AuditEvent{}, false
 	}
 	set("kind", e.Kind)
 	set("client_id", e.ClientID)
@@ -67,4 +66,15 @@ func fromCore(ctx context.Context, e core.Event) (store.AuditEvent, bool) {
 		out.Detail = detail
 	}
 	return out, true
+}
+
+// kept reports whether the trail keeps e; fromCore builds only these.
+func kept(e core.Event) bool {
+	switch e.Type {
+	case core.EventLoginSucceeded:
+		return e.Kind == core.KindUser
+	case core.EventLoginFailed, core.EventLockout, core.EventTokenExchanged, core.EventTokenRevoked:
+		return true
+	}
+	return false
 }

@@ -90,10 +90,10 @@ func NewWriter(st *store.Store, auditLog, log *slog.Logger, reg prometheus.Regis
 // Observe implements core.Observer: it never blocks. A full queue drops the
 // event and counts it.
 func (w *Writer) Observe(ctx context.Context, e core.Event) {
-	ev, ok := fromCore(ctx, e)
-	if !ok {
-		return
+	if !kept(e) {
+		return // before ev, which the queue takes the address of, is allocated
 	}
+	ev, _ := fromCore(ctx, e)
 	ev.Time = w.opts.Now().UTC().Truncate(time.Microsecond)
 	w.mu.RLock()
 	defer w.mu.RUnlock()

@@ -241,3 +241,23 @@ func TestWriterQueueCostsLittleIdle(t *testing.T) {
 		t.Errorf("NewWriter allocated %d KiB, want at most 256 KiB", n>>10)
 	}
 }
+
+// TestWriterIgnoresUnkeptEventsFreely: events the trail does not keep
+// (a client's successful login, on every client_credentials grant and
+// introspection) cost Observe no allocation.
+func TestWriterIgnoresUnkeptEventsFreely(t *testing.T) {
+	w, err := audit.NewWriter(nil, slog.New(slog.DiscardHandler), slog.New(slog.DiscardHandler), nil, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	ctx := core.WithRequestInfo(context.Background(), &core.RequestInfo{ID: "r", IP: "192.0.2.1"})
+	for _, e := range []core.Event{
+		{Type: core.EventLoginSucceeded, Kind: core.KindClient, Name: "etl", Detail: map[string]string{"x": "y"}},
+		{Type: core.EventTokenIssued, Kind: core.KindClient, Grant: "client_credentials"},
+	} {
+		if n := testing.AllocsPerRun(100, func() { w.Observe(ctx, e) }); n != 0 {
+			t.Errorf("Observe(%s, %s) allocates %.0f times, want 0", e.Type, e.Kind, n)
+		}
+	}
+}
