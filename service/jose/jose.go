@@ -1,6 +1,6 @@
 // Package jose is gatehouse's policy on top of github.com/lestrrat-go/jwx/v2.
 //
-// jwx does the JOSE work: every signature and verification (jws.Sign,
+// jwx does the JOSE work: every signature and verification (jws.NewSigner,
 // jws.NewVerifier), splitting compact JWS (jws.SplitCompact), JWK and JWKS
 // encoding and parsing, and RFC 7638 thumbprints (jwk). This package adds
 // only what jwx alone does not decide:
