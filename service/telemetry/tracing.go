@@ -78,7 +78,7 @@ func propagator() propagation.TextMapPropagator {
 // The exporters are chosen here rather than by autoexport: autoexport
 // links the metrics and logs SDKs with their OTLP, stdout and Prometheus
 // exporters (70 packages gatehouse never calls), which cost every server
-// 1.5 MiB of idle RSS (41.6 → 40.1 MiB, measured on one machine).
+// 1.3 MiB of idle RSS (41.7 → 40.4 MiB, measured on one machine).
 func NewTracing(ctx context.Context) (*Tracing, error) {
 	name := tracesExporter()
 	if name == "none" {
