@@ -107,7 +107,9 @@ func OpenRaw(t testing.TB, backend, dsn string) *sql.DB {
 		if !strings.HasPrefix(dsn, "file:") {
 			dsn = "file:" + dsn
 		}
-		dsn += "?_pragma=foreign_keys(1)"
+		// The server under test may hold the write lock (an audit batch, a
+		// key rotation): wait for it as the server's own connections do.
+		dsn += "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
