@@ -521,7 +521,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		warnPlaintext(a.log, map[string]net.Addr{"grpc": grpcLis.Addr(), "http": httpLis.Addr()})
 	}
 	hs := health.NewServer()
-	gs, err := a.newGRPCServer(hs, true, a.grpcServerTracing())
+	gs, err := a.newGRPCServer(hs)
 	if err != nil {
 		return fmt.Errorf("gRPC server: %w", err)
 	}
@@ -552,8 +552,8 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		}
 	})
 	a.startHealth(ctx, &wg, hs)
-	// Start-up work (migrations, the schema check, the OpenAPI document, a
-	// first administrator's argon2id hash) leaves tens of MiB of garbage;
+	// Start-up work (migrations, the schema check, a first administrator's
+	// argon2id hash) leaves tens of MiB of garbage;
 	// hand it back to the OS now rather than over minutes of scavenging, so
 	// that an idle replica's RSS is what it really uses.
 	debug.FreeOSMemory()

@@ -68,21 +68,23 @@ func (a *App) requestMetrics() (*grpcprom.ServerMetrics, *telemetry.HTTPMetrics)
 // ops listener can serve the result.
 func (a *App) requestMetricsOn() bool { return a.cfg.OpsAddr != "" }
 
-// newGRPCServer builds a gRPC server with the access log (which skips the
-// gateway's in-process calls itself) and, on the public one, the RPC
-// metrics, every method's series created at zero.
-func (a *App) newGRPCServer(hs *health.Server, public bool, extra ...grpcapi.Option) (*grpc.Server, error) {
-	opts := append([]grpcapi.Option{grpcapi.WithAccessLog(a.cfg.AccessLog)}, extra...)
+// newGRPCServer builds the public gRPC server with the access log (which
+// skips the gateway's in-process calls itself), tracing when it is on and,
+// when requests are measured, the RPC metrics, every method's series
+// created at zero. The REST gateway's connection (gatewayConn) has the
+// same chain without the metrics.
+func (a *App) newGRPCServer(hs *health.Server) (*grpc.Server, error) {
+	opts := []grpcapi.Option{grpcapi.WithAccessLog(a.cfg.AccessLog), a.grpcServerTracing()}
 	gm, _ := a.requestMetrics()
-	public = public && a.requestMetricsOn()
-	if public {
+	measured := a.requestMetricsOn()
+	if measured {
 		opts = append(opts, grpcapi.WithInterceptors(gm.UnaryServerInterceptor(), gm.StreamServerInterceptor()))
 	}
 	gs, err := grpcapi.NewServer(a.core, hs, a.log, a.cfg.GRPC, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if public {
+	if measured {
 		gm.InitializeMetrics(gs)
 	}
 	return gs, nil
