@@ -238,7 +238,10 @@ type bench struct {
 	// floor is the http-floor scenario's client, nil when that scenario
 	// does not run.
 	floor *restClient
-	rss   *rssProbe // nil without -ops
+	// grpcFloor is the grpc-floor scenario's client pool, nil when that
+	// scenario does not run or its setup failed.
+	grpcFloor *grpcPool
+	rss       *rssProbe // nil without -ops
 }
 
 // openBench connects the clients of one server and reads its idle RSS
@@ -335,7 +338,8 @@ func (p prepared) stop() {
 }
 
 // setup connects to the server and starts what the selected scenarios
-// need besides it: the jwx reference, the yardstick, the HTTP floor.
+// need besides it: the jwx reference, the yardstick, the HTTP and gRPC
+// floors.
 func (b *bench) setup(ctx context.Context, meta *runMeta) (prepared, error) {
 	cfg := b.cfg
 	p := prepared{skips: map[string]string{}}
@@ -367,6 +371,14 @@ func (b *bench) setup(ctx context.Context, meta *runMeta) (prepared, error) {
 			meta.HTTPFloor = describeHTTPFloor
 		} else {
 			p.skips[scHTTPFloor] = why
+		}
+	}
+	if slices.Contains(cfg.scenarios, scGRPCFloor) {
+		if stop, why := b.setupGRPCFloor(ctx); stop != nil {
+			p.stops = append(p.stops, stop)
+			meta.GRPCFloor = describeGRPCFloor
+		} else {
+			p.skips[scGRPCFloor] = why
 		}
 	}
 	return p, nil
@@ -538,6 +550,8 @@ func (b *bench) factory(name string, v tokenVerifier) (workerFactory, error) {
 		return oauth2Token(b.rest, cfg.clientID, cfg.clientSecret), nil
 	case scYardstickGRPC:
 		return validateGRPC(b.yard, b.tokens.tokens), nil
+	case scGRPCFloor:
+		return validateGRPC(b.grpcFloor, b.tokens.tokens), nil
 	case scHTTPFloor:
 		// introspect-rest's bodies and client authentication, answered by the floor.
 		return introspectREST(*b.floor, b.tokens.tokens, cfg.clientID, cfg.clientSecret), nil
@@ -779,6 +793,12 @@ Further scenarios, run only when named in -scenarios:
                    that only runs jwx (jwt.Parse with signature and
                    exp/nbf/iat checks) on the server's JWKS; same client
                    code, callers, connections and tokens as validate-grpc
+  grpc-floor       this machine's gRPC floor: validate-grpc's calls against a
+                   bare server inside this process (127.0.0.1, ephemeral
+                   port) that answers with a fixed principal and verifies
+                   nothing; the report prints validate-grpc and
+                   yardstick-grpc relative to it, and grpc-floor/yardstick,
+                   the most validate-grpc/yardstick can reach here
 
 Setup issues -tokens access tokens over gRPC and fetches the JWKS over HTTP.
 The server remembers verified tokens (VerifyCacheSize, 10000 by default): with

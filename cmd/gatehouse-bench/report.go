@@ -21,6 +21,7 @@ type runMeta struct {
 	Flags      []flagValue
 	Reference  string // the jwx verifier used, if any
 	Yardstick  string // the yardstick server, if it ran
+	GRPCFloor  string // the gRPC floor server, if it ran
 	HTTPFloor  string // the HTTP floor server, if it ran
 	EveryCall  bool   // the server verifies every call (-every-call)
 	Label      string
@@ -120,6 +121,9 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	if meta.Yardstick != "" {
 		fmt.Fprintf(&b, "yardstick: %s\n", meta.Yardstick)
 	}
+	if meta.GRPCFloor != "" {
+		fmt.Fprintf(&b, "grpc floor: %s\n", meta.GRPCFloor)
+	}
 	b.WriteString("\n")
 
 	// The peak RSS column only when it was measured (-ops).
@@ -176,6 +180,7 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	}
 	writeRatios(&b, "server rate relative to jwx's in-process verify rate", ratios(results))
 	writeRatios(&b, "REST rates relative to this machine's HTTP floor (http-floor)", floorRatios(results))
+	writeRatios(&b, "gRPC rates relative to this machine's gRPC floor (grpc-floor; grpc-floor/yardstick-grpc is the\nmost validate-grpc/yardstick any server could reach here)", grpcFloorRatios(results))
 	if rps, p99, ok := yardstickRatios(results); ok {
 		mode := "repeated tokens (server verify cache on)"
 		if meta.EveryCall {
@@ -229,6 +234,7 @@ type jsonMeta struct {
 	Reference  string            `json:"reference,omitempty"`
 	Yardstick  string            `json:"yardstick,omitempty"`
 	HTTPFloor  string            `json:"http_floor,omitempty"`
+	GRPCFloor  string            `json:"grpc_floor,omitempty"`
 	EveryCall  bool              `json:"every_call"`
 	Label      string            `json:"label,omitempty"`
 	IdleRSS    uint64            `json:"idle_rss_bytes,omitempty"` // with -ops
@@ -284,7 +290,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 	jm := jsonMeta{
 		Type: "meta", Go: meta.GoVersion, OS: meta.OS, Arch: meta.Arch,
 		GOMAXPROCS: meta.GOMAXPROCS, NumCPU: meta.NumCPU, Started: meta.Started,
-		Flags: flags, Reference: meta.Reference, Yardstick: meta.Yardstick, HTTPFloor: meta.HTTPFloor, EveryCall: meta.EveryCall,
+		Flags: flags, Reference: meta.Reference, Yardstick: meta.Yardstick, HTTPFloor: meta.HTTPFloor, GRPCFloor: meta.GRPCFloor, EveryCall: meta.EveryCall,
 		Label: meta.Label, IdleRSS: meta.IdleRSS,
 	}
 	if b := meta.Baseline; b != nil {
@@ -298,7 +304,7 @@ func writeJSON(w io.Writer, meta runMeta, results []result) error {
 			return fmt.Errorf("encode result %s: %w", r.Scenario, err)
 		}
 	}
-	rs := append(ratios(results), floorRatios(results)...)
+	rs := slices.Concat(ratios(results), floorRatios(results), grpcFloorRatios(results))
 	if rps, p99, ok := yardstickRatios(results); ok {
 		rs = append(rs,
 			ratio{Name: scValidateGRPC + "/" + scYardstickGRPC, Value: rps},

@@ -32,6 +32,7 @@ const (
 	scOAuth2Token    = "oauth2-token"
 	scHTTPFloor      = "http-floor"
 	scYardstickGRPC  = "yardstick-grpc"
+	scGRPCFloor      = "grpc-floor"
 )
 
 // defaultScenarios is the default -scenarios list (also what "default" and,
@@ -40,7 +41,7 @@ var defaultScenarios = []string{scValidateGRPC, scValidateREST, scIssueGRPC, scI
 
 // extraScenarios run only when named: the refresh scenarios need a user's
 // credentials, and none is part of the historical default run.
-var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scOAuth2Token, scYardstickGRPC, scHTTPFloor}
+var extraScenarios = []string{scRefreshGRPC, scRefreshREST, scIntrospectGRPC, scIntrospectREST, scOAuth2Token, scYardstickGRPC, scHTTPFloor, scGRPCFloor}
 
 // knownScenarios is every scenario -scenarios accepts.
 var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
@@ -48,7 +49,7 @@ var knownScenarios = slices.Concat(defaultScenarios, extraScenarios)
 // needsTokens reports whether a scenario rotates through issued tokens.
 func needsTokens(name string) bool {
 	switch name {
-	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC, scHTTPFloor:
+	case scValidateGRPC, scValidateREST, scJWXVerify, scIntrospectGRPC, scIntrospectREST, scYardstickGRPC, scHTTPFloor, scGRPCFloor:
 		return true
 	}
 	return false

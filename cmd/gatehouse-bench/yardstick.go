@@ -49,7 +49,8 @@ func (y *yardstickServer) ValidateToken(_ context.Context, req *gatehousev1.Vali
 	return &gatehousev1.ValidateTokenResponse{Principal: p}, nil
 }
 
-// yardstick is a running yardstick server.
+// yardstick is a running bare AuthService server: the yardstick or the
+// gRPC floor.
 type yardstick struct {
 	addr string
 	srv  *grpc.Server
@@ -66,18 +67,29 @@ func startYardstick(jwksJSON []byte) (*yardstick, error) {
 	if err != nil {
 		return nil, fmt.Errorf("yardstick: %w", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("yardstick: listen: %w", err)
-	}
 	subAny := make([]any, len(sub))
 	for i, s := range sub {
 		subAny[i] = s
 	}
-	srv := grpc.NewServer()
-	gatehousev1.RegisterAuthServiceServer(srv, &yardstickServer{
+	y, err := startBareAuthServer(&yardstickServer{
 		opts: []jwt.ParseOption{jwt.WithKeySet(set, subAny...), jwt.WithValidate(true)},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("yardstick: %w", err)
+	}
+	return y, nil
+}
+
+// startBareAuthServer serves impl as gatehouse.v1.AuthService from a
+// grpc.NewServer with no options, on an ephemeral 127.0.0.1 port (never any
+// other interface), until stop.
+func startBareAuthServer(impl gatehousev1.AuthServiceServer) (*yardstick, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	srv := grpc.NewServer()
+	gatehousev1.RegisterAuthServiceServer(srv, impl)
 	y := &yardstick{addr: lis.Addr().String(), srv: srv, done: make(chan error, 1)}
 	go func() { y.done <- srv.Serve(lis) }()
 	return y, nil
@@ -87,7 +99,7 @@ func startYardstick(jwksJSON []byte) (*yardstick, error) {
 func (y *yardstick) stop() error {
 	y.srv.Stop()
 	if err := <-y.done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return fmt.Errorf("yardstick: serve: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
 }
@@ -98,36 +110,46 @@ func (y *yardstick) stop() error {
 func (b *bench) setupYardstick(ctx context.Context) (stop func(), skip string) {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	fail := func(err error) (func(), string) {
-		msg := b.red.clean(err.Error())
-		b.log.Error(scYardstickGRPC+" skipped", "err", msg)
-		return nil, msg
-	}
 	raw, err := fetchJWKS(ctx, b.rest)
 	if err != nil {
-		return fail(err)
+		return b.skipBare(scYardstickGRPC, err)
 	}
 	y, err := startYardstick(raw)
 	if err != nil {
-		return fail(err)
+		return b.skipBare(scYardstickGRPC, err)
 	}
-	pool, err := newGRPCPool(y.addr, b.cfg.conns, false)
+	return b.connectBare(ctx, scYardstickGRPC, y, &b.yard)
+}
+
+// connectBare connects -conns clients to the bare server y of scenario
+// name and keeps the pool in *pool. It returns a function that tears both
+// down, or a skip reason instead of failing the run.
+func (b *bench) connectBare(ctx context.Context, name string, y *yardstick, pool **grpcPool) (stop func(), skip string) {
+	p, err := newGRPCPool(y.addr, b.cfg.conns, false)
 	if err == nil {
-		if err = pool.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
-			pool.close()
+		if err = p.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
+			p.close()
 		}
 	}
 	if err != nil {
 		_ = y.stop()
-		return fail(fmt.Errorf("yardstick: %w", err))
+		return b.skipBare(name, err)
 	}
-	b.yard = pool
-	b.log.Info("yardstick ready", "addr", y.addr, "verifier", describeYardstick)
+	*pool = p
+	b.log.Info(name+" ready", "addr", y.addr)
 	return func() {
-		pool.close()
+		p.close()
 		if err := y.stop(); err != nil {
-			b.log.Warn("stopping the yardstick", "err", err)
+			b.log.Warn("stopping "+name, "err", err)
 		}
-		b.yard = nil
+		*pool = nil
 	}, ""
+}
+
+// skipBare logs why the bare server of scenario name could not start and
+// returns that as the skip reason.
+func (b *bench) skipBare(name string, err error) (func(), string) {
+	msg := b.red.clean(name + ": " + err.Error())
+	b.log.Error(name+" skipped", "err", msg)
+	return nil, msg
 }

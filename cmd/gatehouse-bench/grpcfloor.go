@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+
+	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
+)
+
+// The gRPC floor: what one unary call over this machine's loopback costs
+// the client and a bare grpc-go server together, with nothing verified.
+// grpc-floor drives it with validate-grpc's client code, callers,
+// connections and tokens, so validate-grpc/grpc-floor says how much of the
+// floor gatehouse's own work leaves, and grpc-floor/yardstick-grpc is the
+// highest validate-grpc/yardstick any server could reach on this machine:
+// a server that did no work at all.
+
+// describeGRPCFloor names the floor in the report.
+const describeGRPCFloor = "bare in-process gRPC server answering ValidateToken with a fixed principal, nothing verified"
+
+// grpcFloorServer answers every ValidateToken with the same principal
+// without reading the token.
+type grpcFloorServer struct {
+	gatehousev1.UnimplementedAuthServiceServer
+}
+
+// ValidateToken returns a principal shaped like a service token's: the
+// answer costs what a real one does to encode and send.
+func (grpcFloorServer) ValidateToken(context.Context, *gatehousev1.ValidateTokenRequest) (*gatehousev1.ValidateTokenResponse, error) {
+	return &gatehousev1.ValidateTokenResponse{Principal: &gatehousev1.Principal{
+		Subject: "bench", Issuer: "http://127.0.0.1", Audience: []string{"gatehouse"}, ClientId: "bench",
+		TokenId: "0123456789abcdef0123456789abcdef", Roles: []string{"service"},
+	}}, nil
+}
+
+// setupGRPCFloor starts the floor and connects -conns clients to it. It
+// returns a function that tears both down, or a skip reason instead of
+// failing the run.
+func (b *bench) setupGRPCFloor(ctx context.Context) (stop func(), skip string) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	y, err := startBareAuthServer(grpcFloorServer{})
+	if err != nil {
+		return b.skipBare(scGRPCFloor, err)
+	}
+	return b.connectBare(ctx, scGRPCFloor, y, &b.grpcFloor)
+}
+
+// grpcFloorRatios are the gRPC validate scenarios' rates relative to the
+// gRPC floor, and the ceiling the floor puts on validate-grpc/yardstick.
+func grpcFloorRatios(results []result) []ratio {
+	floor, ok := ran(results, scGRPCFloor)
+	if !ok || floor.rps() <= 0 {
+		return nil
+	}
+	var out []ratio
+	for _, name := range []string{scValidateGRPC, scYardstickGRPC} {
+		if r, ok := ran(results, name); ok {
+			out = append(out, ratio{Name: name + "/" + scGRPCFloor, Value: r.rps() / floor.rps()})
+		}
+	}
+	if y, ok := ran(results, scYardstickGRPC); ok && y.rps() > 0 {
+		out = append(out, ratio{Name: scGRPCFloor + "/" + scYardstickGRPC, Value: floor.rps() / y.rps()})
+	}
+	return out
+}
