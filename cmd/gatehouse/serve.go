@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse/gatehouse/service/gctune"
 	"github.com/gatehouse/gatehouse/service/server"
 	"github.com/gatehouse/gatehouse/service/telemetry"
 )
@@ -61,6 +62,7 @@ func serve(cmd *cobra.Command, o *options) error {
 		log.Info("tracing on", "exporter", exp)
 	}
 	cfg.Tracing = tr
+	cfg.GCHeadroom = gcHeadroom(os.LookupEnv)
 	app, err := server.Open(ctx, *cfg, log)
 	if err != nil {
 		return err
@@ -84,4 +86,14 @@ func serve(cmd *cobra.Command, o *options) error {
 		fmt.Fprintf(stderr, "\n  Created user \"admin\" with password: %s\n  It is also in %s; delete that file after the first login. Change the password with `gatehouse users set-password admin`.\n\n", generated, filepath.Join(cfg.DataDir, server.AdminPasswordFile))
 	}
 	return app.Serve(ctx, grpcLis, httpLis)
+}
+
+// gcHeadroom is the heap growth serve lets the GC tuner keep between
+// collections: gctune.DefaultHeadroom unless the operator set GOGC, whose
+// value (including "off") then stands as Go reads it.
+func gcHeadroom(lookupEnv func(string) (string, bool)) uint64 {
+	if _, set := lookupEnv("GOGC"); set {
+		return 0
+	}
+	return gctune.DefaultHeadroom
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/service/core"
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/federation"
+	"github.com/gatehouse/gatehouse/service/gctune"
 	"github.com/gatehouse/gatehouse/service/grpcapi"
 	"github.com/gatehouse/gatehouse/service/httpapi"
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -120,6 +121,10 @@ type Config struct {
 	Pprof   bool
 	// AccessLog writes one info line per request, gRPC and REST alike.
 	AccessLog bool
+	// GCHeadroom, when not 0, lets Serve raise the GC percentage so that
+	// the heap grows by at least this many bytes between collections
+	// (package gctune); 0 leaves the Go runtime's settings alone.
+	GCHeadroom uint64
 	// Tracing exports spans of requests, database calls, password hashes,
 	// signatures and JWKS fetches (telemetry.NewTracing; nil: off). The
 	// caller owns it and shuts it down after Serve returns.
@@ -541,6 +546,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	wg.Go(func() { a.housekeep(ctx) })
 	wg.Go(func() { a.rotateKeys(ctx) })
 	wg.Go(func() { a.fed.Run(ctx) })
+	wg.Go(func() { gctune.Run(ctx, a.cfg.GCHeadroom, a.log) })
 	wg.Go(func() {
 		if err := gs.Serve(gServe); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("gRPC server: %w", err)

@@ -1,0 +1,82 @@
+package gctune
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestPercent(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name           string
+		live, headroom uint64
+		want           int
+	}{
+		{"nothing live yet", 0, 16 * mib, MaxPercent},
+		{"tiny heap is capped", 1 * mib, 16 * mib, MaxPercent},
+		{"small heap gets the headroom", 4 * mib, 16 * mib, 400},
+		{"rounds up", 3 * mib, 16 * mib, 534},
+		{"heap as large as the headroom", 16 * mib, 16 * mib, 100},
+		{"large heap keeps Go's default", 512 * mib, 16 * mib, 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Percent(tc.live, tc.headroom); got != tc.want {
+				t.Errorf("Percent(%d, %d) = %d, want %d", tc.live, tc.headroom, got, tc.want)
+			}
+		})
+	}
+}
+
+// gogc reads the runtime's current GC percentage.
+func gogc(t *testing.T) int {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Fatal("no /gc/gogc:percent metric")
+	}
+	return int(s[0].Value.Uint64())
+}
+
+// TestRunSetsThePercentage: Run sets what Percent says for this process's
+// live heap at once, and returns when its context ends.
+func TestRunSetsThePercentage(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	const headroom = 1 << 40 // far more than this test's heap: the cap applies
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, headroom, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for gogc(t) != MaxPercent {
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percentage = %d after 5 s, want %d", gogc(t), MaxPercent)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// TestRunWithoutHeadroomLeavesTheRuntimeAlone: headroom 0 is off.
+func TestRunWithoutHeadroomLeavesTheRuntimeAlone(t *testing.T) {
+	prev := debug.SetGCPercent(137)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	Run(t.Context(), 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := gogc(t); got != 137 {
+		t.Errorf("GC percentage = %d, want 137 untouched", got)
+	}
+}
