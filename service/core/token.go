@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -536,8 +537,12 @@ func (s *Service) verifyCtx(ctx context.Context, token string) (*accessClaims, e
 	if err := t.Verify(pub, s.cfg.AllowedAlgs); err != nil {
 		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: %s", jose.Reason(err)).WithReason(ReasonSignature)
 	}
+	// jose.Parse has checked the payload (one UTF-8 object, no duplicate
+	// members even under case folding); json/v2 then decodes it in half
+	// the time and allocations of encoding/json, matching names exactly
+	// as RFC 7519 says they are.
 	c := new(accessClaims)
-	if err := json.Unmarshal(t.Payload, c); err != nil {
+	if err := jsonv2.Unmarshal(t.Payload, c); err != nil {
 		return nil, errs.Wrap(errs.Unauthenticated, err, "invalid token: claims do not decode").WithReason(ReasonMalformed)
 	}
 	s.cache.put(key, ring, c, s.now())

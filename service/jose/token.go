@@ -221,9 +221,14 @@ func checkHeader(b []byte, h *Header) error {
 		default:
 			return nil
 		}
-		if len(val) == 0 || val[0] != '"' || json.Unmarshal(val, dst) != nil {
+		if len(val) == 0 || val[0] != '"' {
 			return fmt.Errorf("%s is not a string", name)
 		}
+		s, err := jsontext.AppendUnquote(nil, val)
+		if err != nil {
+			return fmt.Errorf("%s is not a string", name)
+		}
+		*dst = string(s)
 		return nil
 	})
 	if err != nil {

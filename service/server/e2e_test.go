@@ -225,6 +225,10 @@ func TestValidationRejects(t *testing.T) {
 			{"wrong audience", good, "billing", nil, codes.Unauthenticated, 401},
 			{"audience in list", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["aud"] = []string{"billing", "gatehouse"} })), "billing", nil, codes.OK, 200},
 			{"missing exp", ts.forge(t, "at+jwt", claims(func(m map[string]any) { delete(m, "exp") })), "", nil, codes.Unauthenticated, 401},
+			// Claim names are case-sensitive (RFC 7519 section 4): "EXP" is not an exp.
+			{"exp spelled EXP", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["EXP"] = m["exp"]; delete(m, "exp") })), "", nil, codes.Unauthenticated, 401},
+			{"sub spelled Sub", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["Sub"] = m["sub"]; delete(m, "sub") })), "", nil, codes.Unauthenticated, 401},
+			{"exp not an integer", ts.forge(t, "at+jwt", claims(func(m map[string]any) { m["exp"] = float64(now) + 600.5 })), "", nil, codes.Unauthenticated, 401},
 			{"wrong typ", ts.forge(t, "JWT", claims(nil)), "", nil, codes.Unauthenticated, 401},
 			{"no kid", ts.forgeKey(t, func(k *jose.PrivateKey) { k.KID = "" }, claims(nil)), "", nil, codes.Unauthenticated, 401},
 			{"missing required role", good, "", []string{"admin"}, codes.PermissionDenied, 403},
