@@ -82,6 +82,7 @@ type config struct {
 	allowRemote  bool
 	jwxMode      string
 	everyCall    bool          // the server verifies a signature on every ValidateToken
+	bareHere     bool          // the yardstick and gRPC floor run in this process, not a child
 	label        string        // names this run in the report, the JSON and a later -baseline
 	baselineFile string        // a previous run's -json output to compare with
 	live         *liveBaseline // a second server loaded alongside as the baseline, nil when none
@@ -97,6 +98,9 @@ type flagValue struct {
 }
 
 func main() {
+	if kind := os.Getenv(envBareServer); kind != "" {
+		os.Exit(serveBareChild(kind, os.Getenv(envBareJWKS), os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -360,7 +364,7 @@ func (b *bench) setup(ctx context.Context, meta *runMeta) (prepared, error) {
 	if slices.Contains(cfg.scenarios, scYardstickGRPC) {
 		if stop, why := b.setupYardstick(ctx); stop != nil {
 			p.stops = append(p.stops, stop)
-			meta.Yardstick = describeYardstick
+			meta.Yardstick = whereBare(describeYardstick, cfg.bareHere)
 		} else {
 			p.skips[scYardstickGRPC] = why
 		}
@@ -376,7 +380,7 @@ func (b *bench) setup(ctx context.Context, meta *runMeta) (prepared, error) {
 	if slices.Contains(cfg.scenarios, scGRPCFloor) {
 		if stop, why := b.setupGRPCFloor(ctx); stop != nil {
 			p.stops = append(p.stops, stop)
-			meta.GRPCFloor = describeGRPCFloor
+			meta.GRPCFloor = whereBare(describeGRPCFloor, cfg.bareHere)
 		} else {
 			p.skips[scGRPCFloor] = why
 		}
@@ -582,6 +586,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.jsonOut, "json", false, "also print the results as JSON lines")
 	fs.BoolVar(&cfg.allowRemote, "allow-remote", false, "allow targets that are not loopback (127.0.0.0/8, ::1, localhost)")
 	fs.StringVar(&cfg.jwxMode, "jwx-mode", jwxModeVerify, "jwx-verify reference: `verify` (jws.Verify) or parse (jwt.Parse with validation)")
+	fs.BoolVar(&cfg.bareHere, "bare-in-process", false, "run the yardstick and grpc-floor servers inside this process instead of a child process of their own")
 	fs.BoolVar(&cfg.everyCall, "every-call", false, fmt.Sprintf("the server verifies a signature on every ValidateToken (it runs with --verify-cache-size 0);\n"+
 		"judges validate-grpc against the every-call goal (default: true when -tokens > %d, its default cache)", serverVerifyCache))
 	fs.StringVar(&cfg.label, "label", "", "`name` of this run (e.g. sqlite, postgres) in the report and the JSON, for a later -baseline")
@@ -789,13 +794,13 @@ Further scenarios, run only when named in -scenarios:
                    {"active":true}; the report prints the REST scenarios'
                    rates relative to it
   yardstick-grpc   the yardstick: ValidateToken over gRPC against a bare
-                   server inside this process (127.0.0.1, ephemeral port)
+                   server in a child process of this program (127.0.0.1,
+                   ephemeral port; -bare-in-process: inside this process)
                    that only runs jwx (jwt.Parse with signature and
                    exp/nbf/iat checks) on the server's JWKS; same client
                    code, callers, connections and tokens as validate-grpc
   grpc-floor       this machine's gRPC floor: validate-grpc's calls against a
-                   bare server inside this process (127.0.0.1, ephemeral
-                   port) that answers with a fixed principal and verifies
+                   bare server like the yardstick's that answers with a fixed principal and verifies
                    nothing; the report prints validate-grpc and
                    yardstick-grpc relative to it, and grpc-floor/yardstick,
                    the most validate-grpc/yardstick can reach here

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -298,4 +299,13 @@ func mustPool(t *testing.T, addr string) *grpcPool {
 	}
 	t.Cleanup(p.close)
 	return p
+}
+
+// TestMain lets the test binary stand in for gatehouse-bench when the
+// tool re-executes itself as a bare server (startBareProcess).
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(envBareServer); kind != "" {
+		os.Exit(serveBareChild(kind, os.Getenv(envBareJWKS), os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
 }

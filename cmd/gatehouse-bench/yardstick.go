@@ -18,7 +18,7 @@ import (
 // yardstickServer is the bare ValidateToken the server is judged against:
 // gatehouse.v1.AuthService/ValidateToken answered by jwx alone (jwt.Parse
 // against the server's JWKS, signature and exp/nbf/iat checked), with no
-// policy, cache or account state. It runs in the tool's process on an
+// policy, cache or account state. It runs (see bare.go) on an
 // ephemeral 127.0.0.1 port and is driven by the same client code as
 // validate-grpc, so the two differ only in what answers.
 type yardstickServer struct {
@@ -58,7 +58,15 @@ type yardstick struct {
 }
 
 // describeYardstick names the yardstick in the report.
-const describeYardstick = "jwx/v2 jwt.Parse+validate behind a bare in-process gRPC server"
+const describeYardstick = "jwx/v2 jwt.Parse+validate behind a bare gRPC server"
+
+// whereBare completes a bare server's description with where it runs.
+func whereBare(describe string, inProcess bool) string {
+	if inProcess {
+		return describe + ", inside this process"
+	}
+	return describe + ", in a child process of its own"
+}
 
 // startYardstick serves the yardstick for the keys of jwksJSON on
 // 127.0.0.1 (never any other interface) until stop.
@@ -114,18 +122,22 @@ func (b *bench) setupYardstick(ctx context.Context) (stop func(), skip string) {
 	if err != nil {
 		return b.skipBare(scYardstickGRPC, err)
 	}
-	y, err := startYardstick(raw)
-	if err != nil {
+	if _, _, err := parseKeySet(raw); err != nil {
 		return b.skipBare(scYardstickGRPC, err)
 	}
-	return b.connectBare(ctx, scYardstickGRPC, y, &b.yard)
+	return b.connectBare(ctx, scYardstickGRPC, raw, &b.yard)
 }
 
-// connectBare connects -conns clients to the bare server y of scenario
-// name and keeps the pool in *pool. It returns a function that tears both
-// down, or a skip reason instead of failing the run.
-func (b *bench) connectBare(ctx context.Context, name string, y *yardstick, pool **grpcPool) (stop func(), skip string) {
-	p, err := newGRPCPool(y.addr, b.cfg.conns, false)
+// connectBare starts the bare server of scenario name (in a child process
+// unless -bare-in-process), connects -conns clients to it and keeps the
+// pool in *pool. It returns a function that tears both down, or a skip
+// reason instead of failing the run.
+func (b *bench) connectBare(ctx context.Context, name string, jwksJSON []byte, pool **grpcPool) (stop func(), skip string) {
+	y, err := startBare(name, jwksJSON, b.cfg.bareHere)
+	if err != nil {
+		return b.skipBare(name, err)
+	}
+	p, err := newGRPCPool(y.address(), b.cfg.conns, false)
 	if err == nil {
 		if err = p.waitReady(ctx, dialTimeout+5*time.Second); err != nil {
 			p.close()
@@ -136,7 +148,7 @@ func (b *bench) connectBare(ctx context.Context, name string, y *yardstick, pool
 		return b.skipBare(name, err)
 	}
 	*pool = p
-	b.log.Info(name+" ready", "addr", y.addr)
+	b.log.Info(name+" ready", "addr", y.address(), "own_process", !b.cfg.bareHere)
 	return func() {
 		p.close()
 		if err := y.stop(); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -32,11 +33,13 @@ func signClaims(t *testing.T, k jwk.Key, exp time.Time) string {
 	return string(out)
 }
 
+// TestYardstickValidateToken checks the yardstick's answers, in this
+// process and in a child process of its own.
 func TestYardstickValidateToken(t *testing.T) {
-	for _, withAlg := range []bool{true, false} {
-		key, jwks := edKeys(t, withAlg)
+	for _, c := range []struct{ withAlg, inProcess bool }{{true, true}, {false, true}, {true, false}} {
+		key, jwks := edKeys(t, c.withAlg)
 		other, _ := edKeys(t, true)
-		y, err := startYardstick(jwks)
+		y, err := startBare(scYardstickGRPC, jwks, c.inProcess)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,10 +48,10 @@ func TestYardstickValidateToken(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		if ap, err := netip.ParseAddrPort(y.addr); err != nil || !ap.Addr().IsLoopback() {
-			t.Fatalf("yardstick listens on %q, want a loopback address", y.addr)
+		if ap, err := netip.ParseAddrPort(y.address()); err != nil || !ap.Addr().IsLoopback() {
+			t.Fatalf("yardstick listens on %q, want a loopback address", y.address())
 		}
-		cl := mustPool(t, y.addr).client(0)
+		cl := mustPool(t, y.address()).client(0)
 
 		valid := signClaims(t, key, time.Now().Add(time.Hour))
 		tampered := valid[:len(valid)-4] + strings.Repeat("A", 4)
@@ -70,27 +73,58 @@ func TestYardstickValidateToken(t *testing.T) {
 			resp, err := cl.ValidateToken(t.Context(), &gatehousev1.ValidateTokenRequest{Token: tc.token})
 			if !tc.ok {
 				if status.Code(err) != codes.Unauthenticated {
-					t.Errorf("alg %v, %s: err = %v, want UNAUTHENTICATED", withAlg, tc.name, err)
+					t.Errorf("alg %v, in process %v, %s: err = %v, want UNAUTHENTICATED", c.withAlg, c.inProcess, tc.name, err)
 				}
 				continue
 			}
 			if err != nil {
-				t.Fatalf("alg %v, %s: %v", withAlg, tc.name, err)
+				t.Fatalf("alg %v, in process %v, %s: %v", c.withAlg, c.inProcess, tc.name, err)
 			}
 			p := resp.GetPrincipal()
 			if p.GetSubject() != "svc-1" || p.GetClientId() != "billing" || !slices.Equal(p.GetRoles(), []string{"a", "b"}) {
-				t.Errorf("alg %v: principal = %v", withAlg, p)
+				t.Errorf("alg %v, in process %v: principal = %v", c.withAlg, c.inProcess, p)
 			}
 		}
 	}
 }
 
 func TestStartYardstickRejectsBadJWKS(t *testing.T) {
-	for _, raw := range []string{`{}`, `{"keys":[]}`, `not json`} {
-		if y, err := startYardstick([]byte(raw)); err == nil {
-			_ = y.stop()
-			t.Errorf("startYardstick(%s) succeeded", raw)
+	for _, inProcess := range []bool{true, false} {
+		for _, raw := range []string{`{}`, `{"keys":[]}`, `not json`} {
+			y, err := startBare(scYardstickGRPC, []byte(raw), inProcess)
+			if err == nil {
+				_ = y.stop()
+				t.Errorf("in process %v: startBare(yardstick, %s) succeeded", inProcess, raw)
+			} else if !strings.Contains(err.Error(), "JWKS") {
+				t.Errorf("in process %v: startBare(yardstick, %s) = %v, want the JWKS named", inProcess, raw, err)
+			}
 		}
+	}
+}
+
+// TestBareProcessEnds: the child is another process, serves until stop
+// closes its stdin (as the parent's exit would) and then exits; a child
+// that cannot start says why.
+func TestBareProcessEnds(t *testing.T) {
+	p, err := startBareProcess(scGRPCFloor, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.cmd.Process.Pid == os.Getpid() {
+		t.Fatal("the floor runs in this process")
+	}
+	resp, err := mustPool(t, p.address()).client(0).ValidateToken(t.Context(), &gatehousev1.ValidateTokenRequest{Token: "anything"})
+	if err != nil || resp.GetPrincipal().GetSubject() == "" {
+		t.Fatalf("floor answered %v, %v", resp, err)
+	}
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.cmd.ProcessState.Exited() {
+		t.Errorf("child state after stop: %v", p.cmd.ProcessState)
+	}
+	if _, err := startBareProcess("no-such-server", nil); err == nil || !strings.Contains(err.Error(), "no bare server") {
+		t.Errorf("unknown kind: err = %v, want the child's complaint", err)
 	}
 }
 
@@ -200,5 +234,12 @@ func TestEveryCallDefault(t *testing.T) {
 		if shown != map[bool]string{true: "true", false: "false"}[tc.want] {
 			t.Errorf("%v: report shows -every-call=%q", tc.args, shown)
 		}
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	got := childEnv([]string{"PATH=/bin", envClientSecret + "=s3cret", envPassword + "=pw", "GOMAXPROCS=2", envBareServer + "=x"})
+	if want := []string{"PATH=/bin", "GOMAXPROCS=2"}; !slices.Equal(got, want) {
+		t.Errorf("childEnv = %v, want %v", got, want)
 	}
 }
