@@ -10,9 +10,11 @@ import (
 // the client and a bare grpc-go server together, with nothing verified.
 // grpc-floor drives it with validate-grpc's client code, callers,
 // connections and tokens, so validate-grpc/grpc-floor says how much of the
-// floor gatehouse's own work leaves, and grpc-floor/yardstick-grpc is the
-// highest validate-grpc/yardstick any server could reach on this machine:
-// a server that did no work at all.
+// floor gatehouse's own work leaves, and grpc-floor/yardstick-grpc is what
+// a server that did no work at all would score against the yardstick. Like
+// the yardstick it is grpc.NewServer with Go's defaults; a server tuned
+// beyond them (gatehouse runs gRPC stream workers and tunes its GC) can
+// come close to it or pass it with cached tokens.
 
 // describeGRPCFloor names the floor in the report.
 const describeGRPCFloor = "bare gRPC server answering ValidateToken with a fixed principal, nothing verified"

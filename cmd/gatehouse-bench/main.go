@@ -803,7 +803,7 @@ Further scenarios, run only when named in -scenarios:
                    bare server like the yardstick's that answers with a fixed principal and verifies
                    nothing; the report prints validate-grpc and
                    yardstick-grpc relative to it, and grpc-floor/yardstick,
-                   the most validate-grpc/yardstick can reach here
+                   what a server doing no work would score
 
 Setup issues -tokens access tokens over gRPC and fetches the JWKS over HTTP.
 The server remembers verified tokens (VerifyCacheSize, 10000 by default): with

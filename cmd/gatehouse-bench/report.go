@@ -180,7 +180,7 @@ func writeReport(w io.Writer, meta runMeta, results []result) error {
 	}
 	writeRatios(&b, "server rate relative to jwx's in-process verify rate", ratios(results))
 	writeRatios(&b, "REST rates relative to this machine's HTTP floor (http-floor)", floorRatios(results))
-	writeRatios(&b, "gRPC rates relative to this machine's gRPC floor (grpc-floor; grpc-floor/yardstick-grpc is the\nmost validate-grpc/yardstick any server could reach here)", grpcFloorRatios(results))
+	writeRatios(&b, "gRPC rates relative to this machine's gRPC floor (grpc-floor: a default grpc-go server doing no\nwork; grpc-floor/yardstick-grpc is what such a server would score against the yardstick)", grpcFloorRatios(results))
 	if rps, p99, ok := yardstickRatios(results); ok {
 		mode := "repeated tokens (server verify cache on)"
 		if meta.EveryCall {
