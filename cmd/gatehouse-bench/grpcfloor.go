@@ -44,7 +44,7 @@ func (b *bench) setupGRPCFloor(ctx context.Context) (stop func(), skip string) {
 }
 
 // grpcFloorRatios are the gRPC validate scenarios' rates relative to the
-// gRPC floor, and the ceiling the floor puts on validate-grpc/yardstick.
+// gRPC floor, and the floor's own rate relative to the yardstick's.
 func grpcFloorRatios(results []result) []ratio {
 	floor, ok := ran(results, scGRPCFloor)
 	if !ok || floor.rps() <= 0 {

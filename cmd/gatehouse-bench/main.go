@@ -800,10 +800,11 @@ Further scenarios, run only when named in -scenarios:
                    exp/nbf/iat checks) on the server's JWKS; same client
                    code, callers, connections and tokens as validate-grpc
   grpc-floor       this machine's gRPC floor: validate-grpc's calls against a
-                   bare server like the yardstick's that answers with a fixed principal and verifies
-                   nothing; the report prints validate-grpc and
-                   yardstick-grpc relative to it, and grpc-floor/yardstick,
-                   what a server doing no work would score
+                   bare server like the yardstick's that answers with a
+                   fixed principal and verifies nothing; the report prints
+                   validate-grpc and yardstick-grpc relative to it, and
+                   grpc-floor/yardstick, what a server doing no work would
+                   score
 
 Setup issues -tokens access tokens over gRPC and fetches the JWKS over HTTP.
 The server remembers verified tokens (VerifyCacheSize, 10000 by default): with
