@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
@@ -79,4 +80,40 @@ func TestRunWithoutHeadroomLeavesTheRuntimeAlone(t *testing.T) {
 	if got := gogc(t); got != 137 {
 		t.Errorf("GC percentage = %d, want 137 untouched", got)
 	}
+}
+
+// TestRunRetunesAfterEveryCollection: when the live heap grows past the
+// headroom the next collection brings the percentage down to Go's 100,
+// and when it shrinks again the next one raises it; no polling involved.
+func TestRunRetunesAfterEveryCollection(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	const headroom = 32 << 20
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, headroom, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor := func(what string, ok func(int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(gogc(t)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GC percentage still %d after 10 s", what, gogc(t))
+			}
+			runtime.GC()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("small heap", func(p int) bool { return p > 100 })
+	ballast := make([][]byte, 0, 128)
+	for range 128 { // 128 MiB live, four times the headroom
+		ballast = append(ballast, make([]byte, 1<<20))
+	}
+	waitFor("large heap", func(p int) bool { return p == 100 })
+	runtime.KeepAlive(ballast)
+	ballast = nil
+	waitFor("heap shrunk again", func(p int) bool { return p > 100 })
 }
