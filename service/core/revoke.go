@@ -10,7 +10,8 @@ import (
 )
 
 // RevokeRequest is RFC 7009's request. ClientID/ClientSecret are optional;
-// when given, the token must belong to that client.
+// when given, the token must belong to that client. A public client names
+// itself by ClientID alone, as at the token endpoint.
 type RevokeRequest struct {
 	Token, TokenTypeHint, ClientID, ClientSecret, ClientIP string
 }
@@ -22,9 +23,9 @@ func (s *Service) RevokeToken(ctx context.Context, req RevokeRequest) error {
 	if req.Token == "" {
 		return errs.New(errs.InvalidArgument, "token is required").WithOAuth("invalid_request")
 	}
-	var client *store.Account
+	var client *store.OAuthClient
 	if req.ClientID != "" || req.ClientSecret != "" {
-		c, err := s.authenticateClient(ctx, req.ClientID, req.ClientSecret, req.ClientIP)
+		c, err := s.authenticateOAuthClient(ctx, req.ClientID, req.ClientSecret, req.ClientIP) // oidc_clients.go
 		if err != nil {
 			return err
 		}

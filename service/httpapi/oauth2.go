@@ -412,14 +412,16 @@ func (h *handlers) oauthToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // oauthRevoke is POST /oauth2/revoke (RFC 7009): 200 with an empty body,
-// also for tokens that are unknown or already invalid.
+// also for tokens that are unknown or already invalid. Clients
+// authenticate as at the token endpoint, a public client by its client_id
+// alone (RFC 7009 section 2.1).
 func (h *handlers) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 	form, err := parseOAuthForm(r)
 	if err != nil {
 		h.oauthError(w, r, err)
 		return
 	}
-	client, err := h.clientAuth(r, form, false)
+	client, err := h.tokenClientAuth(r, form)
 	if err != nil {
 		h.oauthError(w, r, err)
 		return

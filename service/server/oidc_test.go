@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	gatehousev1 "github.com/gatehouse/gatehouse/gen/gatehouse/v1"
 	"github.com/gatehouse/gatehouse/service/server"
@@ -482,4 +485,66 @@ func anyStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestOIDCPublicClientRevokes: a public client revokes its own tokens at
+// /oauth2/revoke and over gRPC by its client_id alone (RFC 7009 section
+// 2.1), and only its own; an unknown or confidential client_id alone is
+// still a failed client authentication.
+func TestOIDCPublicClientRevokes(t *testing.T) {
+	forEachOIDCBackend(t, true, func(t *testing.T, e *oidcEnv) {
+		ctx := context.Background()
+		b := e.browser(t)
+		exchange := func() *oauth2.Token {
+			t.Helper()
+			verifier := oauth2.GenerateVerifier()
+			q := e.code(t, b, oauth2.S256ChallengeOption(verifier))
+			tok, err := e.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			return tok
+		}
+		revoke := func(token string, extra ...string) httpResult {
+			return e.ts.o2(t, o2Req{path: "/oauth2/revoke", body: o2Form(append([]string{"token", token}, extra...)...)})
+		}
+		// A token of another client (the password grant's default client).
+		foreign := o2WantToken(t, e.ts.o2(t, o2Req{body: o2Form("grant_type", "password", "username", "alice", "password", "alice-password-1")}))
+		o2WantError(t, revoke(foreign.RefreshToken, "client_id", e.clientID), 400, "unauthorized_client")
+		o2WantError(t, revoke(foreign.AccessToken, "client_id", e.clientID), 400, "unauthorized_client")
+		e.ts.o2MustValidate(t, foreign.AccessToken)
+		// Unknown and confidential clients still need their secret.
+		o2WantError(t, revoke(foreign.RefreshToken, "client_id", "no-such-client"), 401, "invalid_client")
+		if _, err := e.ts.admin.CreateServiceClient(e.ts.adminCtx(t), &gatehousev1.CreateServiceClientRequest{ClientId: "backend"}); err != nil {
+			t.Fatal(err)
+		}
+		o2WantError(t, revoke(foreign.RefreshToken, "client_id", "backend"), 401, "invalid_client")
+
+		// Its own refresh token: the session ends, the access token with it.
+		tok := exchange()
+		if r := revoke(tok.RefreshToken, "client_id", e.clientID, "token_type_hint", "refresh_token"); r.status != 200 || len(r.body) != 0 {
+			t.Fatalf("revoke = %d %q", r.status, r.body)
+		}
+		o2WantError(t, e.ts.o2(t, o2Req{body: o2Form("grant_type", "refresh_token", "refresh_token", tok.RefreshToken, "client_id", e.clientID)}), 400, "invalid_grant")
+		eventually(t, 5*time.Second, "access token refused", func() error {
+			if _, err := e.ts.o2Validate(tok.AccessToken); status.Code(err) != codes.Unauthenticated {
+				return fmt.Errorf("ValidateToken: %v", err)
+			}
+			return nil
+		})
+		// Over gRPC, an access token alone.
+		tok = exchange()
+		if _, err := e.ts.auth.RevokeToken(ctx, &gatehousev1.RevokeTokenRequest{Token: tok.AccessToken, ClientId: e.clientID}); err != nil {
+			t.Fatalf("gRPC RevokeToken: %v", err)
+		}
+		eventually(t, 5*time.Second, "access token refused", func() error {
+			if _, err := e.ts.o2Validate(tok.AccessToken); status.Code(err) != codes.Unauthenticated {
+				return fmt.Errorf("ValidateToken: %v", err)
+			}
+			return nil
+		})
+		if _, err := e.ts.auth.RevokeToken(ctx, &gatehousev1.RevokeTokenRequest{Token: foreign.AccessToken, ClientId: e.clientID}); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("gRPC RevokeToken of another client's token: %v, want PERMISSION_DENIED", err)
+		}
+	})
 }
