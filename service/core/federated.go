@@ -5,10 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/federation"
@@ -48,7 +49,7 @@ func peekIssuer(token string) string {
 	var c struct {
 		Iss string `json:"iss"`
 	}
-	if json.Unmarshal(payload, &c) != nil {
+	if jsonv2.Unmarshal(payload, &c) != nil { // exact names, as token.go decodes
 		return ""
 	}
 	return c.Iss

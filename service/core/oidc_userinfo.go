@@ -2,9 +2,10 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
+
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/gatehouse/gatehouse/service/errs"
 	"github.com/gatehouse/gatehouse/service/jose"
@@ -103,8 +104,9 @@ func (s *Service) checkIDTokenHint(token string) (aud, sub string, err error) {
 	if key == nil || t.Verify(*key, append([]string{jose.RS256}, s.cfg.AllowedAlgs...)) != nil {
 		return "", "", bad
 	}
+	// Exact claim names, as for access tokens (token.go).
 	var c idTokenClaims
-	if json.Unmarshal(t.Payload, &c) != nil || c.Issuer != s.cfg.Issuer || c.Audience == "" || c.AuthorizedParty == "" {
+	if jsonv2.Unmarshal(t.Payload, &c) != nil || c.Issuer != s.cfg.Issuer || c.Audience == "" || c.AuthorizedParty == "" {
 		return "", "", bad
 	}
 	return c.Audience, c.Subject, nil

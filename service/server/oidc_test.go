@@ -548,3 +548,38 @@ func TestOIDCPublicClientRevokes(t *testing.T) {
 		}
 	})
 }
+
+// TestOIDCLogoutHintClaimNames: the logout endpoint reads an id_token_hint's
+// claims by their exact names (RFC 7519): "AUD" is not "aud".
+func TestOIDCLogoutHintClaimNames(t *testing.T) {
+	forEachOIDCBackend(t, false, func(t *testing.T, e *oidcEnv) {
+		now := e.ts.clock.Now().Unix()
+		hint := func(edit func(m map[string]any)) string {
+			m := map[string]any{"iss": e.issuer, "sub": "someone", "aud": e.clientID, "azp": e.clientID, "iat": now, "exp": now + 300}
+			if edit != nil {
+				edit(m)
+			}
+			return e.ts.forge(t, "JWT", m)
+		}
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		logout := func(h string) int {
+			t.Helper()
+			res, err := noRedirect.Get(e.ts.baseURL + "/oauth2/logout?" + url.Values{"id_token_hint": {h},
+				"post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}}.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res.StatusCode
+		}
+		if got := logout(hint(nil)); got != http.StatusSeeOther {
+			t.Fatalf("logout with a valid hint: %d, want 303", got)
+		}
+		for _, name := range []string{"aud", "azp", "iss"} {
+			upper := strings.ToUpper(name)
+			if got := logout(hint(func(m map[string]any) { m[upper] = m[name]; delete(m, name) })); got != http.StatusBadRequest {
+				t.Errorf("logout with %s spelled %s: %d, want 400", name, upper, got)
+			}
+		}
+	})
+}
