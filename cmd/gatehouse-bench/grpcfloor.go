@@ -46,18 +46,9 @@ func (b *bench) setupGRPCFloor(ctx context.Context) (stop func(), skip string) {
 // grpcFloorRatios are the gRPC validate scenarios' rates relative to the
 // gRPC floor, and the floor's own rate relative to the yardstick's.
 func grpcFloorRatios(results []result) []ratio {
-	floor, ok := ran(results, scGRPCFloor)
-	if !ok || floor.rps() <= 0 {
+	out := relativeTo(results, scGRPCFloor, scValidateGRPC, scYardstickGRPC)
+	if out == nil {
 		return nil
 	}
-	var out []ratio
-	for _, name := range []string{scValidateGRPC, scYardstickGRPC} {
-		if r, ok := ran(results, name); ok {
-			out = append(out, ratio{Name: name + "/" + scGRPCFloor, Value: r.rps() / floor.rps()})
-		}
-	}
-	if y, ok := ran(results, scYardstickGRPC); ok && y.rps() > 0 {
-		out = append(out, ratio{Name: scGRPCFloor + "/" + scYardstickGRPC, Value: floor.rps() / y.rps()})
-	}
-	return out
+	return append(out, relativeTo(results, scYardstickGRPC, scGRPCFloor)...)
 }

@@ -94,14 +94,20 @@ func (b *bench) setupHTTPFloor() (stop func(), skip string) {
 
 // floorRatios are the REST scenarios' rates relative to the HTTP floor's.
 func floorRatios(results []result) []ratio {
-	floor, ok := ran(results, scHTTPFloor)
-	if !ok || floor.rps() <= 0 {
+	return relativeTo(results, scHTTPFloor, scIntrospectREST, scOAuth2Token, scIssueREST, scValidateREST)
+}
+
+// relativeTo is each of the scenarios names that ran, its rate relative to
+// that of floor; nothing when floor did not run or measured nothing.
+func relativeTo(results []result, floor string, names ...string) []ratio {
+	f, ok := ran(results, floor)
+	if !ok || f.rps() <= 0 {
 		return nil
 	}
 	var out []ratio
-	for _, name := range []string{scIntrospectREST, scOAuth2Token, scIssueREST, scValidateREST} {
+	for _, name := range names {
 		if r, ok := ran(results, name); ok {
-			out = append(out, ratio{Name: name + "/" + scHTTPFloor, Value: r.rps() / floor.rps()})
+			out = append(out, ratio{Name: name + "/" + floor, Value: r.rps() / f.rps()})
 		}
 	}
 	return out

@@ -361,30 +361,22 @@ func (b *bench) setup(ctx context.Context, meta *runMeta) (prepared, error) {
 			p.skips[scJWXVerify] = why
 		}
 	}
-	if slices.Contains(cfg.scenarios, scYardstickGRPC) {
-		if stop, why := b.setupYardstick(ctx); stop != nil {
+	// A server of the tool's own, when its scenario was selected: stopped
+	// with the others and named in the report, or its scenario skipped.
+	startLocal := func(name string, setup func() (stop func(), skip string), described *string, description string) {
+		if !slices.Contains(cfg.scenarios, name) {
+			return
+		}
+		if stop, why := setup(); stop != nil {
 			p.stops = append(p.stops, stop)
-			meta.Yardstick = whereBare(describeYardstick, cfg.bareHere)
+			*described = description
 		} else {
-			p.skips[scYardstickGRPC] = why
+			p.skips[name] = why
 		}
 	}
-	if slices.Contains(cfg.scenarios, scHTTPFloor) {
-		if stop, why := b.setupHTTPFloor(); stop != nil {
-			p.stops = append(p.stops, stop)
-			meta.HTTPFloor = describeHTTPFloor
-		} else {
-			p.skips[scHTTPFloor] = why
-		}
-	}
-	if slices.Contains(cfg.scenarios, scGRPCFloor) {
-		if stop, why := b.setupGRPCFloor(ctx); stop != nil {
-			p.stops = append(p.stops, stop)
-			meta.GRPCFloor = whereBare(describeGRPCFloor, cfg.bareHere)
-		} else {
-			p.skips[scGRPCFloor] = why
-		}
-	}
+	startLocal(scYardstickGRPC, func() (func(), string) { return b.setupYardstick(ctx) }, &meta.Yardstick, whereBare(describeYardstick, cfg.bareHere))
+	startLocal(scHTTPFloor, b.setupHTTPFloor, &meta.HTTPFloor, describeHTTPFloor)
+	startLocal(scGRPCFloor, func() (func(), string) { return b.setupGRPCFloor(ctx) }, &meta.GRPCFloor, whereBare(describeGRPCFloor, cfg.bareHere))
 	return p, nil
 }
 
