@@ -12,15 +12,9 @@ import (
 // caller (a failed login, a revocation without client credentials).
 const ActorAnonymous = "anonymous"
 
-// fromCore turns a core event into an audit event, or reports false for
-// events the trail does not keep: issued and validated tokens, and
-// successful client logins (client_credentials runs thousands of times a
-// second; metrics count them).
-func fromCore(ctx context.Context, e core.Event) (store.AuditEvent, bool) {
-	if !kept(e) {
-		// Decided before anything is built: most events are not kept.
-		return store.AuditEvent{}, false
-	}
+// fromCore turns a core event the trail keeps (see kept) into an audit
+// event.
+func fromCore(ctx context.Context, e core.Event) store.AuditEvent {
 	out := store.AuditEvent{Type: string(e.Type), AuditOrigin: store.AuditOrigin{Actor: ActorAnonymous, IP: e.IP}}
 	if ri := core.RequestInfoFrom(ctx); ri != nil {
 		out.RequestID = ri.ID
@@ -65,10 +59,13 @@ func fromCore(ctx context.Context, e core.Event) (store.AuditEvent, bool) {
 	if len(detail) > 0 {
 		out.Detail = detail
 	}
-	return out, true
+	return out
 }
 
-// kept reports whether the trail keeps e; fromCore builds only these.
+// kept reports whether the trail keeps e, which fromCore can then build.
+// It does not keep issued and validated tokens or successful client
+// logins (client_credentials runs thousands of times a second; metrics
+// count them).
 func kept(e core.Event) bool {
 	switch e.Type {
 	case core.EventLoginSucceeded:

@@ -93,7 +93,7 @@ func (w *Writer) Observe(ctx context.Context, e core.Event) {
 	if !kept(e) {
 		return // before ev, which the queue takes the address of, is allocated
 	}
-	ev, _ := fromCore(ctx, e)
+	ev := fromCore(ctx, e)
 	ev.Time = w.opts.Now().UTC().Truncate(time.Microsecond)
 	w.mu.RLock()
 	defer w.mu.RUnlock()

@@ -45,18 +45,35 @@ func gogc(t *testing.T) int {
 	return int(s[0].Value.Uint64())
 }
 
-// TestRunSetsThePercentage: Run sets what Percent says for this process's
-// live heap at once, and returns when its context ends.
-func TestRunSetsThePercentage(t *testing.T) {
+// startRun runs Run with headroom from Go's default percentage, and
+// returns a function that ends it and fails the test if Run does not
+// return; the test's end restores the percentage.
+func startRun(t *testing.T, headroom uint64) (stop func()) {
+	t.Helper()
 	prev := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(prev) })
-	const headroom = 1 << 40 // far more than this test's heap: the cap applies
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		Run(ctx, headroom, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
+	stop = func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestRunSetsThePercentage: Run sets what Percent says for this process's
+// live heap at once, and returns when its context ends.
+func TestRunSetsThePercentage(t *testing.T) {
+	stop := startRun(t, 1<<40) // far more than this test's heap: the cap applies
 	deadline := time.Now().Add(5 * time.Second)
 	for gogc(t) != MaxPercent {
 		if time.Now().After(deadline) {
@@ -64,12 +81,7 @@ func TestRunSetsThePercentage(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
+	stop()
 }
 
 // TestRunWithoutHeadroomLeavesTheRuntimeAlone: headroom 0 is off.
@@ -86,16 +98,7 @@ func TestRunWithoutHeadroomLeavesTheRuntimeAlone(t *testing.T) {
 // headroom the next collection brings the percentage down to Go's 100,
 // and when it shrinks again the next one raises it; no polling involved.
 func TestRunRetunesAfterEveryCollection(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(prev) })
-	const headroom = 32 << 20
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Run(ctx, headroom, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	startRun(t, 32<<20)
 	waitFor := func(what string, ok func(int) bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
